@@ -1,0 +1,120 @@
+"""Repository-wide pytest configuration (applies to ``tests/`` and ``notebooks/``).
+
+* ``--device cpu|cuda|cuda:N|mps`` and the ``device`` fixture (a ``torch.device``; the test is
+  skipped when that device is not available here).
+* ``gpu`` marker: skipped when ``torch.cuda.is_available()`` is false.
+* ``browser`` marker: skipped when Chromium (``/usr/bin/chromium`` or ``$SOFGAN_LAB_CHROMIUM``)
+  or the ``playwright`` package is missing; with ``SOFGAN_LAB_REQUIRE_BROWSER=1`` it fails instead.
+* Cells collected by nbval get the ``notebooks`` marker, so ``-m "not notebooks"`` deselects them.
+
+torch is imported lazily (only by the ``device`` fixture, or when a ``gpu`` test is collected)
+so that collection stays fast.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+_DEVICE_RE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--device",
+        action="store",
+        default="cpu",
+        help="torch device for tests using the `device` fixture: cpu (default), cuda, cuda:N or mps",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    value = config.getoption("--device")
+    if not _DEVICE_RE.match(value):
+        raise pytest.UsageError(
+            f"--device: expected one of cpu, cuda, cuda:N, mps; got {value!r}"
+        )
+
+
+def _device_unavailable_reason(name: str) -> str | None:
+    """Why ``name`` (already validated) cannot be used here, or None if it can."""
+    import torch
+
+    if name == "cpu":
+        return None
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            return f"--device {name}: CUDA is not available (torch {torch.__version__})"
+        index = int(name.split(":")[1]) if ":" in name else 0
+        count = torch.cuda.device_count()
+        if index >= count:
+            return f"--device {name}: only {count} CUDA device(s) present"
+        return None
+    mps = getattr(torch.backends, "mps", None)
+    if mps is None or not mps.is_available():
+        return "--device mps: MPS is not available"
+    return None
+
+
+@pytest.fixture(scope="session")
+def device(pytestconfig: pytest.Config):
+    """The ``torch.device`` chosen with ``--device`` (default cpu); skips if it is unavailable."""
+    import torch
+
+    name = pytestconfig.getoption("--device")
+    reason = _device_unavailable_reason(name)
+    if reason is not None:
+        pytest.skip(reason)
+    return torch.device(name)
+
+
+@functools.lru_cache(maxsize=None)
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+@functools.lru_cache(maxsize=None)
+def _browser_missing_reason() -> str | None:
+    chromium = os.environ.get("SOFGAN_LAB_CHROMIUM") or DEFAULT_CHROMIUM
+    if not Path(chromium).exists():
+        return f"browser test needs Chromium at {chromium} (set SOFGAN_LAB_CHROMIUM to override)"
+    try:
+        importlib.import_module("playwright.sync_api")
+    except Exception as exc:  # ImportError, or a broken install
+        return f"browser test needs playwright ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _is_nbval_item(item: pytest.Item) -> bool:
+    if type(item).__module__.startswith("nbval"):
+        return True
+    path = getattr(item, "path", None)
+    return path is not None and Path(path).suffix == ".ipynb"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_gpu = pytest.mark.skip(reason="gpu test: torch.cuda.is_available() is False")
+    for item in items:
+        if _is_nbval_item(item):
+            item.add_marker(pytest.mark.notebooks)
+        # torch is imported (once, cached) only when a gpu test was actually collected.
+        if item.get_closest_marker("gpu") is not None and not _cuda_available():
+            item.add_marker(skip_gpu)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("browser") is None:
+        return
+    reason = _browser_missing_reason()
+    if reason is None:
+        return
+    if os.environ.get("SOFGAN_LAB_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"SOFGAN_LAB_REQUIRE_BROWSER=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
