@@ -1,0 +1,18 @@
+"""The embedded world: procedural 3D semantic portraits with known attributes.
+
+- :mod:`.attributes`: the named attributes, their distributions, seeded sampling.
+- :mod:`.head`: a head as a labelled union of signed-distance primitives (SOF-20 labels).
+- :mod:`.render`: exact sphere-traced label maps and depth at any camera.
+- :mod:`.photo`: shaded "photos" with per-region texture styles.
+- :mod:`.writers`: the SOF training layout and photo folders, written atomically.
+"""
+from __future__ import annotations
+
+from .attributes import (ATTRIBUTE_NAMES, ATTRIBUTES, AttributeSpec, default_attributes,
+                         instance_rng, sample_attributes, validate_attributes)
+from .head import Head, build_head
+from .render import SegmapRender, render_segmap
+
+__all__ = ["ATTRIBUTES", "ATTRIBUTE_NAMES", "AttributeSpec", "default_attributes", "instance_rng",
+           "sample_attributes", "validate_attributes", "Head", "build_head", "SegmapRender",
+           "render_segmap"]
