@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 import statistics
-import time
 from collections import deque
 
 import numpy as np
@@ -714,23 +713,14 @@ def test_decolorize_accepts_torch_uint8():
     assert isinstance(y, np.ndarray) and y.tolist() == x.tolist()
 
 
-def test_colorize_decolorize_speed_1024():
+def test_colorize_decolorize_1024_roundtrip():
+    # Speed is measured by the `labels_colorize` benchmark case, not asserted here.
     rng = np.random.default_rng(0)
     x = rng.integers(0, 20, (1024, 1024))
     rgb = L.colorize(x)
     noisy = np.clip(rgb.astype(np.int16) + rng.integers(-10, 11, rgb.shape), 0, 255).astype(np.uint8)
-    best_clean, best_noisy = float("inf"), float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        y = L.decolorize(L.colorize(x))
-        t1 = time.perf_counter()
-        yn = L.decolorize(noisy)
-        t2 = time.perf_counter()
-        best_clean, best_noisy = min(best_clean, t1 - t0), min(best_noisy, t2 - t1)
-    np.testing.assert_array_equal(y, x)
-    np.testing.assert_array_equal(yn, x)
-    assert best_clean < 0.5, f"clean round trip took {best_clean:.3f}s"
-    assert best_noisy < 1.0, f"noisy decolorize took {best_noisy:.3f}s"
+    np.testing.assert_array_equal(L.decolorize(rgb), x)
+    np.testing.assert_array_equal(L.decolorize(noisy), x)
 
 
 # --------------------------------------------------------------------------------------------

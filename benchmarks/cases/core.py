@@ -29,3 +29,25 @@ def images_roundtrip(ctx: Context) -> None:
         unit="ms",
         items=batch,
     )
+
+
+@register(
+    "labels_colorize",
+    description="sofgan_lab.labels: colorize and decolorize (exact and with +-10 noise) of a 1024x1024 SOF-20 map",
+)
+def labels_colorize(ctx: Context) -> None:
+    import numpy as np
+
+    from sofgan_lab.labels import colorize, decolorize
+
+    size = 256 if ctx.quick else 1024
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 20, (size, size))
+    rgb = colorize(labels)
+    noisy = np.clip(rgb.astype(np.int16) + rng.integers(-10, 11, rgb.shape), 0, 255).astype(np.uint8)
+    repeats = 2 if ctx.quick else 5
+    pixels = size * size
+    ctx.measure("colorize", lambda: colorize(labels), repeats=repeats, unit="ms", items=pixels)
+    exact_m = ctx.measure("decolorize_exact", lambda: decolorize(rgb), repeats=repeats, unit="ms", items=pixels)
+    noisy_m = ctx.measure("decolorize_noisy", lambda: decolorize(noisy), repeats=repeats, unit="ms", items=pixels)
+    ctx.record("noisy_over_exact", noisy_m.median / exact_m.median, "ratio")
