@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,12 @@ from sofgan_lab.cameras import (
     yaw_sweep,
 )
 
-FIXTURES = Path("/work/shared/fixtures/official")
+# The official-format fixtures live in shared/ beside the checkout (SOFGAN_LAB_SHARED overrides).
+SHARED = Path(os.environ.get("SOFGAN_LAB_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+FIXTURES = SHARED / "fixtures" / "official"
+# Skipped where the folder is absent, except in CI, where a missing fixture fails loudly.
+needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir() and not os.environ.get("CI"),
+                                    reason=f"official fixtures not found at {FIXTURES}")
 TARGET = torch.tensor([0.0, 0.1, 0.0])
 SETTINGS = settings(max_examples=60, deadline=None)
 
@@ -112,6 +118,7 @@ def test_look_at_batched_and_sequences():
     assert look_at(eyes.double()).dtype == torch.float64
 
 
+@needs_fixtures
 @pytest.mark.parametrize("case", ["ortho", "persp"])
 def test_look_at_matches_official_fixture(case):
     load_file = pytest.importorskip("safetensors.torch").load_file
@@ -120,6 +127,7 @@ def test_look_at_matches_official_fixture(case):
     assert_close(look_at(eye, (0.0, 0.1, 0.0))[0], d["cam2world"], 1e-6, "cam2world")
 
 
+@needs_fixtures
 def test_official_ortho_camera_from_orbit_defaults():
     load_file = pytest.importorskip("safetensors.torch").load_file
     d = load_file(str(FIXTURES / "sof_case_ortho.safetensors"))
@@ -152,6 +160,7 @@ def _sphere_snap(p, d, radius=1.5):
     return torch.where(inside, p - d * torch.sqrt((radius**2 - ls**2).clamp(min=0) + 1e-6), p)
 
 
+@needs_fixtures
 @pytest.mark.parametrize("case", ["ortho", "persp"])
 @pytest.mark.parametrize("jitter", ["zero_jitter", "seeded_jitter"])
 def test_rays_pixel_offset_zero_match_official_start_points(case, jitter):
@@ -180,6 +189,7 @@ def test_rays_pixel_offset_zero_match_official_start_points(case, jitter):
     assert_close(p_init, d[f"{jitter}.points_init"], 1e-4, f"{case} {jitter} points_init")
 
 
+@needs_fixtures
 @pytest.mark.parametrize("case", ["ortho", "persp"])
 def test_official_march_stays_on_our_rays_and_depth_matches_project(case):
     load_file = pytest.importorskip("safetensors.torch").load_file
