@@ -90,20 +90,25 @@ def _shape(x: Any) -> str:
     return str(tuple(x.shape)) if hasattr(x, "shape") else repr(x)
 
 
+def _real_tensor(t: torch.Tensor, name: str, dtype: torch.dtype | None, device: Any) -> torch.Tensor:
+    """A real-valued tensor as floating point, on ``dtype`` / ``device`` when given."""
+    if t.dtype == torch.bool or t.is_complex():
+        raise TypeError(f"{name}: expected a real tensor, got dtype {t.dtype}")
+    if not t.is_floating_point():
+        t = t.to(dtype or torch.float32)
+    if dtype is not None:
+        t = t.to(dtype)
+    if device is not None:
+        t = t.to(device)
+    return t
+
+
 def _as_vec3(
     value: Any, name: str, *, dtype: torch.dtype | None = None, device: Any = None
 ) -> torch.Tensor:
     """A tensor, or a sequence of 3 numbers, as a float tensor ``(3,)`` or ``(B, 3)``."""
     if isinstance(value, torch.Tensor):
-        t = value
-        if t.dtype == torch.bool or t.is_complex():
-            raise TypeError(f"{name}: expected a real tensor, got dtype {t.dtype}")
-        if not t.is_floating_point():
-            t = t.to(dtype or torch.float32)
-        if dtype is not None:
-            t = t.to(dtype)
-        if device is not None:
-            t = t.to(device)
+        t = _real_tensor(value, name, dtype, device)
     elif isinstance(value, (list, tuple)):
         if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in _flatten(value)):
             raise TypeError(f"{name}: expected a tensor or a sequence of numbers, got {value!r}")
@@ -132,15 +137,7 @@ def _as_angles(
 ) -> torch.Tensor:
     """A scalar, a 1-D tensor or a sequence of numbers as a 1-D float tensor ``(n,)``."""
     if isinstance(value, torch.Tensor):
-        if value.dtype == torch.bool or value.is_complex():
-            raise TypeError(f"{name}: expected a real tensor, got dtype {value.dtype}")
-        t = value
-        if not t.is_floating_point():
-            t = t.to(dtype or torch.float32)
-        if dtype is not None:
-            t = t.to(dtype)
-        if device is not None:
-            t = t.to(device)
+        t = _real_tensor(value, name, dtype, device)
         if t.dim() == 0:
             t = t.reshape(1)
         if t.dim() != 1:
