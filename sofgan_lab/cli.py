@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--count", type=_int, default=8, help="number of portraits (default 8)")
     demo.add_argument("--size", type=_int, default=128, help="image side in pixels (default 128)")
     demo.add_argument("--seed", type=_int, default=0, help="seed (default 0)")
+    demo.add_argument("--overwrite", action="store_true",
+                      help="replace a non-empty OUT (a previous demo output is replaced anyway)")
     return p
 
 
@@ -76,8 +78,12 @@ def _demo(args) -> Path:
 
     from .synthetic.writers import write_photos
 
-    out = write_photos(args.out, count=args.count, size=args.size, seed=args.seed, with_segmaps=True,
-                       overwrite=True, progress=not args.quiet)
+    out_dir = Path(args.out)
+    previous = out_dir / "contact_sheet.png"
+    # A previous demo in OUT is replaced; any other non-empty folder needs --overwrite.
+    overwrite = args.overwrite or (previous.is_file() and (out_dir / "index.json").is_file())
+    out = write_photos(out_dir, count=args.count, size=args.size, seed=args.seed, with_segmaps=True,
+                       overwrite=overwrite, progress=not args.quiet)
     tiles = [np.asarray(Image.open(out / "images" / f"{i:05d}.png")) for i in range(args.count)]
     vis = [np.asarray(Image.open(out / "segmaps_vis" / f"{i:05d}.png")) for i in range(args.count)]
     sheet = np.concatenate([np.concatenate(vis, 1), np.concatenate(tiles, 1)], 0)
@@ -105,8 +111,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "synth":
             from .synthetic.writers import write_photos, write_scans
 
-            if args.workers is not None and args.workers < 1:
-                raise ValueError(f"workers: expected an integer >= 1, got {args.workers}")
             if args.what == "scans":
                 out = write_scans(args.out, instances=args.instances, views=args.views, size=args.size,
                                   seed=args.seed, camera=args.camera, supersample=args.supersample,

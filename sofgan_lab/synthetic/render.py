@@ -78,7 +78,9 @@ def trace(scene: Scene, origins: torch.Tensor, directions: torch.Tensor, *, grid
     Args:
         origins, directions: (N, 3) float32 world coordinates; directions of unit length.
         grid_resolution: samples per axis of the acceleration grid (16 to 512).
-        eps: a ray has hit when the exact distance is below this (world units).
+        eps: a ray has hit when the exact distance is below this (world units); a ray still
+            marching after ``max_exact_steps`` (a near-tangent ray at a silhouette) counts as a
+            hit if its distance is below ``20 * eps``.
         step_scale: fraction of the exact distance stepped (< 1 tolerates the approximate
             ellipsoid distances).
 

@@ -113,6 +113,7 @@ class _Compiled:
         self.inv_r = _vec(1.0 / np.asarray(p.radii, float))
         self.bend = float(p.bend)
         self.half_width = float(p.radii[0])
+        self.centre_sdf = -float(min(p.radii))  # the formula below is 0/0 at the centre itself
         self.a = _vec(p.a)
         ba = np.subtract(p.b, p.a).astype(float)
         self.ba = _vec(ba)
@@ -149,7 +150,7 @@ class _Compiled:
             u, v = u * u, v * v
             k0 = torch.sqrt(u[:, 0] + u[:, 1] + u[:, 2])
             k1 = torch.sqrt(v[:, 0] + v[:, 1] + v[:, 2]).clamp_min(1e-9)
-            d = k0 * (k0 - 1.0) / k1
+            d = torch.where(k0 > 0, k0 * (k0 - 1.0) / k1, torch.full_like(k0, self.centre_sdf))
         elif self.kind == "capsule":
             pa = p - self.a
             m = pa * self.ba

@@ -124,13 +124,19 @@ def _commit(tmp: Path, out: Path) -> None:
 
 
 def _run(jobs, fn, workers, desc, progress):
-    workers = max(1, min(workers or 1, len(jobs)))
+    workers = _default_workers() if workers is None else _check_int(workers, "workers", 1)
+    workers = min(workers, len(jobs))
     bar = tqdm(total=len(jobs), desc=desc, disable=not progress, unit="inst")
     try:
         if workers == 1:
-            for job in jobs:
-                fn(job)
-                bar.update(1)
+            # The jobs pin torch to one thread (for pool workers); restore the caller's setting.
+            threads = torch.get_num_threads()
+            try:
+                for job in jobs:
+                    fn(job)
+                    bar.update(1)
+            finally:
+                torch.set_num_threads(threads)
         else:
             with ProcessPoolExecutor(workers) as pool:
                 for _ in pool.map(fn, jobs):
@@ -169,7 +175,7 @@ def write_scans(out: str | os.PathLike, *, instances: int = 122, views: int = 64
     tmp = _prepare(out, overwrite)
     try:
         jobs = [(str(tmp), i, views, size, seed, camera, supersample) for i in range(instances)]
-        _run(jobs, _write_instance, workers if workers is not None else _default_workers(), "scans", progress)
+        _run(jobs, _write_instance, workers, "scans", progress)
         index = {
             "format": "sofgan-lab/sof-scans", "format_version": FORMAT_VERSION,
             "generator": f"sofgan-lab {__version__}", "seed": seed, "instances": instances,
@@ -224,7 +230,7 @@ def write_photos(out: str | os.PathLike, *, count: int, size: int = 128, seed: i
         for sub in ("images", "meta") + (("segmaps", "segmaps_vis") if with_segmaps else ()):
             (tmp / sub).mkdir()
         jobs = [(str(tmp), i, size, seed, camera, with_segmaps, supersample) for i in range(count)]
-        _run(jobs, _photo_job, workers if workers is not None else _default_workers(), "photos", progress)
+        _run(jobs, _photo_job, workers, "photos", progress)
         metas = [json.loads((tmp / "meta" / f"{i:05d}.json").read_text()) for i in range(count)]
         shutil.rmtree(tmp / "meta")
         with open(tmp / "metadata.jsonl", "w") as f:
