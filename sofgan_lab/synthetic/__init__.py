@@ -11,8 +11,11 @@ from __future__ import annotations
 from .attributes import (ATTRIBUTE_NAMES, ATTRIBUTES, AttributeSpec, default_attributes,
                          instance_rng, sample_attributes, validate_attributes)
 from .head import Head, build_head
+from .photo import Photo, TextureStyle, render_photo, sample_style
 from .render import SegmapRender, render_segmap
+from .writers import write_photos, write_scans
 
 __all__ = ["ATTRIBUTES", "ATTRIBUTE_NAMES", "AttributeSpec", "default_attributes", "instance_rng",
            "sample_attributes", "validate_attributes", "Head", "build_head", "SegmapRender",
-           "render_segmap"]
+           "render_segmap", "Photo", "TextureStyle", "render_photo", "sample_style", "write_scans",
+           "write_photos"]
