@@ -18,7 +18,7 @@ from ..cameras import Camera
 from ..images import tensor_to_uint8
 from ..labels import NUM_SOF_CLASSES, SOF
 from .head import Head
-from .render import SegmapRender, render_segmap
+from .render import SegmapRender, pool_render, render_segmap
 
 __all__ = ["TextureStyle", "sample_style", "render_photo", "Photo"]
 
@@ -101,16 +101,15 @@ def _normals(head: Head, points: torch.Tensor, h: float = 1e-3) -> torch.Tensor:
     return F.normalize(torch.stack(grads, -1), dim=-1)
 
 
-def render_photo(head: Head, camera: Camera, style: TextureStyle, *, supersample: int = 2,
-                 segmap_supersample: int = 1) -> Photo:
+def render_photo(head: Head, camera: Camera, style: TextureStyle, *, supersample: int = 2) -> Photo:
     """Render shaded photos of ``head`` for every view of ``camera``.
 
     Args:
         head: the head to render.
         camera: a batched camera (B views).
         style: the texture style (the same for every view).
-        supersample: samples per pixel side for the photo's anti-aliasing (1..8).
-        segmap_supersample: supersampling of the returned label map (SOF-20 ids).
+        supersample: samples per pixel side for the photo's anti-aliasing (1..8); the returned
+            label map is made from the same samples (each pixel's most frequent label).
 
     Returns:
         :class:`Photo` with ``images`` (B, H, W, 3) uint8 and ``segmap`` (labels (B, H, W) int64).
@@ -174,7 +173,7 @@ def render_photo(head: Head, camera: Camera, style: TextureStyle, *, supersample
             if prims[0].label in (int(SOF.L_EYE), int(SOF.R_EYE)):
                 sel = torch.nonzero(member[idx] == m).view(-1)
                 if sel.numel():
-                    q = head.scene._members[m][0].local(p[sel])
+                    q = head.scene.member_local(m, p[sel])
                     ry = float(prims[0].radii[1])
                     radial[sel] = torch.sqrt(q[:, 0] ** 2 + q[:, 1] ** 2) / ry
         iris = torch.tensor(s.iris) / 255.0
@@ -197,5 +196,4 @@ def render_photo(head: Head, camera: Camera, style: TextureStyle, *, supersample
     if supersample > 1:
         image = F.avg_pool2d(image, supersample)
     images = tensor_to_uint8(image * 2.0 - 1.0)
-    seg = render_segmap(head, cam, supersample=segmap_supersample)
-    return Photo(images, seg)
+    return Photo(images, pool_render(r, supersample) if supersample > 1 else r)

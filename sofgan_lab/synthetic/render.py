@@ -28,11 +28,9 @@ from ..labels import NUM_SOF_CLASSES, SOF
 from .head import Head
 from .sdf import Scene
 
-__all__ = ["SegmapRender", "render_segmap", "trace"]
+__all__ = ["SegmapRender", "render_segmap", "pool_render", "trace"]
 
 log = logging.getLogger(__name__)
-
-_GRID_CACHE_ATTR = "_sofgan_lab_grid_cache"
 
 
 @dataclass(frozen=True)
@@ -55,14 +53,6 @@ class SegmapRender:
     mask: torch.Tensor
     points: torch.Tensor | None = None
     member: torch.Tensor | None = None
-
-
-def _grid(scene: Scene, resolution: int, extent: float) -> torch.Tensor:
-    cache = scene.__dict__.setdefault(_GRID_CACHE_ATTR, {})
-    key = (resolution, extent)
-    if key not in cache:
-        cache[key] = scene.grid(resolution, extent)[None, None]  # (1, 1, R, R, R)
-    return cache[key]
 
 
 def _sample_grid(grid: torch.Tensor, p: torch.Tensor, extent: float) -> torch.Tensor:
@@ -95,7 +85,7 @@ def trace(scene: Scene, origins: torch.Tensor, directions: torch.Tensor, *, grid
     d = directions.to(torch.float32)
     radius = scene.bound_radius + 1e-3
     extent = radius + 0.02
-    grid = _grid(scene, grid_resolution, extent)
+    grid = scene.grid(grid_resolution, extent)[None, None]  # (1, 1, R, R, R), cached by the scene
     slack = math.sqrt(3.0) * (2.0 * extent / (grid_resolution - 1))
 
     hit = torch.zeros(n, dtype=torch.bool)
@@ -202,13 +192,21 @@ def render_segmap(head: Head | Scene, camera: Camera, *, supersample: int = 1,
     depth = torch.where(hit, ((points - pos) * fwd).sum(-1), torch.zeros_like(t))
     points = torch.where(hit[:, None], points, torch.zeros_like(points))
     label, depth, hit = label.view(B, h, w), depth.view(B, h, w), hit.view(B, h, w)
-    if supersample == 1:
-        return SegmapRender(label, depth, hit, points.view(B, h, w, 3), member.view(B, h, w))
-    s = supersample
-    counts = F.one_hot(label, NUM_SOF_CLASSES).view(B, H, s, W, s, -1).sum((2, 4))
+    full = SegmapRender(label, depth, hit, points.view(B, h, w, 3), member.view(B, h, w))
+    return full if supersample == 1 else pool_render(full, supersample)
+
+
+def pool_render(render: SegmapRender, factor: int) -> SegmapRender:
+    """Reduce a render by ``factor`` per side: each block's most frequent label (ties: lowest id)
+    and the mean depth of its surface samples. ``points`` and ``member`` are dropped."""
+    B, h, w = render.labels.shape
+    if h % factor or w % factor:
+        raise ValueError(f"factor: {factor} does not divide the render size {(h, w)}")
+    H, W, s = h // factor, w // factor, factor
+    counts = F.one_hot(render.labels, NUM_SOF_CLASSES).view(B, H, s, W, s, -1).sum((2, 4))
     labels = counts.argmax(-1)
-    hits = hit.view(B, H, s, W, s).sum((2, 4))
-    dsum = depth.view(B, H, s, W, s).sum((2, 4))
+    hits = render.mask.view(B, H, s, W, s).sum((2, 4))
+    dsum = render.depth.view(B, H, s, W, s).sum((2, 4))
     mask = labels != int(SOF.BACKGROUND)
     depth = torch.where(mask, dsum / hits.clamp_min(1), torch.zeros_like(dsum))
     return SegmapRender(labels, depth, mask)

@@ -229,7 +229,7 @@ class Scene:
     # ------------------------------------------------------------------ culling
     def _cull_table(self, cells: int, extent: float) -> torch.Tensor:
         """(num_members, cells**3) bool: which members can be nearest somewhere in each cell."""
-        key = (cells, extent)
+        key = ("cull", cells, extent)
         if key not in self._tables:
             h = 2.0 * extent / cells
             lin = -extent + h * (torch.arange(cells, dtype=torch.float32) + 0.5)
@@ -294,11 +294,18 @@ class Scene:
         return self.evaluate(points, **kwargs).sdf
 
     def grid(self, resolution: int, extent: float | None = None) -> torch.Tensor:
-        """The signed distance sampled on a ``resolution``³ grid over [-extent, extent]³.
+        """The signed distance sampled on a ``resolution``³ grid over [-extent, extent]³ (cached).
 
         Returns (R, R, R) float32 indexed [z, y, x] (the layout ``grid_sample`` expects).
         """
         e = self.bound_radius if extent is None else float(extent)
-        lin = torch.linspace(-e, e, resolution)
-        zz, yy, xx = torch.meshgrid(lin, lin, lin, indexing="ij")
-        return self.sdf(torch.stack((xx, yy, zz), -1))
+        key = ("grid", int(resolution), e)
+        if key not in self._tables:
+            lin = torch.linspace(-e, e, resolution)
+            zz, yy, xx = torch.meshgrid(lin, lin, lin, indexing="ij")
+            self._tables[key] = self.sdf(torch.stack((xx, yy, zz), -1))
+        return self._tables[key]
+
+    def member_local(self, m: int, p: torch.Tensor) -> torch.Tensor:
+        """Points ``p`` (M, 3) in the local frame of member ``m``'s first primitive."""
+        return self._members[m][0].local(p)
