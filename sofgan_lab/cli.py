@@ -5,6 +5,10 @@
     sofgan-lab synth scans OUT --instances 122 --views 64 --size 128 --seed 0
     sofgan-lab synth photos OUT --count N --size 128 --seed 0 [--with-segmaps]
     sofgan-lab demo OUT            # headless: a few portraits and a contact sheet
+    sofgan-lab train sof DATA --out RUN [--config small|official] [--steps N] [--batch-views N]
+                                        [--rays-per-view N] [--lr X] [--resume] [--device cpu|cuda]
+    sofgan-lab eval sof MODEL [--data DATA] [--heldout-views 8] [--seed S] [--instances N]
+                                                   # prints one JSON line (miou, per-class IoU, ...)
 
 Bad arguments end with a one-line error naming the argument and a non-zero exit status
 (2), never a traceback.
@@ -12,6 +16,7 @@ Bad arguments end with a one-line error naming the argument and a non-zero exit 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -29,6 +34,13 @@ def _int(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +80,43 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=_int, default=0, help="seed (default 0)")
     demo.add_argument("--overwrite", action="store_true",
                       help="replace a non-empty OUT (a previous demo output is replaced anyway)")
+
+    train = sub.add_parser("train", help="train a model")
+    tsub = train.add_subparsers(dest="what", required=True, metavar="WHAT")
+    tsof = tsub.add_parser("sof", help="train the semantic occupancy field on multi-view segmaps")
+    tsof.add_argument("data", type=Path, metavar="DATA", help="dataset in the SOF layout (sofgan-lab synth scans)")
+    tsof.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, metrics.jsonl, model/)")
+    tsof.add_argument("--config", choices=("small", "official"), default="small",
+                      help="network sizes (default: small, the demo's; official: the release's)")
+    tsof.add_argument("--steps", type=_int, default=None, help="optimisation steps (default 100000)")
+    tsof.add_argument("--batch-views", type=_int, default=None, help="views per step (default 8)")
+    tsof.add_argument("--rays-per-view", type=_int, default=None, help="random pixels per view (default 4096)")
+    tsof.add_argument("--lr", type=_float, default=None, help="peak learning rate (default 1e-4)")
+    tsof.add_argument("--warmup-steps", type=_int, default=None, help="linear warm-up steps (default 1000)")
+    tsof.add_argument("--balanced-fraction", type=_float, default=None,
+                      help="share of each view's rays drawn class-balanced (default 0.5; release 0)")
+    tsof.add_argument("--latent-lr-scale", type=_float, default=None,
+                      help="latent table LR as a multiple of --lr (default 10; release 1)")
+    tsof.add_argument("--holdout-views", type=_int, default=None, help="views per instance held out (default 2)")
+    tsof.add_argument("--eval-every", type=_int, default=None, help="steps between held-out evaluations")
+    tsof.add_argument("--eval-instances", type=_int, default=None, help="instances in each evaluation (0 = all)")
+    tsof.add_argument("--checkpoint-every", type=_int, default=None, help="steps between checkpoints")
+    tsof.add_argument("--seed", type=_int, default=None, help="seed of the init, view split and sampler (default 0)")
+    tsof.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    tsof.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
+
+    ev = sub.add_parser("eval", help="evaluate a model")
+    esub = ev.add_subparsers(dest="what", required=True, metavar="WHAT")
+    esof = esub.add_parser("sof", help="held-out mIoU of a trained SOF; prints one JSON line")
+    esof.add_argument("model", type=Path, metavar="MODEL", help="model folder (RUN/model) or run folder")
+    esof.add_argument("--data", type=Path, default=None,
+                      help="dataset with the training instances (default: regenerate the synthetic ones)")
+    esof.add_argument("--heldout-views", type=_int, default=None,
+                      help="views per instance (default: the run's held-out views with --data, else 8)")
+    esof.add_argument("--seed", type=_int, default=None,
+                      help="view split seed with --data (default: the run's) or new cameras' seed (default 0)")
+    esof.add_argument("--instances", type=_int, default=None, help="evaluate the first N instances (default all)")
+    esof.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
     return p
 
 
@@ -97,9 +146,52 @@ _FLAGS = {"size": "--size", "seed": "--seed", "instances": "--instances", "views
           "camera": "--camera"}
 
 
-def _flagged(message: str) -> str:
+_TRAIN_FLAGS = {"root": "DATA", "data_root": "DATA", "out": "--out", "steps": "--steps",
+                "batch_views": "--batch-views", "rays_per_view": "--rays-per-view", "lr": "--lr",
+                "device": "--device", "warmup_steps": "--warmup-steps", "model_config": "--config",
+                "checkpoint": "--resume", "balanced_fraction": "--balanced-fraction",
+                "latent_lr_scale": "--latent-lr-scale", "holdout_views": "--holdout-views",
+                "eval_every": "--eval-every", "eval_instances": "--eval-instances",
+                "checkpoint_every": "--checkpoint-every", "seed": "--seed"}
+_EVAL_FLAGS = {"model": "MODEL", "directory": "MODEL", "data": "--data", "root": "--data",
+               "heldout_views": "--heldout-views", "seed": "--seed", "instances": "--instances",
+               "device": "--device"}
+
+
+def _flagged(message: str, flags: dict[str, str] = _FLAGS) -> str:
     head, sep, rest = message.partition(":")
-    return f"{_FLAGS[head]}:{rest}" if sep and head in _FLAGS else message
+    return f"{flags[head]}:{rest}" if sep and head in flags else message
+
+
+def _train_sof(args) -> dict:
+    import dataclasses
+
+    from .geometry.sof import SOFConfig
+    from .train.sof_trainer import SOFTrainConfig, train_sof
+
+    model_config = SOFConfig.small() if args.config == "small" else SOFConfig.official()
+    names = ("steps", "batch_views", "rays_per_view", "lr", "warmup_steps", "balanced_fraction",
+             "latent_lr_scale", "holdout_views", "eval_every", "eval_instances", "checkpoint_every", "seed")
+    overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    cfg = SOFTrainConfig(device=args.device)
+    if "steps" in overrides:  # keep the warm-up within short runs
+        overrides.setdefault("warmup_steps", min(cfg.warmup_steps, max(overrides["steps"] // 10, 0)))
+        overrides.setdefault("checkpoint_every", min(cfg.checkpoint_every, overrides["steps"]))
+    cfg = dataclasses.replace(cfg, **overrides)
+    if not args.data.is_dir():
+        raise ValueError(f"root: {args.data} is not a folder")
+    result = train_sof(args.data, args.out, model_config=model_config, train_config=cfg, resume=args.resume,
+                       progress=not args.quiet)
+    return {"model": str(result.model_dir), "steps": result.step, **result.metrics}
+
+
+def _eval_sof(args) -> dict:
+    from .train.sof_eval import evaluate_sof_model
+
+    if args.data is not None and not args.data.is_dir():
+        raise ValueError(f"data: {args.data} is not a folder")
+    return evaluate_sof_model(args.model, data=args.data, heldout_views=args.heldout_views, seed=args.seed,
+                              instances=args.instances, device=args.device)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,7 +199,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    flags = {"train": _TRAIN_FLAGS, "eval": _EVAL_FLAGS}.get(args.command, _FLAGS)
     try:
+        if args.command in ("train", "eval"):
+            result = _train_sof(args) if args.command == "train" else _eval_sof(args)
+            print(json.dumps(result, allow_nan=False))
+            return 0
         if args.command == "synth":
             from .synthetic.writers import write_photos, write_scans
 
@@ -123,10 +220,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             out = _demo(args)
     except (ValueError, TypeError) as exc:
-        print(f"sofgan-lab: error: {_flagged(str(exc))}", file=sys.stderr)
+        print(f"sofgan-lab: error: {_flagged(str(exc), flags)}".splitlines()[0], file=sys.stderr)
         return 2
+    except FloatingPointError as exc:  # a diverged training run
+        print(f"sofgan-lab: error: {exc}".splitlines()[0], file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("sofgan-lab: interrupted; nothing was written", file=sys.stderr)
+        if args.command == "train":
+            print("sofgan-lab: interrupted; continue with --resume from the newest checkpoint", file=sys.stderr)
+        else:
+            print("sofgan-lab: interrupted; nothing was written", file=sys.stderr)
         return 130
     log.info("wrote %s", out)
     return 0

@@ -1,0 +1,340 @@
+"""The semantic occupancy field (SOF): hypernetwork, Θ, MLP ray marcher, classifier.
+
+``z`` (a geometry latent) --hypernetwork--> the weights of Θ, a small MLP over 3D points.
+Each camera ray starts on the bounding sphere and is walked to the surface by a learned ray
+marcher (an MLP whose layer biases depend on the ray direction and whose output is a signed step
+along the ray). At the final point Θ's feature goes through a classifier to 20 class logits
+(SOF-20 ids). Structure after paper §4 / Table 4 and the official release (see
+``shared/REFERENCE.md``); unlike the release, rendering is deterministic (no random jitter), the
+step count is honoured, and rays that miss the bounding sphere are background without marching.
+
+Shapes: ``z`` (B, latent_dim); points (B, N, 3); directions (B, N, 3).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .. import __version__
+from ..cameras import Camera
+from ..labels import NUM_SOF_CLASSES, SOF
+
+__all__ = ["SOFConfig", "SemanticOccupancyField", "SOFRender", "MISS_LOGIT"]
+
+log = logging.getLogger(__name__)
+
+#: Logit given to the non-background classes of rays that miss the bounding sphere.
+MISS_LOGIT = -30.0
+
+
+@dataclass(frozen=True)
+class SOFConfig:
+    """Sizes of a :class:`SemanticOccupancyField`. The defaults are the official model's."""
+
+    latent_dim: int = 256          # size of z_g
+    hyper_dim: int = 256           # hidden width of each per-layer hypernetwork (official: = latent_dim)
+    phi_dim: int = 256             # width of Θ (3 -> phi_dim -> ... -> phi_dim)
+    phi_layers: int = 3            # layers of Θ (each Linear + LayerNorm without affine + ReLU)
+    marcher_dim: int = 256         # hidden width of the ray marcher (official: 256, hard-coded)
+    marcher_layers: int = 4        # layers of the ray marcher (the last outputs one signed step)
+    classifier_dim: int = 256      # hidden width of the classifier (official: = phi_dim)
+    classifier_layers: int = 3     # hidden layers of the classifier before the logits layer
+    num_classes: int = NUM_SOF_CLASSES  # output classes (SOF-20)
+    march_steps: int = 10          # ray-marching steps (official: 10)
+    sphere_radius: float = 1.5     # rays start on this sphere around the origin
+    num_instances: int = 0         # rows of the auto-decoder latent table (training instances)
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name == "sphere_radius":
+                if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                    raise ValueError(f"sphere_radius: expected a positive number, got {v!r}")
+                continue
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise TypeError(f"{f.name}: expected an integer, got {type(v).__name__}")
+            low = 0 if f.name in ("num_instances", "march_steps") else 1
+            if f.name == "marcher_layers":
+                low = 1
+            if v < low:
+                raise ValueError(f"{f.name}: expected an integer >= {low}, got {v}")
+
+    @classmethod
+    def official(cls, num_instances: int = 0) -> "SOFConfig":
+        """The released model's sizes (≈35 M parameters, almost all in the hypernetworks)."""
+        return cls(num_instances=num_instances)
+
+    @classmethod
+    def small(cls, num_instances: int = 0) -> "SOFConfig":
+        """The demo's sizes: trainable on a CPU in tens of minutes."""
+        return cls(latent_dim=64, hyper_dim=64, phi_dim=64, marcher_dim=64, classifier_dim=64,
+                   num_instances=num_instances)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SOFConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"config: unknown SOFConfig fields {unknown}")
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class SOFRender:
+    """A rendered batch. ``logits`` (B, C, H, W) float32; ``labels`` (B, H, W) int64 SOF-20 ids;
+    ``depth`` (B, H, W) float32 camera-space z of the final point (0 where the ray missed the
+    bounding sphere); ``mask`` (B, H, W) bool, rays that met the sphere; ``points`` (B, H, W, 3)."""
+
+    logits: torch.Tensor
+    labels: torch.Tensor
+    depth: torch.Tensor
+    mask: torch.Tensor
+    points: torch.Tensor
+
+    @property
+    def probs(self) -> torch.Tensor:
+        """(B, C, H, W) class probabilities."""
+        return self.logits.softmax(1)
+
+
+class _HyperLayer(nn.Module):
+    """Emits the weight (out, in) and bias (out,) of one Θ layer from z (official layout)."""
+
+    def __init__(self, latent_dim: int, hidden: int, fan_in: int, fan_out: int):
+        super().__init__()
+        self.fan_in, self.fan_out = fan_in, fan_out
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, hidden), nn.LayerNorm(hidden), nn.ReLU(),
+            nn.Linear(hidden, hidden), nn.LayerNorm(hidden), nn.ReLU(),
+            nn.Linear(hidden, fan_in * fan_out + fan_out),
+        )
+        for m in self.net:
+            if isinstance(m, nn.Linear):
+                nn.init.kaiming_normal_(m.weight, a=0.0, nonlinearity="relu", mode="fan_in")
+        with torch.no_grad():
+            self.net[-1].weight.mul_(0.1)
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        o = self.net(z)
+        n = self.fan_in * self.fan_out
+        return o[:, :n].view(-1, self.fan_out, self.fan_in), o[:, n:]
+
+
+class _RayMarcher(nn.Module):
+    """u_{k+1} = M_k u_k + (G_k d + g_k), ReLU between layers; the last layer gives the step."""
+
+    def __init__(self, in_dim: int, hidden: int, layers: int):
+        super().__init__()
+        dims = [in_dim] + [hidden] * (layers - 1) + [1]
+        self.weights = nn.ModuleList(nn.Linear(dims[k], dims[k + 1], bias=False) for k in range(layers))
+        self.dir_bias = nn.ModuleList(nn.Linear(3, dims[k + 1]) for k in range(layers))
+
+    def biases(self, direction: torch.Tensor) -> list[torch.Tensor]:
+        """The direction-conditioned biases G_k d + g_k (constant along a ray: computed once)."""
+        return [b(direction) for b in self.dir_bias]
+
+    def forward(self, feature: torch.Tensor, biases: list[torch.Tensor]) -> torch.Tensor:
+        """Signed step (...,) from Θ's ``feature`` (..., in_dim) and the ray's :meth:`biases`."""
+        u = feature
+        last = len(self.weights) - 1
+        for k, (w, b) in enumerate(zip(self.weights, biases)):
+            u = w(u) + b
+            if k < last:
+                u = F.relu(u)
+        return u[..., 0]
+
+
+class SemanticOccupancyField(nn.Module):
+    """The SOF geometry model (paper §4).
+
+    Args:
+        config: a :class:`SOFConfig`; ``config.num_instances`` rows of learnable latents (the
+            auto-decoder table, initialised N(0, 0.01²)) are held in ``self.latents``.
+    """
+
+    def __init__(self, config: SOFConfig | None = None):
+        super().__init__()
+        cfg = config or SOFConfig()
+        if not isinstance(cfg, SOFConfig):
+            raise TypeError(f"config: expected a SOFConfig, got {type(cfg).__name__}")
+        self.config = cfg
+        dims = [3] + [cfg.phi_dim] * cfg.phi_layers
+        self.hyper = nn.ModuleList(
+            _HyperLayer(cfg.latent_dim, cfg.hyper_dim, dims[i], dims[i + 1]) for i in range(cfg.phi_layers))
+        self.marcher = _RayMarcher(cfg.phi_dim, cfg.marcher_dim, cfg.marcher_layers)
+        layers: list[nn.Module] = []
+        d = cfg.phi_dim
+        for _ in range(cfg.classifier_layers):
+            lin = nn.Linear(d, cfg.classifier_dim)
+            nn.init.kaiming_normal_(lin.weight, a=0.0, nonlinearity="relu", mode="fan_in")
+            layers += [lin, nn.LayerNorm(cfg.classifier_dim), nn.ReLU()]
+            d = cfg.classifier_dim
+        out = nn.Linear(d, cfg.num_classes)
+        nn.init.kaiming_normal_(out.weight, a=0.0, nonlinearity="relu", mode="fan_in")
+        self.classifier = nn.Sequential(*layers, out)
+        self.latents = nn.Embedding(max(cfg.num_instances, 0), cfg.latent_dim)
+        nn.init.normal_(self.latents.weight, 0.0, 0.01)
+
+    # ------------------------------------------------------------------ pieces
+    def check_latent(self, z: torch.Tensor, name: str = "z") -> torch.Tensor:
+        """Validate ``z`` (B, latent_dim) or (latent_dim,) -> (B, latent_dim) float."""
+        if not isinstance(z, torch.Tensor):
+            raise TypeError(f"{name}: expected a torch.Tensor, got {type(z).__name__}")
+        if z.dim() == 1:
+            z = z[None]
+        if z.dim() != 2 or z.shape[1] != self.config.latent_dim:
+            raise ValueError(f"{name}: expected shape (B, {self.config.latent_dim}), got {tuple(z.shape)}")
+        if not torch.isfinite(z).all():
+            raise ValueError(f"{name}: contains non-finite values")
+        return z.float() if not z.is_floating_point() else z
+
+    def hyper_weights(self, z: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Θ's layers for each latent: [(W (B, out, in), b (B, out)), ...], generated once per z."""
+        return [h(z) for h in self.hyper]
+
+    @staticmethod
+    def phi(theta: list[tuple[torch.Tensor, torch.Tensor]], points: torch.Tensor) -> torch.Tensor:
+        """Θ at ``points`` (B, N, 3) -> features (B, N, phi_dim), batched over latents."""
+        x = points
+        for w, b in theta:
+            x = torch.baddbmm(b[:, None, :], x, w.transpose(1, 2))
+            x = F.relu(F.layer_norm(x, x.shape[-1:]))
+        return x
+
+    def march(self, theta, points: torch.Tensor, directions: torch.Tensor,
+              steps: int | None = None) -> torch.Tensor:
+        """Walk ``points`` (B, N, 3) along ``directions`` for ``steps`` learned steps."""
+        n = self.config.march_steps if steps is None else int(steps)
+        biases = self.marcher.biases(directions)
+        p = points
+        for _ in range(n):
+            p = p + self.marcher(self.phi(theta, p), biases)[..., None] * directions
+        return p
+
+    def classify(self, theta, points: torch.Tensor) -> torch.Tensor:
+        """Class logits (B, N, num_classes) at ``points`` (B, N, 3)."""
+        return self.classifier(self.phi(theta, points))
+
+    # ------------------------------------------------------------------ rays
+    def start_on_sphere(self, origins: torch.Tensor, directions: torch.Tensor):
+        """Near intersection of rays with the bounding sphere -> (start (..., 3), hit (...) bool).
+
+        Rays starting inside the sphere start at their origin."""
+        r = self.config.sphere_radius
+        b = (origins * directions).sum(-1)
+        c = (origins * origins).sum(-1) - r * r
+        disc = b * b - c
+        t = (-b - torch.sqrt(disc.clamp_min(0))).clamp_min(0)
+        hit = (disc > 0) & ((-b + torch.sqrt(disc.clamp_min(0))) > 0)
+        return origins + directions * t[..., None], hit
+
+    def forward_rays(self, z: torch.Tensor, origins: torch.Tensor, directions: torch.Tensor, *,
+                     start: torch.Tensor | None = None, steps: int | None = None):
+        """Render rays: origins/directions (B, N, 3) -> logits (B, N, C), final points (B, N, 3),
+        hit (B, N) bool. Differentiable (used by training and inversion).
+
+        ``start`` (B, N, 3) overrides the sphere start (the depth prior)."""
+        z = self.check_latent(z)
+        theta = self.hyper_weights(z)
+        sphere_start, hit = self.start_on_sphere(origins, directions)
+        p0 = sphere_start if start is None else start
+        p = self.march(theta, p0, directions, steps)
+        logits = self.classify(theta, p)
+        miss = torch.full_like(logits, MISS_LOGIT)
+        miss[..., int(SOF.BACKGROUND)] = 0.0
+        logits = torch.where(hit[..., None], logits, miss)
+        return logits, p, hit
+
+    # ------------------------------------------------------------------ images
+    @torch.no_grad()
+    def render(self, z: torch.Tensor, camera: Camera, *, chunk: int = 32768, steps: int | None = None,
+               pixel_offset: float = 0.5, start_depth: torch.Tensor | None = None) -> SOFRender:
+        """Render label maps of latents ``z`` (B, latent_dim) through ``camera`` (B views, or 1
+        view shared by all latents).
+
+        Memory is bounded by ``chunk`` rays per latent at a time; rays that miss the bounding
+        sphere are background (logit 0 for background, :data:`MISS_LOGIT` for the rest) without
+        marching. ``start_depth`` (B, H, W), when given, starts each ray at that camera-space depth
+        instead of on the sphere (the depth prior; pixels with depth <= 0 keep the sphere start).
+        Runs on the module's device; results are returned on it.
+        """
+        z = self.check_latent(z)
+        if not isinstance(camera, Camera):
+            raise TypeError(f"camera: expected a sofgan_lab.cameras.Camera, got {type(camera).__name__}")
+        if not isinstance(chunk, int) or chunk < 1:
+            raise ValueError(f"chunk: expected a positive integer, got {chunk!r}")
+        B = z.shape[0]
+        if camera.batch_size not in (1, B):
+            raise ValueError(f"camera: expected 1 or {B} views (one per latent), got {camera.batch_size}")
+        dev = next(self.parameters()).device
+        z = z.to(dev)
+        cam = camera.to(device=dev, dtype=torch.float32)
+        rays = cam.rays(pixel_offset=pixel_offset)
+        H, W = cam.height, cam.width
+        o = rays.origins.reshape(cam.batch_size, -1, 3).expand(B, -1, -1)
+        d = rays.directions.reshape(cam.batch_size, -1, 3).expand(B, -1, -1)
+        start, hit = self.start_on_sphere(o, d)
+        if start_depth is not None:
+            if start_depth.shape != (B, H, W):
+                raise ValueError(f"start_depth: expected shape {(B, H, W)}, got {tuple(start_depth.shape)}")
+            sd = start_depth.to(dev).reshape(B, -1)
+            fwd = cam.forward.expand(B, 3) if cam.batch_size == 1 else cam.forward
+            pos = cam.position.expand(B, 3) if cam.batch_size == 1 else cam.position
+            # the point on the ray whose camera-space z is sd
+            t = (sd - ((o - pos[:, None]) * fwd[:, None]).sum(-1)) / (d * fwd[:, None]).sum(-1).clamp_min(1e-6)
+            prior = o + d * t[..., None]
+            start = torch.where((sd > 0)[..., None], prior, start)
+        theta = self.hyper_weights(z)
+        C = self.config.num_classes
+        logits = torch.zeros(B, H * W, C, device=dev)
+        logits[..., int(SOF.BACKGROUND)] = 0.0
+        logits[..., 1:] = MISS_LOGIT
+        final = start.clone()
+        for bi in range(B):
+            idx = torch.nonzero(hit[bi]).view(-1)
+            th = [(w[bi:bi + 1], b[bi:bi + 1]) for w, b in theta]
+            for s in range(0, idx.numel(), chunk):
+                j = idx[s:s + chunk]
+                dj = d[bi:bi + 1, j]
+                p = self.march(th, start[bi:bi + 1, j], dj, steps)
+                logits[bi, j] = self.classify(th, p)[0]
+                final[bi, j] = p[0]
+        pos = cam.position.expand(B, 3) if cam.batch_size == 1 else cam.position
+        fwd = cam.forward.expand(B, 3) if cam.batch_size == 1 else cam.forward
+        depth = ((final - pos[:, None]) * fwd[:, None]).sum(-1)
+        depth = torch.where(hit, depth, torch.zeros_like(depth))
+        logits = logits.view(B, H, W, C).permute(0, 3, 1, 2).contiguous()
+        return SOFRender(logits, logits.argmax(1), depth.view(B, H, W), hit.view(B, H, W),
+                         final.view(B, H, W, 3))
+
+    # ------------------------------------------------------------------ persistence
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write ``config.json`` + ``model.safetensors`` into ``directory`` (atomically)."""
+        from ..io.checkpoints import save_module
+
+        return save_module(self, directory, kind="sof", config=self.config.to_dict())
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, *, map_location: str | torch.device = "cpu"):
+        """Load a model written by :meth:`save_pretrained`; ``"demo"`` loads the shipped demo SOF
+        (``data/demo/sof``)."""
+        from ..io.checkpoints import load_module
+
+        if isinstance(directory, str) and directory == "demo":
+            from ..demo import demo_dir
+
+            directory = demo_dir("sof")
+        return load_module(cls, directory, kind="sof", config_cls=SOFConfig, map_location=map_location)
+
+    def num_parameters(self, include_latents: bool = True) -> int:
+        return sum(p.numel() for n, p in self.named_parameters() if include_latents or not n.startswith("latents"))

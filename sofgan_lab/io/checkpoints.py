@@ -1,0 +1,101 @@
+"""The native checkpoint format: a folder with ``config.json`` and ``model.safetensors``.
+
+``config.json`` records the format version, the model kind, the library version and the model's
+config dataclass. Files are written to a temporary name and renamed into place, so a crash
+never leaves a half-written checkpoint; safetensors never executes code on load.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .. import __version__
+
+__all__ = ["FORMAT_VERSION", "CheckpointError", "save_module", "load_module", "atomic_write_bytes",
+           "atomic_save_safetensors"]
+
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read: missing, corrupt, of another kind, or mismatched."""
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_save_safetensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict | None = None) -> None:
+    """``safetensors.torch.save_file`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_module(module: torch.nn.Module, directory: str | Path, *, kind: str, config: dict) -> Path:
+    """Save ``module``'s state dict and its ``config`` (a JSON-able dict) into ``directory``."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    atomic_save_safetensors(module.state_dict(), d / "model.safetensors", metadata={"kind": kind})
+    meta = {"format": "sofgan-lab", "format_version": FORMAT_VERSION, "kind": kind,
+            "library_version": __version__, "config": config}
+    atomic_write_bytes(d / "config.json", (json.dumps(meta, indent=2) + "\n").encode())
+    return d
+
+
+def load_module(cls, directory: str | Path, *, kind: str, config_cls, map_location="cpu"):
+    """Build ``cls(config_cls.from_dict(config))`` and load ``model.safetensors`` into it strictly."""
+    d = Path(directory)
+    cfg_path, weights = d / "config.json", d / "model.safetensors"
+    for p in (cfg_path, weights):
+        if not p.is_file():
+            raise CheckpointError(f"directory: {p} is missing (expected config.json and model.safetensors)")
+    try:
+        meta = json.loads(cfg_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{cfg_path}: not valid JSON ({exc})") from None
+    if meta.get("kind") != kind:
+        raise CheckpointError(f"{cfg_path}: holds a {meta.get('kind')!r} model, expected {kind!r}")
+    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+        raise CheckpointError(f"{cfg_path}: format version {meta.get('format_version')} is newer than "
+                              f"this sofgan-lab reads ({FORMAT_VERSION})")
+    model = cls(config_cls.from_dict(meta["config"]))
+    try:
+        state = load_file(str(weights), device=str(map_location))
+    except Exception as exc:  # safetensors raises its own error types for truncated files
+        raise CheckpointError(f"{weights}: cannot be read ({exc})") from None
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(f"{weights}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
+    for k, v in state.items():
+        if v.shape != own[k].shape:
+            raise CheckpointError(f"{weights}: key {k!r} has shape {tuple(v.shape)}, "
+                                  f"the model expects {tuple(own[k].shape)}")
+    model.load_state_dict(state)
+    return model.to(map_location)

@@ -1,0 +1,23 @@
+"""Trainers: the SOF geometry trainer (and, later, the SIW texture trainer) with their shared
+checkpoint/resume, LR schedule, JSONL logging and torchrun DDP helpers (:mod:`.common`).
+
+Importing :mod:`sofgan_lab.train` is cheap; the submodules load torch on use.
+"""
+from __future__ import annotations
+
+__all__ = ["SOFScanDataset", "RayBatch", "ViewSplit", "SOFTrainConfig", "SOFTrainResult", "train_sof",
+           "evaluate_views", "evaluate_sof_model"]
+
+_LAZY = {
+    "SOFScanDataset": "sof_data", "RayBatch": "sof_data", "ViewSplit": "sof_data",
+    "SOFTrainConfig": "sof_trainer", "SOFTrainResult": "sof_trainer", "train_sof": "sof_trainer",
+    "evaluate_views": "sof_trainer", "evaluate_sof_model": "sof_eval",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
