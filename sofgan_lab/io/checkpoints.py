@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from .. import __version__
 
 __all__ = ["FORMAT_VERSION", "CheckpointError", "save_module", "load_module", "atomic_write_bytes",
-           "atomic_save_safetensors"]
+           "atomic_save_safetensors", "read_json"]
 
 FORMAT_VERSION = 1
 
@@ -56,6 +56,14 @@ def atomic_save_safetensors(tensors: dict[str, torch.Tensor], path: str | Path, 
         raise
 
 
+def read_json(path: str | Path, name: str) -> dict:
+    """Parse the JSON file ``path``; a :class:`CheckpointError` naming ``name`` and the file if it is not JSON."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{name}: {path} is not valid JSON ({exc})") from None
+
+
 def save_module(module: torch.nn.Module, directory: str | Path, *, kind: str, config: dict) -> Path:
     """Save ``module``'s state dict and its ``config`` (a JSON-able dict) into ``directory``."""
     d = Path(directory)
@@ -74,10 +82,7 @@ def load_module(cls, directory: str | Path, *, kind: str, config_cls, map_locati
     for p in (cfg_path, weights):
         if not p.is_file():
             raise CheckpointError(f"directory: {p} is missing (expected config.json and model.safetensors)")
-    try:
-        meta = json.loads(cfg_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{cfg_path}: not valid JSON ({exc})") from None
+    meta = read_json(cfg_path, "directory")
     if meta.get("kind") != kind:
         raise CheckpointError(f"{cfg_path}: holds a {meta.get('kind')!r} model, expected {kind!r}")
     if int(meta.get("format_version", 0)) > FORMAT_VERSION:

@@ -36,7 +36,7 @@ import torch.distributed as dist
 from safetensors.torch import load_file
 
 from .. import __version__
-from ..io.checkpoints import CheckpointError, atomic_save_safetensors, atomic_write_bytes, save_module
+from ..io.checkpoints import CheckpointError, atomic_save_safetensors, atomic_write_bytes, read_json, save_module
 
 __all__ = [
     "CHECKPOINT_FORMAT_VERSION", "warmup_cosine_factor", "WarmupCosine", "make_warmup_cosine",
@@ -438,10 +438,7 @@ def load_checkpoint(path: str | Path, *, model: torch.nn.Module, optimizer: torc
     meta_path = d / "trainer.json"
     if not meta_path.is_file():
         raise CheckpointError(f"checkpoint: {meta_path} is missing")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"checkpoint: {meta_path} is not valid JSON ({exc})") from None
+    meta = read_json(meta_path, "checkpoint")
     if meta.get("format") != "sofgan-lab/train-checkpoint":
         raise CheckpointError(f"checkpoint: {meta_path} is not a sofgan-lab training checkpoint")
     if int(meta.get("format_version", 0)) > CHECKPOINT_FORMAT_VERSION:
