@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     tsof.add_argument("--eval-instances", type=_int, default=None, help="instances in each evaluation (0 = all)")
     tsof.add_argument("--checkpoint-every", type=_int, default=None, help="steps between checkpoints")
     tsof.add_argument("--seed", type=_int, default=None, help="seed of the init, view split and sampler (default 0)")
+    tsof.add_argument("--init", type=Path, default=None, metavar="MODEL",
+                      help="start from a saved SOF (e.g. an earlier run's model/) with a new schedule")
     tsof.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
     tsof.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
 
@@ -152,7 +154,7 @@ _TRAIN_FLAGS = {"root": "DATA", "data_root": "DATA", "out": "--out", "steps": "-
                 "checkpoint": "--resume", "balanced_fraction": "--balanced-fraction",
                 "latent_lr_scale": "--latent-lr-scale", "holdout_views": "--holdout-views",
                 "eval_every": "--eval-every", "eval_instances": "--eval-instances",
-                "checkpoint_every": "--checkpoint-every", "seed": "--seed"}
+                "checkpoint_every": "--checkpoint-every", "seed": "--seed", "init_from": "--init"}
 _EVAL_FLAGS = {"model": "MODEL", "directory": "MODEL", "data": "--data", "root": "--data",
                "heldout_views": "--heldout-views", "seed": "--seed", "instances": "--instances",
                "device": "--device"}
@@ -181,7 +183,7 @@ def _train_sof(args) -> dict:
     if not args.data.is_dir():
         raise ValueError(f"root: {args.data} is not a folder")
     result = train_sof(args.data, args.out, model_config=model_config, train_config=cfg, resume=args.resume,
-                       progress=not args.quiet)
+                       progress=not args.quiet, init_from=args.init)
     return {"model": str(result.model_dir), "steps": result.step, **result.metrics}
 
 

@@ -392,3 +392,26 @@ def test_amp_on_cuda(scans, tmp_path):
     assert r.finished and next(r.model.parameters()).is_cuda
     assert all(math.isfinite(x["loss"]) for x in MetricsLogger.read(tmp_path / "gpu" / "metrics.jsonl")
                if x["event"] == "train")
+
+
+def test_init_from_a_saved_model_starts_from_its_weights(scans, tmp_path):
+    first = train_sof(scans, tmp_path / "a", model_config=TINY, train_config=cfg(steps=3), progress=False)
+    base = params(first.model)
+    tiny_lr = cfg(steps=1, lr=1e-12, warmup_steps=0, checkpoint_every=0)
+    tuned = train_sof(scans, tmp_path / "b", model_config=TINY, train_config=tiny_lr, progress=False,
+                      init_from=first.model_dir)
+    after = params(tuned.model)
+    worst = max(float((after[k] - base[k]).abs().max()) for k in base)
+    assert worst < 1e-6, worst
+    fresh = train_sof(scans, tmp_path / "c", model_config=TINY, train_config=tiny_lr, progress=False)
+    assert max(float((params(fresh.model)[k] - base[k]).abs().max()) for k in base) > 1e-3
+    record = json.loads((tmp_path / "b" / "run.json").read_text())
+    assert record["init_from"] == str(first.model_dir.resolve())
+
+
+def test_init_from_a_model_of_another_size_is_refused(scans, tmp_path):
+    first = train_sof(scans, tmp_path / "a", model_config=TINY, train_config=cfg(steps=2), progress=False)
+    other = SOFConfig(**{**TINY.to_dict(), "phi_dim": 8})
+    with pytest.raises(ValueError, match="init_from"):
+        train_sof(scans, tmp_path / "b", model_config=other, train_config=cfg(steps=2), progress=False,
+                  init_from=first.model_dir)

@@ -281,7 +281,7 @@ def _write_final(out: Path, model: SemanticOccupancyField, record: dict, step: i
 
 def train_sof(data_root: str | Path, out: str | Path, *, model_config: SOFConfig | None = None,
               train_config: SOFTrainConfig | None = None, resume: bool = False, progress: bool = True,
-              until: int | None = None) -> SOFTrainResult:
+              until: int | None = None, init_from: str | Path | None = None) -> SOFTrainResult:
     """Train a SOF on the label maps of ``data_root`` into the run folder ``out``.
 
     Args:
@@ -295,6 +295,9 @@ def train_sof(data_root: str | Path, out: str | Path, *, model_config: SOFConfig
         progress: show a tqdm bar (rank 0).
         until: stop after this step (checkpointing it) without finishing; the LR schedule still
             follows ``train_config.steps``. For staged runs and tests.
+        init_from: a saved SOF (``save_pretrained`` folder, e.g. an earlier run's ``model/``) to
+            start from instead of a fresh initialisation: fine-tuning with a new schedule. Its
+            config must equal ``model_config`` (with the data's instance count).
 
     Returns:
         :class:`SOFTrainResult`. When finished, ``out/model`` holds the model and ``training.json``.
@@ -312,13 +315,14 @@ def train_sof(data_root: str | Path, out: str | Path, *, model_config: SOFConfig
     device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
     info = init_distributed(device)
     try:
-        return _train(Path(data_root), Path(out), mcfg, cfg, resume, progress, until, device, info)
+        return _train(Path(data_root), Path(out), mcfg, cfg, resume, progress, until, device, info,
+                      None if init_from is None else Path(init_from))
     finally:
         cleanup_distributed(info)
 
 
 def _train(data_root: Path, out: Path, mcfg: SOFConfig, cfg: SOFTrainConfig, resume: bool, progress: bool,
-           until: int | None, device: torch.device, info: DistInfo) -> SOFTrainResult:
+           until: int | None, device: torch.device, info: DistInfo, init_from: Path | None) -> SOFTrainResult:
     ds = SOFScanDataset(data_root, preload=True)
     if mcfg.num_instances not in (0, len(ds)):
         raise ValueError(f"model_config: num_instances is {mcfg.num_instances} but the data holds {len(ds)} "
@@ -333,6 +337,7 @@ def _train(data_root: Path, out: Path, mcfg: SOFConfig, cfg: SOFTrainConfig, res
     latest = latest_checkpoint(ckpt_dir)
     _check_run_folder(out, resume, latest)
     record = _run_record(data_root, ds, mcfg, cfg, split, info)
+    record["init_from"] = None if init_from is None else str(init_from.resolve())
     if resume:
         _check_resume_compatible(out, record)
     barrier(info)  # every rank has checked the folder before rank 0 writes into it
@@ -358,6 +363,14 @@ def _train(data_root: Path, out: Path, mcfg: SOFConfig, cfg: SOFTrainConfig, res
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda") if use_amp and amp_dtype == torch.float16 else None
     gen_name = f"sampler/rank{info.rank}"
+
+    if init_from is not None:
+        base = SemanticOccupancyField.from_pretrained(init_from)
+        if base.config != mcfg:
+            raise ValueError(f"init_from: {init_from} holds a model with config {base.config.to_dict()}, "
+                             f"expected {mcfg.to_dict()}")
+        model.load_state_dict(base.state_dict())
+        log.info("starting from the weights of %s", init_from)
 
     start = 0
     if resume and latest is not None:
