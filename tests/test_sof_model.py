@@ -240,3 +240,15 @@ def test_missing_or_corrupt_checkpoint_files_raise_naming_the_file(tmp_path):
     (d / "model.safetensors").write_bytes((tmp_path / "other" / "model.safetensors").read_bytes())
     with pytest.raises(CheckpointError, match="model.safetensors.*shape"):
         SemanticOccupancyField.from_pretrained(d)
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    torch.manual_seed(0)
+    m = SemanticOccupancyField(SOFConfig(latent_dim=8, hyper_dim=8, phi_dim=8, marcher_dim=8, classifier_dim=8))
+    d = m.save_pretrained(tmp_path / "m")
+    for f in ("config.json", "model.safetensors"):
+        assert (d / f).stat().st_mode & 0o777 == 0o666 & ~umask, f

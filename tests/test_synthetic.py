@@ -893,3 +893,12 @@ def test_perspective_scans_use_the_perspective_camera(tmp_path):
     # vertical fov 43.1 degrees: fy = (H / 2) / tan(fov / 2)
     np.testing.assert_allclose(K[:, 1, 1], 16.0 / math.tan(math.radians(43.1 / 2)), rtol=1e-5)
     assert (np.asarray(Image.open(out / "0000" / "seg_00.png")) > 0).any()
+
+
+def test_written_dataset_gets_the_usual_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    out = write_scans(tmp_path / "d", instances=1, views=1, size=8, workers=1, progress=False)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask

@@ -397,6 +397,9 @@ def save_checkpoint(directory: str | Path, step: int, *, model: torch.nn.Module,
         shutil.rmtree(stale, ignore_errors=True)
     final = root / f"step_{step:08d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=root))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it 0700
     try:
         save_module(unwrap(model), tmp, kind=model_kind, config=model_config)
         opt_tensors, opt_structure = flatten_optimizer_state(optimizer.state_dict())
