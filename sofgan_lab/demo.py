@@ -19,13 +19,14 @@ def data_dir() -> Path:
 
 
 def demo_dir(name: str) -> Path:
-    """The folder of the demo model ``name`` (e.g. ``"sof"``); a clear error if it is absent."""
+    """The folder of the demo model ``name`` (``"sof"``, ``"geometry_space"``); a clear error if it
+    is absent or empty."""
     if not isinstance(name, str) or not name or "/" in name or "\\" in name:
         raise ValueError(f"name: expected a demo model name like 'sof', got {name!r}")
     d = data_dir() / "demo" / name
-    if not (d / "config.json").is_file():
+    if not d.is_dir() or not any(d.iterdir()):
         raise FileNotFoundError(
-            f"name: the demo model {name!r} is not at {d} (expected config.json and model.safetensors). "
-            "It ships in the repository's data/demo/ folder; set SOFGAN_LAB_DATA to a folder that holds "
-            "demo/{name}/ if sofgan-lab was installed without the checkout.")
+            f"name: the demo model {name!r} is not at {d}. It ships in the repository's data/demo/ "
+            f"folder; set SOFGAN_LAB_DATA to a folder that holds demo/{name}/ if sofgan-lab was "
+            "installed without the checkout.")
     return d

@@ -340,9 +340,14 @@ class GeometrySpace:
 
     @classmethod
     def load(cls, directory: str | Path) -> "GeometrySpace":
-        """Read a folder written by :meth:`save` (``allow_pickle=False``)."""
+        """Read a folder written by :meth:`save` (``allow_pickle=False``); ``"demo"`` loads the
+        shipped demo space (``data/demo/geometry_space``)."""
         from ..io.checkpoints import CheckpointError, read_json
 
+        if isinstance(directory, str) and directory == "demo":
+            from ..demo import demo_dir
+
+            directory = demo_dir("geometry_space")
         d = Path(directory)
         for f in ("space.npz", "space.json"):
             if not (d / f).is_file():
