@@ -9,12 +9,8 @@ from sofgan_lab.geometry import SemanticOccupancyField
 from sofgan_lab.train.sof_eval import evaluate_sof_model
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# one thread; `scans`: the shared tiny dataset (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_demo_sof_is_small_and_loads():

@@ -15,18 +15,8 @@ from sofgan_lab.synthetic import build_head, render_segmap, write_scans
 from sofgan_lab.train.sof_data import RayBatch, SOFScanDataset, ViewSplit
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # the CI box has 2 busy cores; OpenMP spinning makes tiny ops crawl
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="session")
-def scans(tmp_path_factory) -> Path:
-    return write_scans(tmp_path_factory.mktemp("sof_data") / "ortho", instances=2, views=4, size=16,
-                       workers=1, progress=False)
+# one thread; `scans`: the shared tiny dataset (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="session")

@@ -34,18 +34,8 @@ TINY = SOFConfig(latent_dim=16, hyper_dim=16, phi_dim=16, marcher_dim=16, classi
                  classifier_layers=1, march_steps=3)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # bit-exact comparisons across processes, and fast on busy cores
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="session")
-def scans(tmp_path_factory) -> Path:
-    return write_scans(tmp_path_factory.mktemp("train_sof") / "data", instances=2, views=4, size=16,
-                       workers=1, progress=False)
+# one thread; `scans`: the shared tiny dataset (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def cfg(**kw) -> SOFTrainConfig:
