@@ -381,7 +381,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 def save_checkpoint(directory: str | Path, step: int, *, model: torch.nn.Module, model_kind: str,
-                    model_config: dict, optimizer: torch.optim.Optimizer,
+                    model_config: dict, optimizer: torch.optim.Optimizer | Mapping[str, torch.optim.Optimizer],
                     scheduler: Any = None, scaler: Any = None,
                     generators: Mapping[str, torch.Generator | torch.Tensor] | None = None,
                     extra: Mapping[str, Any] | None = None, keep: int = 2) -> Path:
@@ -402,8 +402,15 @@ def save_checkpoint(directory: str | Path, step: int, *, model: torch.nn.Module,
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes it 0700
     try:
         save_module(unwrap(model), tmp, kind=model_kind, config=model_config)
-        opt_tensors, opt_structure = flatten_optimizer_state(optimizer.state_dict())
-        atomic_save_safetensors(opt_tensors, tmp / "optimizer.safetensors")
+        if isinstance(optimizer, Mapping):  # several optimizers (e.g. a GAN's G and D)
+            opt_structure = {"multiple": {}}
+            for name, opt in optimizer.items():
+                tensors_i, structure_i = flatten_optimizer_state(opt.state_dict())
+                atomic_save_safetensors(tensors_i, tmp / f"optimizer.{name}.safetensors")
+                opt_structure["multiple"][name] = structure_i
+        else:
+            opt_tensors, opt_structure = flatten_optimizer_state(optimizer.state_dict())
+            atomic_save_safetensors(opt_tensors, tmp / "optimizer.safetensors")
         rng_tensors, rng_meta = capture_rng_state(generators)
         atomic_save_safetensors(rng_tensors, tmp / "rng.safetensors")
         meta = {
@@ -429,7 +436,8 @@ def save_checkpoint(directory: str | Path, step: int, *, model: torch.nn.Module,
     return final
 
 
-def load_checkpoint(path: str | Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
+def load_checkpoint(path: str | Path, *, model: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer | Mapping[str, torch.optim.Optimizer] | None = None,
                     scheduler: Any = None, scaler: Any = None,
                     generators: Mapping[str, torch.Generator] | None = None,
                     restore_global_rng: bool = True) -> dict:
@@ -470,7 +478,18 @@ def load_checkpoint(path: str | Path, *, model: torch.nn.Module, optimizer: torc
                                   f"the model expects {tuple(own[k].shape)}")
     target.load_state_dict(state)
     if optimizer is not None:
-        optimizer.load_state_dict(unflatten_optimizer_state(read("optimizer.safetensors"), meta["optimizer"]))
+        structure = meta["optimizer"]
+        if isinstance(optimizer, Mapping):
+            saved = structure.get("multiple") if isinstance(structure, Mapping) else None
+            if saved is None or set(saved) != set(optimizer):
+                raise CheckpointError(f"checkpoint: {meta_path} holds optimizers {sorted(saved or ['(one)'])}, "
+                                      f"expected {sorted(optimizer)}")
+            for name, opt in optimizer.items():
+                opt.load_state_dict(unflatten_optimizer_state(read(f"optimizer.{name}.safetensors"), saved[name]))
+        else:
+            if "multiple" in structure:
+                raise CheckpointError(f"checkpoint: {meta_path} holds several optimizers {sorted(structure['multiple'])}")
+            optimizer.load_state_dict(unflatten_optimizer_state(read("optimizer.safetensors"), structure))
     if scheduler is not None and meta.get("scheduler") is not None:
         scheduler.load_state_dict(meta["scheduler"])
     if scaler is not None and meta.get("scaler"):

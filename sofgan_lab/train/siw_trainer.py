@@ -1,0 +1,555 @@
+"""Training SIW-StyleGAN (the SofGAN texture generator) on unpaired images and segmaps.
+
+Each iteration (StyleGAN2 recipe, paper §5 / App. B):
+
+1. **D step**: fakes from random segmaps and styles; non-saturating logistic loss
+   ``softplus(D(fake)) + softplus(-D(real))``; every ``d_reg_every`` steps the lazy R1 penalty
+   ``γ/2 · E‖∇D(real)‖²`` (weighted by the interval).
+2. **G step**: ``softplus(-D(G(segmap, styles)))``; every ``g_reg_every`` steps the path-length
+   penalty (weight ``pl_weight``, on ``batch // pl_batch_shrink`` samples).
+3. **EMA** of G (StyleGAN2-ADA rule: half-life ``ema_kimg`` thousand images, ramped up over the
+   first images of a run).
+
+Styles. With probability ``region_mix_prob`` a batch is a *region-mix* batch: every sample gets two
+codes and random class weights over the style groups present in its segmap (binary: half of the
+groups take style B, or soft: a uniform ``p`` per group, each with probability 1/2), rendered in
+``region_mode`` ("exact" is the paper's Eq. 10). Otherwise each sample uses one style, and with
+probability ``mixing`` (0.9) StyleGAN's layer-wise style mixing of two codes. (The release mixes
+regions with a random half of the groups; its batch handling is only meaningful at batch 1.)
+
+Adam β = (0, 0.99), lr 0.002, with StyleGAN2's lazy-regularisation correction of lr and β.
+Augmentation (images and segmaps alike, independently): up-scale in ``scale_range`` + crop,
+horizontal flip (segmaps swap left/right ids).
+
+Run folder::
+
+    OUT/run.json             configs and data
+    OUT/metrics.jsonl        one JSON line per log / eval event
+    OUT/samples/step_N.png   sample grids (top row: the segmaps; then fixed styles) from G_ema
+    OUT/checkpoints/step_N/  newest ``keep_checkpoints`` checkpoints: G, D, G_ema (official-style keys
+                             ``g.*``, ``d.*``, ``g_ema.*``), both optimizers, every RNG
+    OUT/model/               the final G_ema (``SIWGenerator.save_pretrained``) + training.json
+
+``resume=True`` continues exactly (bit for bit on CPU with one thread). Under ``torchrun`` every rank
+draws its own data (``seed + rank``) and the gradients are averaged with ``all_reduce`` before each
+optimizer step (data-parallel, the same update DDP makes). AMP (bfloat16 autocast of the main
+losses) and channels_last apply on CUDA only.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..io.checkpoints import atomic_write_bytes
+from ..texture.discriminator import SIWDiscriminator
+from ..texture.generator import SIWConfig, SIWGenerator, style_mixing_latents
+from ..texture.regions import random_two_style_weights
+from .common import (DistInfo, MetricsLogger, all_gather_tensor, barrier, cleanup_distributed, init_distributed,
+                     latest_checkpoint, load_checkpoint, resolve_device, save_checkpoint)
+from .siw_data import ImageFolder, SegmapFolder, augment_batch
+
+__all__ = ["SIWTrainConfig", "SIWTrainResult", "SIWNetworks", "train_siw", "d_logistic_loss", "g_nonsaturating_loss",
+           "r1_penalty", "sample_grid"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SIWTrainConfig:
+    """Hyper-parameters of :func:`train_siw`; defaults follow the paper/StyleGAN2."""
+
+    steps: int = 100_000
+    batch: int = 8                      # images per step and process
+    lr: float = 0.002
+    beta1: float = 0.0
+    beta2: float = 0.99
+    r1_gamma: float = 10.0
+    d_reg_every: int = 16
+    pl_weight: float = 2.0
+    g_reg_every: int = 4
+    pl_batch_shrink: int = 2
+    pl_decay: float = 0.01
+    mixing: float = 0.9                 # layer-wise style mixing probability (single-style batches)
+    region_mix_prob: float = 0.5        # probability that a batch is a region-mix batch
+    soft_region_prob: float = 0.5       # within region-mix batches: soft P instead of binary
+    region_mode: str = "exact"          # "exact" (Eq. 10) or "fast" for region-mix batches
+    ema_kimg: float = 10.0
+    ema_rampup: float = 0.05            # 0 disables the ramp-up
+    scale_min: float = 1.0
+    scale_max: float = 1.7
+    flip: bool = True
+    noise: str = "random"               # noise mode while training
+    seed: int = 0
+    device: str | None = None
+    amp: bool = True                    # bfloat16 autocast on CUDA (ignored on CPU)
+    channels_last: bool = True          # on CUDA
+    log_every: int = 50
+    sample_every: int = 1000
+    sample_count: int = 8
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 2
+    eval_every: int = 0                 # parser mIoU of G_ema samples (needs ``parser``)
+    eval_count: int = 64
+    parser: str | None = None           # a FaceParser folder or "demo" for evaluation
+
+    def __post_init__(self):
+        def check_int(name, low):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"{name}: expected an integer >= {low}, got {v!r}")
+
+        for name in ("steps", "batch", "d_reg_every", "g_reg_every", "pl_batch_shrink", "log_every", "sample_count",
+                     "keep_checkpoints", "eval_count"):
+            check_int(name, 1)
+        for name in ("sample_every", "checkpoint_every", "eval_every", "seed"):
+            check_int(name, 0)
+        for name in ("mixing", "region_mix_prob", "soft_region_prob", "beta1", "beta2", "pl_decay"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not 0 <= v <= 1:
+                raise ValueError(f"{name}: expected a number in [0, 1], got {v!r}")
+        for name in ("lr", "ema_kimg"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}: expected a positive number, got {getattr(self, name)!r}")
+        for name in ("r1_gamma", "pl_weight", "ema_rampup"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name}: expected a number >= 0, got {getattr(self, name)!r}")
+        if not 1.0 <= self.scale_min <= self.scale_max:
+            raise ValueError(f"scale_min/scale_max: expected 1 <= scale_min <= scale_max, got "
+                             f"{self.scale_min}, {self.scale_max}")
+        if self.region_mode not in ("exact", "fast"):
+            raise ValueError(f"region_mode: expected 'exact' or 'fast', got {self.region_mode!r}")
+        if self.noise not in ("random", "const", "none"):
+            raise ValueError(f"noise: expected 'random', 'const' or 'none', got {self.noise!r}")
+        if self.eval_every and not self.parser:
+            raise ValueError("parser: eval_every > 0 needs a face parser (a folder or 'demo')")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SIWTrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"SIWTrainConfig: unknown fields {unknown}")
+        return cls(**d)
+
+
+@dataclass
+class SIWTrainResult:
+    generator: SIWGenerator          # G_ema
+    out: Path
+    step: int
+    finished: bool
+    metrics: dict
+    model_dir: Path | None
+
+
+class SIWNetworks(nn.Module):
+    """G, D and G_ema in one module (checkpoint keys ``g.*``, ``d.*``, ``g_ema.*`` as in the
+    release) plus the path-length running mean."""
+
+    def __init__(self, config: SIWConfig):
+        super().__init__()
+        self.g = SIWGenerator(config)
+        self.d = SIWDiscriminator(config)
+        self.g_ema = SIWGenerator(config)
+        self.g_ema.load_state_dict(self.g.state_dict())
+        self.g_ema.requires_grad_(False)
+        self.register_buffer("pl_mean", torch.zeros(()))
+
+
+# ------------------------------------------------------------------------------------------
+# losses
+# ------------------------------------------------------------------------------------------
+
+def d_logistic_loss(real_pred: torch.Tensor, fake_pred: torch.Tensor) -> torch.Tensor:
+    return F.softplus(-real_pred).mean() + F.softplus(fake_pred).mean()
+
+
+def g_nonsaturating_loss(fake_pred: torch.Tensor) -> torch.Tensor:
+    return F.softplus(-fake_pred).mean()
+
+
+def r1_penalty(real_pred: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    (grad,) = torch.autograd.grad(real_pred.sum(), real, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
+# ------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------
+
+def _sync_grads(params: list[torch.nn.Parameter], info: DistInfo) -> None:
+    if not info.distributed:
+        return
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= info.world_size
+    i = 0
+    for p, g in zip(params, grads):
+        n = g.numel()
+        p.grad = flat[i:i + n].view_as(p).clone()
+        i += n
+
+
+def _styles(g: SIWGenerator, segmaps: torch.Tensor, cfg: SIWTrainConfig, gen: torch.Generator,
+            device: torch.device, *, region: bool):
+    """(kwargs for G, latents tensor) for one batch."""
+    n, d, L = segmaps.shape[0], g.style_dim, g.n_latent
+    z = torch.randn(n, 2, d, generator=gen).to(device)
+    if region:
+        soft = bool(torch.rand((), generator=gen) < cfg.soft_region_prob)
+        cw = random_two_style_weights(segmaps, soft=soft, generator=gen).to(device)
+        w = g.mapping(z)
+        lat = w[:, :, None].expand(-1, -1, L, -1)
+        return {"class_weights": cw, "mode": cfg.region_mode}, lat
+    mix = torch.rand(n, generator=gen) < cfg.mixing
+    cross = torch.randint(1, L, (n,), generator=gen)
+    cross = torch.where(mix, cross, torch.full_like(cross, L)).to(device)
+    w = g.mapping(z)
+    lat = style_mixing_latents(w[:, :1], w[:, 1:], cross, L)
+    return {}, lat
+
+
+def _noise(g: SIWGenerator, cfg: SIWTrainConfig, n: int, gen: torch.Generator):
+    if cfg.noise == "random":
+        return g.make_noise(n, generator=gen)
+    return cfg.noise
+
+
+def _index(count: int, n: int, gen: torch.Generator) -> torch.Tensor:
+    return torch.randint(0, count, (n,), generator=gen)
+
+
+@torch.no_grad()
+def sample_grid(g: SIWGenerator, segmaps: torch.Tensor, z: torch.Tensor) -> np.ndarray:
+    """A uint8 grid: the colourised segmaps on top, then one row per style row of ``z`` ``[S, D]``."""
+    from ..images import tensor_to_uint8
+    from ..labels import colorize
+
+    g.eval()
+    rows = [colorize(segmaps.cpu().numpy().astype(np.uint8), "sofgan17")]
+    for s in range(z.shape[0]):
+        img = g(segmaps.to(g.device), z[s:s + 1].expand(segmaps.shape[0], -1), noise="const")
+        rows.append(tensor_to_uint8(img.clamp(-1, 1)))
+    size = rows[-1].shape[1]
+    rows[0] = np.stack([np.asarray(__import__("PIL.Image", fromlist=["Image"]).fromarray(m).resize(
+        (size, size), 0)) for m in rows[0]])
+    grid = np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)
+    return grid
+
+
+def _check_run_folder(out: Path, resume: bool, latest: Path | None) -> None:
+    if resume:
+        return
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"out: {out} is not empty; pass resume=True (--resume) to continue the run there, "
+                              "or choose a new folder")
+
+
+def _ema_beta(cfg: SIWTrainConfig, images_seen: int, batch_total: int) -> float:
+    ema_nimg = cfg.ema_kimg * 1000
+    if cfg.ema_rampup:
+        ema_nimg = min(ema_nimg, images_seen * cfg.ema_rampup)
+    return 0.5 ** (batch_total / max(ema_nimg, 1e-8))
+
+
+@torch.no_grad()
+def _ema_update(g_ema: SIWGenerator, g: SIWGenerator, beta: float) -> None:
+    for pe, p in zip(g_ema.parameters(), g.parameters()):
+        pe.copy_(p.detach().lerp(pe, beta))
+    for be, b in zip(g_ema.buffers(), g.buffers()):
+        be.copy_(b)
+
+
+# ------------------------------------------------------------------------------------------
+# training
+# ------------------------------------------------------------------------------------------
+
+def train_siw(images: str | Path, segmaps: str | Path, out: str | Path, *, model_config: SIWConfig | None = None,
+              train_config: SIWTrainConfig | None = None, resume: bool = False, progress: bool = True,
+              until: int | None = None, segmap_label_set: str = "auto", limit: int | None = None) -> SIWTrainResult:
+    """Train SIW-StyleGAN on the images of ``images`` and the label maps of ``segmaps`` (unpaired).
+
+    Args:
+        images, segmaps: folders (see :mod:`sofgan_lab.train.siw_data`).
+        out: the run folder (module docstring); must be empty unless ``resume``.
+        model_config: a :class:`SIWConfig` (default ``SIWConfig.demo(128)``); its ``size`` is the
+            training resolution.
+        train_config: a :class:`SIWTrainConfig`.
+        resume: continue from the newest checkpoint (starts afresh when there is none).
+        until: stop after this step (checkpointing it) without finishing.
+        segmap_label_set: ``"auto"``, ``"sof20"``, ``"sofgan17"`` or ``"celebamask19"``.
+        limit: use only the first ``limit`` files of each folder (tests, quick looks).
+    """
+    cfg = train_config if train_config is not None else SIWTrainConfig()
+    if not isinstance(cfg, SIWTrainConfig):
+        raise TypeError(f"train_config: expected a SIWTrainConfig, got {type(cfg).__name__}")
+    mcfg = model_config if model_config is not None else SIWConfig.demo(128)
+    if not isinstance(mcfg, SIWConfig):
+        raise TypeError(f"model_config: expected a SIWConfig, got {type(mcfg).__name__}")
+    if until is not None and (isinstance(until, bool) or not isinstance(until, int) or until < 1):
+        raise ValueError(f"until: expected an integer >= 1 or None, got {until!r}")
+    device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
+    info = init_distributed(device)
+    try:
+        return _train(Path(images), Path(segmaps), Path(out), mcfg, cfg, resume, progress, until, device, info,
+                      segmap_label_set, limit)
+    finally:
+        cleanup_distributed(info)
+
+
+def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg: SIWTrainConfig, resume: bool,
+           progress: bool, until: int | None, device: torch.device, info: DistInfo, label_set: str,
+           limit: int | None) -> SIWTrainResult:
+    imgs = ImageFolder(images_dir, mcfg.size, limit=limit)
+    segs = SegmapFolder(segmaps_dir, mcfg.size, label_set=label_set, limit=limit)
+    ckpt_dir = out / "checkpoints"
+    latest = latest_checkpoint(ckpt_dir)
+    _check_run_folder(out, resume, latest)
+    record = {"format": "sofgan-lab/siw-run", "library_version": __version__,
+              "images": str(images_dir.resolve()), "num_images": len(imgs),
+              "segmaps": str(segmaps_dir.resolve()), "num_segmaps": len(segs),
+              "segmap_label_set": segs.source_label_set, "model_config": mcfg.to_dict(),
+              "train_config": cfg.to_dict(), "world_size": info.world_size}
+    if resume and (out / "run.json").is_file():
+        old = json.loads((out / "run.json").read_text())
+        if old.get("model_config") != record["model_config"]:
+            raise ValueError(f"model_config: differs from the run being resumed ({out / 'run.json'})")
+        if old.get("world_size") != record["world_size"]:
+            raise ValueError(f"out: the run in {out} used {old.get('world_size')} processes, this one "
+                             f"{record['world_size']}; resume with the same number for an exact continuation")
+        changed = sorted(k for k, v in record["train_config"].items() if old.get("train_config", {}).get(k) != v)
+        if changed:
+            log.warning("resume: train config fields changed since the run started: %s", changed)
+    barrier(info)
+    if info.is_main:
+        (out / "samples").mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out / "run.json", (json.dumps(record, indent=2) + "\n").encode())
+
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    random.seed(cfg.seed)
+    nets = SIWNetworks(mcfg).to(device)
+    g, d, g_ema = nets.g, nets.d, nets.g_ema
+    use_cuda = device.type == "cuda"
+    if cfg.channels_last and use_cuda:
+        nets.to(memory_format=torch.channels_last)
+    g_ratio = cfg.g_reg_every / (cfg.g_reg_every + 1)
+    d_ratio = cfg.d_reg_every / (cfg.d_reg_every + 1)
+    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr * g_ratio, betas=(cfg.beta1 ** g_ratio, cfg.beta2 ** g_ratio))
+    opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr * d_ratio, betas=(cfg.beta1 ** d_ratio, cfg.beta2 ** d_ratio))
+    optimizers = {"g": opt_g, "d": opt_d}
+    gen = torch.Generator().manual_seed(cfg.seed + 1000 * info.rank)
+    gen_name = f"train/rank{info.rank}"
+    use_amp = cfg.amp and use_cuda and torch.cuda.is_bf16_supported()
+    if cfg.amp and use_cuda and not use_amp:
+        log.warning("amp: this GPU has no bfloat16; training in float32")
+
+    start = 0
+    if resume and latest is not None:
+        meta = load_checkpoint(latest, model=nets, optimizer=optimizers, generators={gen_name: gen})
+        start = int(meta["step"])
+    elif resume:
+        log.info("resume: no checkpoint in %s; starting afresh", ckpt_dir)
+
+    # fixed samples for the grids and evaluation (independent of the training stream)
+    fixed_gen = torch.Generator().manual_seed(cfg.seed + 12345)
+    fixed_idx = torch.randperm(len(segs), generator=fixed_gen)[: cfg.sample_count]
+    fixed_segs = segs.batch(fixed_idx)
+    fixed_z = torch.randn(4, mcfg.style_dim, generator=fixed_gen).to(device)
+    parser = None
+    if cfg.eval_every and info.is_main:
+        from ..parsing import FaceParser
+
+        parser = FaceParser.from_pretrained(cfg.parser).to(device)
+
+    logger = MetricsLogger(out / "metrics.jsonl", enabled=info.is_main)
+    if resume:
+        logger.truncate_after(start)
+    stop = cfg.steps if until is None else min(until, cfg.steps)
+    batch_total = cfg.batch * info.world_size
+    last_metrics: dict = {}
+    g_params, d_params = list(g.parameters()), list(d.parameters())
+
+    def real_batch() -> torch.Tensor:
+        x = imgs.batch(_index(len(imgs), cfg.batch, gen))
+        x = augment_batch(x, gen, scale_range=(cfg.scale_min, cfg.scale_max), flip=cfg.flip)
+        x = x.to(device)
+        return x.contiguous(memory_format=torch.channels_last) if cfg.channels_last and use_cuda else x
+
+    def seg_batch(n: int) -> torch.Tensor:
+        s = segs.batch(_index(len(segs), n, gen))
+        return augment_batch(s, gen, scale_range=(cfg.scale_min, cfg.scale_max), flip=cfg.flip, labels=True)
+
+    def fake(n: int, *, grad: bool, latents_grad: bool = False):
+        s = seg_batch(n)
+        region = bool(torch.rand((), generator=gen) < cfg.region_mix_prob)
+        noise = _noise(g, cfg, n, gen)
+        with torch.set_grad_enabled(grad):
+            kwargs, lat = _styles(g, s, cfg, gen, device, region=region)
+            if latents_grad:
+                lat = lat.detach().requires_grad_(True)
+            img = g(s.to(device), latents=lat, noise=noise, **kwargs)
+        return img, lat
+
+    def autocast():
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp)
+
+    def checkpoint(step: int) -> None:
+        states = all_gather_tensor(gen.get_state(), info, device)
+        if info.is_main:
+            save_checkpoint(ckpt_dir, step, model=nets, model_kind="siw_train", model_config=mcfg.to_dict(),
+                            optimizer=optimizers, generators={f"train/rank{r}": s for r, s in enumerate(states)},
+                            extra={"world_size": info.world_size, "train_config": cfg.to_dict()},
+                            keep=cfg.keep_checkpoints)
+
+    def write_samples(step: int) -> None:
+        from PIL import Image
+
+        grid = sample_grid(g_ema, fixed_segs, fixed_z)
+        Image.fromarray(grid).save(out / "samples" / f"step_{step:08d}.png")
+
+    def evaluate(step: int) -> dict:
+        from ..metrics.texture import segmentation_consistency
+
+        t0 = time.perf_counter()
+        rep = segmentation_consistency(g_ema, parser, segs.data[: cfg.eval_count], seed=cfg.seed, batch=cfg.batch)
+        rep = {"event": "eval", "step": step, "parser_miou": rep["miou"], "seconds": round(time.perf_counter() - t0, 2)}
+        logger.log(rep)
+        log.info("step %d: parser mIoU of G_ema samples %.4f", step, rep["parser_miou"])
+        return rep
+
+    bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and info.is_main), desc="train siw",
+               unit="step", dynamic_ncols=True)
+    keys = ("d_loss", "g_loss", "r1", "pl", "real_score", "fake_score")
+    sums = {k: 0.0 for k in keys}
+    counts = {k: 0 for k in keys}
+    t_last, n_last = time.perf_counter(), 0
+    g.train()
+    d.train()
+    try:
+        for step in range(start, stop):
+            done = step + 1
+            # ---------------- D
+            g.requires_grad_(False)
+            d.requires_grad_(True)
+            real = real_batch()
+            fake_img, _ = fake(cfg.batch, grad=False)
+            with autocast():
+                fake_pred = d(fake_img.detach())
+                real_pred = d(real)
+                d_loss = d_logistic_loss(real_pred.float(), fake_pred.float())
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            _sync_grads(d_params, info)
+            opt_d.step()
+            sums["d_loss"] += float(d_loss.detach())
+            sums["real_score"] += float(real_pred.float().mean())
+            sums["fake_score"] += float(fake_pred.float().mean())
+            for k in ("d_loss", "real_score", "fake_score"):
+                counts[k] += 1
+            if step % cfg.d_reg_every == 0 and cfg.r1_gamma > 0:
+                real = real.detach().requires_grad_(True)
+                real_pred = d(real)
+                r1 = r1_penalty(real_pred, real)
+                opt_d.zero_grad(set_to_none=True)
+                (cfg.r1_gamma / 2 * r1 * cfg.d_reg_every + 0 * real_pred[0, 0]).backward()
+                _sync_grads(d_params, info)
+                opt_d.step()
+                sums["r1"] += float(r1.detach())
+                counts["r1"] += 1
+            # ---------------- G
+            g.requires_grad_(True)
+            d.requires_grad_(False)
+            with autocast():
+                fake_img, _ = fake(cfg.batch, grad=True)
+                g_loss = g_nonsaturating_loss(d(fake_img).float())
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            _sync_grads(g_params, info)
+            opt_g.step()
+            sums["g_loss"] += float(g_loss.detach())
+            counts["g_loss"] += 1
+            if step % cfg.g_reg_every == 0 and cfg.pl_weight > 0:
+                n_pl = max(1, cfg.batch // cfg.pl_batch_shrink)
+                img, lat = fake(n_pl, grad=True, latents_grad=True)
+                pl_noise = torch.randn(img.shape, generator=gen).to(device) / math.sqrt(img.shape[2] * img.shape[3])
+                (grad,) = torch.autograd.grad((img * pl_noise).sum(), lat, create_graph=True)
+                lengths = grad.pow(2).sum(-1).mean(-1).mean(-1).sqrt()          # [N]
+                with torch.no_grad():
+                    mean_len = lengths.mean()
+                    if info.distributed:
+                        dist.all_reduce(mean_len)
+                        mean_len /= info.world_size
+                    nets.pl_mean.copy_(nets.pl_mean.lerp(mean_len, cfg.pl_decay))
+                pl_pen = (lengths - nets.pl_mean).pow(2).mean()
+                opt_g.zero_grad(set_to_none=True)
+                (cfg.pl_weight * cfg.g_reg_every * pl_pen + 0 * img[0, 0, 0, 0]).backward()
+                _sync_grads(g_params, info)
+                opt_g.step()
+                sums["pl"] += float(pl_pen.detach())
+                counts["pl"] += 1
+            # ---------------- EMA
+            _ema_update(g_ema, g, _ema_beta(cfg, done * batch_total, batch_total))
+            bar.update(1)
+            n_last += 1
+            if done % cfg.log_every == 0 or done == stop:
+                now = time.perf_counter()
+                rec = {"event": "train", "step": done}
+                rec.update({k: sums[k] / counts[k] for k in keys if counts[k]})
+                rec["images_per_s"] = n_last * batch_total / max(now - t_last, 1e-9)
+                rec["pl_mean"] = float(nets.pl_mean)
+                if not all(math.isfinite(v) for v in rec.values() if isinstance(v, float)):
+                    raise FloatingPointError(f"train_siw: non-finite values at step {done}: {rec}")
+                logger.log(rec)
+                bar.set_postfix(d=f"{rec.get('d_loss', 0):.3f}", g=f"{rec.get('g_loss', 0):.3f}")
+                sums = {k: 0.0 for k in keys}
+                counts = {k: 0 for k in keys}
+                t_last, n_last = now, 0
+            if info.is_main and cfg.sample_every and done % cfg.sample_every == 0:
+                write_samples(done)
+                g.train()
+            if info.is_main and cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.steps:
+                last_metrics = evaluate(done)
+            if (cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done == stop:
+                checkpoint(done)
+    finally:
+        bar.close()
+        logger.close()
+
+    finished = stop == cfg.steps
+    model_dir = None
+    if finished and info.is_main:
+        if parser is not None:
+            last_metrics = evaluate(cfg.steps)
+            logger.close()
+        write_samples(cfg.steps)
+        g_ema.eval()
+        model_dir = g_ema.save_pretrained(out / "model")
+        training = dict(record, steps=cfg.steps, final_metrics=last_metrics)
+        atomic_write_bytes(model_dir / "training.json",
+                           (json.dumps(training, indent=2, allow_nan=False) + "\n").encode())
+        log.info("trained SIW generator (EMA) saved to %s", model_dir)
+    barrier(info)
+    if finished and model_dir is None:
+        model_dir = out / "model"
+    return SIWTrainResult(generator=g_ema, out=out, step=max(stop, start), finished=finished,
+                          metrics=last_metrics, model_dir=model_dir)
