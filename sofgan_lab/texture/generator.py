@@ -15,9 +15,9 @@ or W+ ``latents`` ``[N, K, L, D]``). With K > 1 a region map ``P`` ``[N, K, H, W
   by P resized (bilinear, align_corners=True) to the layer — the paper's Eq. 10, for any batch
   size and any K. Cost grows with K.
 * ``mode="fast"``: spatially-varying modulation — the input is scaled per pixel by the blended
-  modulation ``sum_k P_k s_k``, convolved once and demodulated per pixel. Exact wherever P is
-  constant over the 3×3 footprint (and always for the ToRGB layers, which are 1×1); cost close to
-  one style.
+  modulation ``sum_k P_k s_k``, convolved once and demodulated per pixel by the blended
+  coefficients ``sum_k P_k d_k``. Exact wherever P is one-hot and constant over the 3×3 footprint
+  (and always for the ToRGB layers, which are 1×1 and not demodulated); cost close to one style.
 
 The convolutions are computed as "scale the input, convolve with the shared weight, demodulate
 the output", which is the same function as the reference's per-sample fused weights.
@@ -152,10 +152,11 @@ class SIWConfig:
 
     @classmethod
     def demo(cls, size: int = 128) -> "SIWConfig":
-        """The CPU-trainable demo widths (style 128, 128 channels down to 32 at 128²)."""
-        table = {4: 128, 8: 128, 16: 128, 32: 128, 64: 64, 128: 32, 256: 16, 512: 8, 1024: 8}
+        """The CPU-trainable demo widths: style 128; 128 channels up to 16², then 64, 32, 16 at
+        32, 64, 128 (halving further above); SPADE hidden width 16."""
+        table = {4: 128, 8: 128, 16: 128, 32: 64, 64: 32, 128: 16, 256: 16, 512: 8, 1024: 8}
         return cls(size=size, style_dim=128, channels={k: v for k, v in table.items() if k <= size},
-                   encoder_channels=(32, 64, 128), spade_hidden=32)
+                   encoder_channels=(32, 64, 128), spade_hidden=16)
 
     @classmethod
     def preset(cls, name: str, size: int) -> "SIWConfig":
@@ -181,6 +182,28 @@ class SIWOutput:
 # --------------------------------------------------------------------------------------------
 # Layers
 # --------------------------------------------------------------------------------------------
+
+class RegionPyramid:
+    """A region map ``[N, K, h, w]`` with its bilinear (align_corners=True) resizes cached per size:
+    one generator call resizes it to each layer size once, not once per layer."""
+
+    def __init__(self, region_map: torch.Tensor):
+        self.base = region_map
+        self._cache: dict = {}
+
+    def at(self, size, dtype: torch.dtype) -> torch.Tensor:
+        key = (tuple(int(s) for s in size), dtype)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = resize_bilinear(self.base, key[0]).to(dtype)
+        return hit
+
+
+def _region_at(region_map, size, dtype: torch.dtype) -> torch.Tensor:
+    if isinstance(region_map, RegionPyramid):
+        return region_map.at(size, dtype)
+    return resize_bilinear(region_map, tuple(size)).to(dtype)
+
 
 class ModulatedConv2d(nn.Module):
     """StyleGAN2 modulated convolution with K styles per sample (exact blend or fast mode)."""
@@ -231,17 +254,20 @@ class ModulatedConv2d(nn.Module):
             if self.demodulate:
                 out = out * self._demod((sigma * sigma).flatten(0, 1), wsq)[:, :, None, None]
             out = out.unflatten(0, (n, k))                              # [N, K, out, H', W']
-            p = resize_bilinear(region_map, out.shape[-2:]).to(out.dtype)
+            p = _region_at(region_map, out.shape[-2:], out.dtype)
             return torch.einsum("nkchw,nkhw->nchw", out, p)
         # fast: spatially-varying modulation
-        p_in = resize_bilinear(region_map, x.shape[-2:]).to(x.dtype)
-        smap = torch.einsum("nkhw,nkc->nchw", p_in, sigma)
+        h, w_ = x.shape[-2:]
+        p_in = _region_at(region_map, (h, w_), x.dtype).flatten(2)        # [N, K, HW]
+        smap = torch.bmm(sigma.transpose(1, 2), p_in).view(n, -1, h, w_)  # [N, in, H, W]
         out = self._conv(x * smap, weight)
         if self.demodulate:
-            p_out = resize_bilinear(region_map, out.shape[-2:]).to(x.dtype)
-            smap_out = torch.einsum("nkhw,nkc->nchw", p_out, sigma)
-            d = F.conv2d(smap_out * smap_out, wsq[:, :, None, None])
-            out = out * torch.rsqrt(d + 1e-8)
+            # per-pixel demodulation: the region-weighted blend of each style's coefficients
+            # (exactly each style's own demodulation wherever P is one-hot)
+            ho, wo = out.shape[-2:]
+            d = self._demod(sigma * sigma, wsq)                             # [N, K, out]
+            p_out = _region_at(region_map, (ho, wo), x.dtype).flatten(2)    # [N, K, HW]
+            out = out * torch.bmm(d.transpose(1, 2), p_out).view(n, -1, ho, wo)
         return out
 
 
@@ -556,19 +582,20 @@ class SIWGenerator(nn.Module):
             cnt = (region_map if region_map is not None else class_weights).shape
             raise ValueError(f"region_map: a region map needs two or more styles per sample; got one style "
                              f"(z/w/latents with K=1) and a map of shape {tuple(cnt)}")
+        pyramid = RegionPyramid(pmap) if pmap is not None else None
         noises = self._noise_list(noise, batch, generator)
         seg_feature = self.encode_segmap(onehot)
 
         skips = []
-        x = self.conv1(seg_feature, lat[:, :, 0], noises[0], onehot, pmap, mode)
-        skip = self.to_rgb1(x, lat[:, :, 1], None, pmap)
+        x = self.conv1(seg_feature, lat[:, :, 0], noises[0], onehot, pyramid, mode)
+        skip = self.to_rgb1(x, lat[:, :, 1], None, pyramid)
         skips.append(skip)
         i = 1
         for level in range(len(self.to_rgbs)):
             up, conv, to_rgb = self.convs[2 * level], self.convs[2 * level + 1], self.to_rgbs[level]
-            x = up(x, lat[:, :, i], noises[i], onehot, pmap, mode)
-            x = conv(x, lat[:, :, i + 1], noises[i + 1], onehot, pmap, mode)
-            skip = to_rgb(x, lat[:, :, i + 2], skip, pmap)
+            x = up(x, lat[:, :, i], noises[i], onehot, pyramid, mode)
+            x = conv(x, lat[:, :, i + 1], noises[i + 1], onehot, pyramid, mode)
+            skip = to_rgb(x, lat[:, :, i + 2], skip, pyramid)
             skips.append(skip)
             i += 2
         if not return_all:

@@ -165,6 +165,8 @@ def check_class_weights(weights: Any, batch: int, num_styles: int) -> torch.Tens
     if not torch.is_floating_point(t):
         t = t.float()
     with torch.no_grad():
+        if not torch.isfinite(t).all():
+            raise ValueError("class_weights: contains NaN or infinite values")
         if (t < 0).any() or (t > 1).any():
             raise ValueError("class_weights: values must lie in [0, 1]")
         if ((t.sum(-1) - 1).abs() > 1e-3).any():
@@ -184,6 +186,8 @@ def check_region_map(region_map: Any, batch: int, num_styles: int) -> torch.Tens
     if not torch.is_floating_point(t):
         t = t.float()
     with torch.no_grad():
+        if not torch.isfinite(t).all():
+            raise ValueError("region_map: contains NaN or infinite values")
         if (t < 0).any() or (t > 1).any():
             raise ValueError("region_map: values must lie in [0, 1]")
         if ((t.sum(1) - 1).abs() > 1e-3).any():

@@ -91,6 +91,10 @@ def _detect_label_set(folder: Path, maps: np.ndarray) -> str:
             if ls in ("sof20", "sofgan17", "celebamask19"):
                 return ls
     top = int(maps.max()) if maps.size else 0
+    if top == NUM_SOF_CLASSES - 1:  # id 19 exists only in SOF-20
+        return "sof20"
+    if top >= NUM_SOF_CLASSES:
+        raise ValueError(f"segmaps: ids up to {top} in {folder} fit none of SOF-20, SofGAN-17 and CelebAMask-19")
     if top < NUM_SOFGAN_CLASSES:
         raise ValueError(f"segmaps: the label set of {folder} is ambiguous (ids 0..{top} fit SOF-20, SofGAN-17 and "
                          "CelebAMask-19); pass label_set='sof20', 'sofgan17' or 'celebamask19'")
@@ -118,6 +122,9 @@ class SegmapFolder:
             a = np.asarray(im)
             if a.shape[0] != a.shape[1]:
                 raise ValueError(f"segmaps: {p} is {a.shape[1]}x{a.shape[0]}; expected square label maps")
+            if maps and a.shape != maps[0].shape:
+                raise ValueError(f"segmaps: {p} is {a.shape[1]}x{a.shape[0]}, {self.files[0].name} is "
+                                 f"{maps[0].shape[1]}x{maps[0].shape[0]}; expected label maps of one size")
             maps.append(a.astype(np.int64))
         raw = np.stack(maps)
         root = self.files[0].parent

@@ -307,6 +307,8 @@ def train_siw(images: str | Path, segmaps: str | Path, out: str | Path, *, model
         raise TypeError(f"model_config: expected a SIWConfig, got {type(mcfg).__name__}")
     if until is not None and (isinstance(until, bool) or not isinstance(until, int) or until < 1):
         raise ValueError(f"until: expected an integer >= 1 or None, got {until!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit: expected an integer >= 1 or None, got {limit!r}")
     device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
     info = init_distributed(device)
     try:
@@ -462,8 +464,8 @@ def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg:
             _sync_grads(d_params, info)
             opt_d.step()
             sums["d_loss"] += float(d_loss.detach())
-            sums["real_score"] += float(real_pred.float().mean())
-            sums["fake_score"] += float(fake_pred.float().mean())
+            sums["real_score"] += float(real_pred.detach().float().mean())
+            sums["fake_score"] += float(fake_pred.detach().float().mean())
             for k in ("d_loss", "real_score", "fake_score"):
                 counts[k] += 1
             if step % cfg.d_reg_every == 0 and cfg.r1_gamma > 0:

@@ -1,0 +1,864 @@
+"""The SofGAN texture branch (``sofgan_lab.texture``): official parity, the FIR operator against a
+naive reference, region styles (exact / fast), truncation, noise, validation, the discriminator,
+persistence and the texture metrics.
+
+Everything but the parity tests runs on a tiny random model (32 px, style 32) whose zero/one
+initialised parameters are perturbed (as the official fixture recipe does), so that biases and
+noise strengths are exercised.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sofgan_lab.labels import NUM_SOFGAN_CLASSES, sof_to_sofgan
+from sofgan_lab.texture import (
+    STYLE_GROUPS, SIWConfig, SIWDiscriminator, SIWGenerator, class_style_weights, group_style_weights,
+    style_mixing_latents, two_style_weights,
+)
+from sofgan_lab.texture.generator import ModulatedConv2d, ToRGB
+from sofgan_lab.texture.ops import make_kernel, upfirdn2d
+from sofgan_lab.texture.regions import check_class_weights, check_region_map, region_map_from_weights
+
+# one thread (tests/conftest.py): bit-stable sums and no OpenMP spinning on the busy machines
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+# The official-format fixtures live in shared/ beside the checkout (SOFGAN_LAB_SHARED overrides).
+SHARED = Path(os.environ.get("SOFGAN_LAB_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
+FIXTURES = SHARED / "fixtures" / "official"
+# Skipped where the folder is absent, except in CI, where a missing fixture fails loudly.
+needs_fixtures = pytest.mark.skipif(not (FIXTURES / "sofgan_g.safetensors").is_file() and not os.environ.get("CI"),
+                                    reason=f"official SofGAN fixtures not found at {FIXTURES}")
+OFFICIAL_TEST_CONFIG = dict(size=64, style_dim=64, channels={4: 64, 8: 48, 16: 40, 32: 32, 64: 24})
+TOL_IMAGE, TOL_LATENT = 1e-4, 1e-5  # fixtures README, "Recommended tolerances"
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+
+def tiny_config(**kw) -> SIWConfig:
+    base = dict(size=32, style_dim=32, channels={4: 32, 8: 32, 16: 16, 32: 16}, encoder_channels=(8, 16, 32),
+                spade_hidden=8, spade_min=16, spade_max=32)  # SPADE at 16 and 32 so it is exercised
+    base.update(kw)
+    return SIWConfig(**base)
+
+
+def perturb_(module: nn.Module, seed: int = 2025) -> nn.Module:
+    """Add 0.1·N(0,1) to every parameter that is all zeros or all ones (biases, noise strengths)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            if bool((p == 0).all()) or bool((p == 1).all()):
+                p.add_(0.1 * torch.randn(p.shape, generator=g))
+    return module
+
+
+@pytest.fixture(scope="module")
+def G() -> SIWGenerator:
+    torch.manual_seed(0)
+    return perturb_(SIWGenerator(tiny_config())).eval()
+
+
+def face_map(seed: int, size: int = 128) -> torch.Tensor:
+    """A cartoon face label map (SofGAN-17 ids) with every class present, shifted by ``seed``."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    cy, cx = 0.5 + rng.uniform(-0.06, 0.06, 2)
+    lab = np.zeros((size, size), np.int64)
+
+    def ell(y, x, ry, rx):
+        return ((yy - y) / ry) ** 2 + ((xx - x) / rx) ** 2 <= 1
+
+    def box(y0, y1, x0, x1):
+        return (yy >= y0) & (yy < y1) & (xx >= x0) & (xx < x1)
+
+    lab[box(0.85, 1.0, 0.1, 0.9)] = 14                     # cloth
+    lab[box(0.7, 0.9, cx - 0.12, cx + 0.12)] = 12          # neck
+    lab[box(0.8, 0.85, cx - 0.12, cx + 0.12)] = 13         # necklace
+    lab[ell(cy - 0.08, cx, 0.36, 0.32)] = 15               # hair
+    lab[ell(cy, cx - 0.3, 0.08, 0.05)] = 9                 # ears
+    lab[ell(cy, cx + 0.3, 0.08, 0.05)] = 9
+    lab[ell(cy + 0.08, cx + 0.3, 0.03, 0.03)] = 10         # earring
+    lab[ell(cy + 0.04, cx, 0.3, 0.26)] = 1                 # skin
+    lab[box(cy - 0.45, cy - 0.36, cx - 0.2, cx + 0.2)] = 16  # hat
+    for s in (-1, 1):
+        lab[box(cy - 0.12, cy - 0.09, cx + s * 0.12 - 0.07, cx + s * 0.12 + 0.07)] = 2  # brows
+        lab[box(cy - 0.07, cy - 0.0, cx + s * 0.12 - 0.08, cx + s * 0.12 + 0.08)] = 11  # glasses
+        lab[ell(cy - 0.035, cx + s * 0.12, 0.025, 0.045)] = 3                           # eyes
+    lab[box(cy + 0.02, cy + 0.12, cx - 0.04, cx)] = 4      # nose halves
+    lab[box(cy + 0.02, cy + 0.12, cx, cx + 0.04)] = 5
+    lab[box(cy + 0.16, cy + 0.18, cx - 0.09, cx + 0.09)] = 7  # upper lip
+    lab[box(cy + 0.18, cy + 0.2, cx - 0.08, cx + 0.08)] = 6   # mouth
+    lab[box(cy + 0.2, cy + 0.23, cx - 0.09, cx + 0.09)] = 8   # lower lip
+    return torch.from_numpy(lab)
+
+
+@pytest.fixture(scope="module")
+def segs() -> torch.Tensor:
+    return torch.stack([face_map(s) for s in range(3)])
+
+
+def test_face_map_has_every_class(segs):
+    assert torch.unique(segs[0]).tolist() == list(range(NUM_SOFGAN_CLASSES))
+
+
+def naive_upfirdn(x: np.ndarray, k: np.ndarray, up: int, down: int, pad: tuple[int, int]) -> np.ndarray:
+    """The definition, spelled out in float64: zero insertion, pad/crop, true convolution, decimation."""
+    x = np.asarray(x, np.float64)
+    k = np.asarray(k, np.float64)
+    h, w = x.shape[-2:]
+    u = np.zeros(x.shape[:-2] + (h * up, w * up))
+    for i in range(h):
+        for j in range(w):
+            u[..., i * up, j * up] = x[..., i, j]
+    p0, p1 = pad
+    hp, wp = h * up + p0 + p1, w * up + p0 + p1
+    padded = np.zeros(x.shape[:-2] + (hp, wp))
+    for i in range(hp):
+        for j in range(wp):
+            si, sj = i - p0, j - p0
+            if 0 <= si < h * up and 0 <= sj < w * up:
+                padded[..., i, j] = u[..., si, sj]
+    kh, kw = k.shape
+    ho, wo = hp - kh + 1, wp - kw + 1
+    full = np.zeros(x.shape[:-2] + (ho, wo))
+    for i in range(ho):  # y[i, j] = sum_{a, b} padded[i + a, j + b] * k[kh - 1 - a, kw - 1 - b]
+        for j in range(wo):
+            acc = np.zeros(x.shape[:-2])
+            for a in range(kh):
+                for b in range(kw):
+                    acc += padded[..., i + a, j + b] * k[kh - 1 - a, kw - 1 - b]
+            full[..., i, j] = acc
+    return full[..., ::down, ::down]
+
+
+def ref_modconv(layer: ModulatedConv2d, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """A StyleGAN2 modulated conv with per-sample fused weights (the reference formulation), for
+    per-sample modulation ``sigma`` [N, in]; upsampling through the naive FIR above (float64)."""
+    outs = []
+    k = layer.kernel_size
+    for n in range(x.shape[0]):
+        wgt = layer.weight[0].double() / math.sqrt(layer.in_ch * k * k) * sigma[n].double()[None, :, None, None]
+        if layer.demodulate:
+            wgt = wgt / torch.sqrt(wgt.pow(2).sum((1, 2, 3), keepdim=True) + 1e-8)
+        xn = x[n:n + 1].double()
+        if layer.upsample:
+            y = F.conv_transpose2d(xn, wgt.transpose(0, 1), stride=2)
+            kern = np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64 * 4
+            y = torch.from_numpy(naive_upfirdn(y.numpy(), kern, 1, 1, (1, 1)))
+        else:
+            y = F.conv2d(xn, wgt, padding=k // 2)
+        outs.append(y)
+    return torch.cat(outs).float()
+
+
+def sigma_of(layer: ModulatedConv2d, w: torch.Tensor) -> torch.Tensor:
+    """The modulation (1/sqrt(D))·A w + a, lr multiplier 1."""
+    d = w.shape[-1]
+    return w @ layer.modulation.weight.t() / math.sqrt(d) + layer.modulation.bias
+
+
+def resize_p(p: torch.Tensor, size) -> torch.Tensor:
+    return F.interpolate(p, size=tuple(size), mode="bilinear", align_corners=True)
+
+
+def render(G, seg, z, **kw):
+    with torch.no_grad():
+        return G(seg, z, **kw)
+
+
+# --------------------------------------------------------------------------------------------
+# official parity (shared/fixtures/official, README section B)
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def official():
+    from safetensors.torch import load_file
+
+    state = load_file(str(FIXTURES / "sofgan_g.safetensors"))
+    cases = {i: load_file(str(p)) for i, p in
+             ((1, FIXTURES / "sofgan_case_1_single_style.safetensors"),
+              (2, FIXTURES / "sofgan_case_2_style_mask.safetensors"),
+              (3, FIXTURES / "sofgan_case_3_truncation.safetensors"))}
+    return state, cases
+
+
+def _official_model(state, **kw) -> SIWGenerator:
+    g = SIWGenerator(SIWConfig(**OFFICIAL_TEST_CONFIG, **kw)).eval()
+    g.load_state_dict(state, strict=True)
+    return g
+
+
+def _check_case(out, c, styles: int):
+    assert (out.image - c["image"]).abs().max() <= TOL_IMAGE
+    assert (out.seg_feature - c["seg_feature"]).abs().max() <= TOL_IMAGE
+    for r, skip in zip((8, 16, 32), out.rgb_skips[1:4]):
+        assert skip.shape == c[f"rgb_skip_{r}"].shape
+        assert (skip - c[f"rgb_skip_{r}"]).abs().max() <= TOL_IMAGE, r
+    assert out.latents.shape == (1, styles, 10, 64)
+    assert (out.latents[0] - c["latent"]).abs().max() <= TOL_LATENT
+    assert (out.w[0] - c["w"]).abs().max() <= TOL_LATENT
+
+
+@needs_fixtures
+def test_official_state_dict_keys_match_exactly(official):
+    state, _ = official
+    g = SIWGenerator(SIWConfig(**OFFICIAL_TEST_CONFIG))
+    own = g.state_dict()
+    assert set(own) == set(state)
+    assert all(own[k].shape == state[k].shape for k in state)
+    assert sum(v.numel() for v in state.values()) == 507_098  # README: stored values
+    assert g.config.n_latent == 10 and g.config.num_noise == 9
+
+
+@needs_fixtures
+def test_official_case_1_single_style(official):
+    state, cases = official
+    c = cases[1]
+    with torch.no_grad():
+        out = _official_model(state)(c["label_map"][None], c["z"][0], return_all=True)
+    _check_case(out, c, 1)
+
+
+@needs_fixtures
+def test_official_case_1_whole_pixelnorm(official):
+    state, cases = official
+    c = cases[1]
+    g = _official_model(state, pixel_norm="whole")
+    with torch.no_grad():
+        out = g(c["label_map"][None], c["z"][0], return_all=True)
+        split = _official_model(state)(c["label_map"][None], c["z"][0])
+    assert (out.image - c["image_pixelnorm_whole"]).abs().max() <= TOL_IMAGE
+    assert (out.w[0] - c["w_pixelnorm_whole"]).abs().max() <= TOL_LATENT
+    assert (out.image - split).abs().max() > 1e-2  # the two variants really differ (README: 0.12)
+
+
+@needs_fixtures
+def test_official_case_2_style_mask(official):
+    state, cases = official
+    c = cases[2]
+    g = _official_model(state)
+    assert c["label_map"].shape == (256, 256)  # exercises the legacy nearest resize to 128
+    with torch.no_grad():
+        out = g(c["label_map"][None], c["z"][0][None], region_map=c["style_mask"], return_all=True)
+        # the notebooks' path: the stored W+ latents as input
+        via_latents = g(c["label_map"][None], latents=c["latent"][None], region_map=c["style_mask"])
+        # the same mask from class weights: style B on the hair and eyes & mouth groups
+        via_groups = g(c["label_map"][None], c["z"][0][None],
+                       class_weights=two_style_weights({"hair": 1.0, "eyes_mouth": 1.0}))
+    _check_case(out, c, 2)
+    assert (via_latents - c["image"]).abs().max() <= TOL_IMAGE
+    assert (via_groups - c["image"]).abs().max() <= TOL_IMAGE
+
+
+@needs_fixtures
+def test_official_case_3_truncation(official):
+    state, cases = official
+    c = cases[3]
+    with torch.no_grad():
+        out = _official_model(state)(c["label_map"][None], c["z"][0], truncation=float(c["truncation"]),
+                                     truncation_latent=c["truncation_latent"], return_all=True)
+    _check_case(out, c, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# upfirdn2d against the naive definition
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("up,down,pad", [
+    (1, 1, (2, 1)), (2, 1, (2, 1)), (1, 2, (1, 1)), (2, 2, (1, 2)), (1, 1, (-1, -1)), (2, 1, (-1, 2)),
+    (1, 2, (0, -1)), (3, 1, (1, 1)), (1, 1, (0, 0)), (2, 1, (-2, -1)),
+])
+def test_upfirdn2d_matches_naive_definition(up, down, pad):
+    g = torch.Generator().manual_seed(up * 100 + down * 10 + pad[0] + 7)
+    x = torch.randn(2, 3, 6, 6, generator=g, dtype=torch.float64)
+    kernel = torch.randn(3, 4, generator=g, dtype=torch.float64)  # asymmetric, non-square
+    kernel = kernel[:3, :3] if up == 3 else kernel                # (also a 3x3 one)
+    got = upfirdn2d(x, kernel, up=up, down=down, pad=pad)
+    want = naive_upfirdn(x.numpy(), kernel.numpy(), up, down, pad)
+    assert got.shape == want.shape
+    kh = kernel.shape[0]
+    assert got.shape[-2] == (6 * up + pad[0] + pad[1] - kh + down) // down
+    np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-12)
+
+
+def test_upfirdn2d_kernel_flip_matters():
+    # a kernel with one off-centre tap shifts the signal one way (true convolution), not the other
+    x = torch.zeros(1, 1, 5, 5)
+    x[0, 0, 2, 2] = 1
+    k = torch.zeros(3, 3)
+    k[0, 0] = 1
+    y = upfirdn2d(x, k, pad=(1, 1))
+    assert y[0, 0, 1, 1] == 1 and y.sum() == 1
+    assert torch.equal(y, torch.from_numpy(naive_upfirdn(x.numpy(), k.numpy(), 1, 1, (1, 1))).float())
+
+
+def test_blur_kernels_match_official_buffers():
+    k = make_kernel([1, 3, 3, 1])
+    assert torch.allclose(k, torch.outer(torch.tensor([1., 3, 3, 1]), torch.tensor([1., 3, 3, 1])) / 64)
+
+
+# --------------------------------------------------------------------------------------------
+# region styles
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["exact", "fast"])
+def test_batched_region_styles_equal_single_sample_calls(G, segs, mode):
+    """No batch coupling (the release's batch > 1 bug): every sample uses its own segmap, codes and map."""
+    gen = torch.Generator().manual_seed(1)
+    z = torch.randn(3, 2, G.style_dim, generator=gen)
+    p = torch.rand(3, 1, 40, 40, generator=gen)      # different soft maps per sample, not at 128
+    p[1] = (p[1] > 0.5).float()
+    pmap = torch.cat([1 - p, p], 1)
+    batched = render(G, segs, z, region_map=pmap, mode=mode)
+    for i in range(3):
+        single = render(G, segs[i:i + 1], z[i:i + 1], region_map=pmap[i:i + 1], mode=mode)
+        assert (batched[i:i + 1] - single).abs().max() <= 1e-5, i
+    # and the samples really differ from each other
+    assert (batched[0] - batched[1]).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("upsample", [False, True])
+def test_exact_blend_of_one_layer_equals_per_style_reference(upsample):
+    torch.manual_seed(3)
+    layer = perturb_(ModulatedConv2d(6, 5, 3, 16, upsample=upsample))
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 6, 8, 8, generator=gen)
+    w = torch.randn(2, 3, 16, generator=gen)
+    p = torch.rand(2, 3, 12, 12, generator=gen)
+    p = p / p.sum(1, keepdim=True)
+    with torch.no_grad():
+        got = layer(x, w, p, "exact")
+        sig = sigma_of(layer, w)
+        outs = torch.stack([ref_modconv(layer, x, sig[:, k]) for k in range(3)], 1)  # [N, K, C, H, W]
+        want = (outs * resize_p(p, outs.shape[-2:])[:, :, None]).sum(1)
+        # K = 1 also equals the reference
+        single = layer(x, w[:, :1])
+    assert got.shape == (2, 5, 16 if upsample else 8, 16 if upsample else 8)
+    assert (got - want).abs().max() <= 1e-5
+    assert (single - outs[:, 0]).abs().max() <= 1e-5
+
+
+def test_torgb_blend_is_exact_for_any_map():
+    torch.manual_seed(5)
+    rgb = perturb_(ToRGB(6, 16, upsample=False))
+    gen = torch.Generator().manual_seed(6)
+    x = torch.randn(2, 6, 8, 8, generator=gen)
+    w = torch.randn(2, 2, 16, generator=gen)
+    p = torch.rand(2, 1, 8, 8, generator=gen)
+    pmap = torch.cat([1 - p, p], 1)
+    with torch.no_grad():
+        got = rgb(x, w, None, pmap)
+        per_style = torch.stack([rgb(x, w[:, k:k + 1]) for k in range(2)], 1)
+    want = (per_style * pmap[:, :, None]).sum(1)
+    assert (got - want).abs().max() <= 1e-5
+
+
+def test_fast_mode_semantics_on_one_layer():
+    """Fast = spatially varying modulation: with a constant soft map it is the conv modulated by the
+    blended σ, demodulated by the blend of the per-style coefficients — *not* the blend of the
+    per-style outputs."""
+    torch.manual_seed(7)
+    layer = perturb_(ModulatedConv2d(6, 5, 3, 16))
+    gen = torch.Generator().manual_seed(8)
+    x = torch.randn(2, 6, 8, 8, generator=gen)
+    w = torch.randn(2, 2, 16, generator=gen)
+    pmap = torch.cat([torch.full((2, 1, 8, 8), 0.3), torch.full((2, 1, 8, 8), 0.7)], 1)
+    with torch.no_grad():
+        fast = layer(x, w, pmap, "fast")
+        exact = layer(x, w, pmap, "exact")
+        sig = sigma_of(layer, w)
+        # reference: plain conv of x scaled by the blended σ (no demodulation) ...
+        lin = ModulatedConv2d(6, 5, 3, 16, demodulate=False)
+        lin.weight.copy_(layer.weight)
+        undemod = ref_modconv(lin, x, 0.3 * sig[:, 0] + 0.7 * sig[:, 1])
+        # ... times the blend of each style's own demodulation coefficients
+        wgt = layer.weight[0].double() / math.sqrt(6 * 9)
+        d = [torch.rsqrt((wgt[None] * sig[:, k].double()[:, None, :, None, None]).pow(2).sum((2, 3, 4)) + 1e-8)
+             for k in range(2)]                                               # [N, out] each
+        want = undemod * (0.3 * d[0] + 0.7 * d[1]).float()[:, :, None, None]
+    assert (fast - want).abs().max() <= 1e-5
+    assert (fast - exact).abs().max() > 1e-3
+    # without demodulation the layer is linear in σ, so fast is exact for a constant soft map
+    lin = perturb_(ModulatedConv2d(6, 5, 3, 16, demodulate=False))
+    with torch.no_grad():
+        assert (lin(x, w, pmap, "fast") - lin(x, w, pmap, "exact")).abs().max() <= 1e-5
+
+
+def test_all_a_map_equals_style_a(G, segs):
+    z = torch.randn(2, 2, G.style_dim, generator=torch.Generator().manual_seed(9))
+    a = render(G, segs[:2], z[:, :1])
+    all_a = torch.zeros(2, 2, 128, 128)
+    all_a[:, 0] = 1
+    for mode in ("exact", "fast"):
+        assert (render(G, segs[:2], z, region_map=all_a, mode=mode) - a).abs().max() <= 1e-5, mode
+    b = render(G, segs[:2], z[:, 1:])
+    assert (a - b).abs().max() > 1e-2
+
+
+def test_fast_equals_exact_where_it_should(G, segs):
+    z = torch.randn(2, 2, G.style_dim, generator=torch.Generator().manual_seed(10))
+    # K = 1: mode is irrelevant
+    assert torch.equal(render(G, segs[:2], z[:, :1], mode="fast"), render(G, segs[:2], z[:, :1], mode="exact"))
+    # P constant and one-hot per sample (sample 0 all B, sample 1 all A)
+    onehot = torch.zeros(2, 2, 128, 128)
+    onehot[0, 1] = 1
+    onehot[1, 0] = 1
+    fast = render(G, segs[:2], z, region_map=onehot, mode="fast")
+    exact = render(G, segs[:2], z, region_map=onehot, mode="exact")
+    assert (fast - exact).abs().max() <= 1e-5
+    assert (exact[0] - render(G, segs[:1], z[:1, 1:])[0]).abs().max() <= 1e-5
+    # a constant *soft* map is not exact through the demodulated convs (see the layer test)
+    soft = torch.cat([torch.full((2, 1, 128, 128), 0.3), torch.full((2, 1, 128, 128), 0.7)], 1)
+    d = (render(G, segs[:2], z, region_map=soft, mode="fast") - render(G, segs[:2], z, region_map=soft)).abs()
+    assert d.max() > 1e-4
+
+
+def test_fast_differs_for_a_real_group_map(G, segs):
+    z = torch.randn(2, 2, G.style_dim, generator=torch.Generator().manual_seed(11))
+    cw = two_style_weights({"hair": 1.0, "eyes_mouth": 1.0})
+    fast = render(G, segs[:2], z, class_weights=cw, mode="fast")
+    exact = render(G, segs[:2], z, class_weights=cw, mode="exact")
+    assert torch.isfinite(fast).all() and torch.isfinite(exact).all()
+    assert (fast - exact).abs().max() > 1e-5
+
+
+def test_class_weights_equal_the_equivalent_region_map(G, segs):
+    gen = torch.Generator().manual_seed(12)
+    z = torch.randn(3, 3, G.style_dim, generator=gen)
+    cw = torch.rand(3, NUM_SOFGAN_CLASSES, 3, generator=gen)
+    cw = cw / cw.sum(-1, keepdim=True)
+    # P[n, k, y, x] = cw[n, label[n, y, x], k], built here by indexing
+    pmap = torch.stack([cw[n][segs[n]].permute(2, 0, 1) for n in range(3)])
+    for mode in ("exact", "fast"):
+        via_cw = render(G, segs, z, class_weights=cw, mode=mode)
+        via_map = render(G, segs, z, region_map=pmap, mode=mode)
+        assert (via_cw - via_map).abs().max() <= 1e-6, mode
+    onehot = F.one_hot(segs, NUM_SOFGAN_CLASSES).permute(0, 3, 1, 2).float()
+    assert torch.allclose(region_map_from_weights(onehot, cw), pmap, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["exact", "fast"])
+def test_group_and_class_styles_run(G, segs, mode):
+    gen = torch.Generator().manual_seed(13)
+    for cw, k in ((group_style_weights(2), len(STYLE_GROUPS)), (class_style_weights(2), NUM_SOFGAN_CLASSES)):
+        z = torch.randn(2, k, G.style_dim, generator=gen)
+        out = render(G, segs[:2], z, class_weights=cw, mode=mode, return_all=True)
+        assert out.image.shape == (2, 3, 32, 32) and torch.isfinite(out.image).all()
+        assert out.region_map.shape == (2, k, 128, 128)
+        assert torch.allclose(out.region_map.sum(1), torch.ones(2, 128, 128))
+        assert out.latents.shape == (2, k, G.n_latent, G.style_dim)
+
+
+def test_style_helpers_shapes_and_partition():
+    g = group_style_weights(3)
+    assert g.shape == (3, 17, 5) and torch.equal(g.sum(-1), torch.ones(3, 17))
+    for k, ids in enumerate(STYLE_GROUPS.values()):
+        assert g[0, list(ids), k].eq(1).all()
+    assert torch.equal(class_style_weights(1)[0], torch.eye(17))
+    t = two_style_weights([0.0, 0.25, 0.5, 0.75, 1.0])  # per group
+    assert t.shape == (1, 17, 2)
+    for k, ids in enumerate(STYLE_GROUPS.values()):
+        assert torch.allclose(t[0, list(ids), 1], torch.tensor(0.25 * k))
+    assert torch.allclose(t.sum(-1), torch.ones(1, 17))
+
+
+def test_soft_sweep_end_points(G, segs):
+    z = torch.randn(2, 2, G.style_dim, generator=torch.Generator().manual_seed(14))
+    a = render(G, segs[:2], z[:, :1])
+    b = render(G, segs[:2], z[:, 1:])
+    for mode in ("exact", "fast"):
+        p0 = render(G, segs[:2], z, class_weights=two_style_weights(0.0), mode=mode)
+        p1 = render(G, segs[:2], z, class_weights=two_style_weights({g: 1.0 for g in STYLE_GROUPS}), mode=mode)
+        assert (p0 - a).abs().max() <= 1e-5, mode
+        assert (p1 - b).abs().max() <= 1e-5, mode
+    mid = render(G, segs[:2], z, class_weights=two_style_weights(0.5))
+    assert (mid - a).abs().max() > 1e-3 and (mid - b).abs().max() > 1e-3
+
+
+# --------------------------------------------------------------------------------------------
+# truncation, mean latent, noise, style mixing
+# --------------------------------------------------------------------------------------------
+
+def test_truncation(G, segs):
+    gen = torch.Generator().manual_seed(15)
+    z = torch.randn(2, 1, G.style_dim, generator=gen)
+    mean = torch.randn(G.style_dim, generator=gen)
+    with torch.no_grad():
+        base = G(segs[:2], z, return_all=True)
+        same = G(segs[:2], z, truncation=1.0, truncation_latent=mean, return_all=True)
+        zero = G(segs[:2], z, truncation=0.0, truncation_latent=mean, return_all=True)
+        zero_default = G(segs[:2], z, truncation=0.0, return_all=True)
+        cut = G(segs[:2], z, truncation=0.5, truncation_cutoff=3, truncation_latent=mean[None], return_all=True)
+    assert torch.equal(base.image, same.image) and torch.equal(base.latents, same.latents)
+    assert torch.allclose(zero.latents, mean.expand_as(zero.latents), atol=1e-6)
+    assert (zero.image[0] - zero.image[1]).abs().max() > 1e-3  # different segmaps, same style
+    assert torch.allclose(zero_default.latents, G.mean_latent().expand_as(zero.latents), atol=1e-6)
+    w = base.w[:, :, None]
+    assert torch.allclose(cut.latents[:, :, :3], mean + 0.5 * (w - mean), atol=1e-6)
+    assert torch.equal(cut.latents[:, :, 3:], base.latents[:, :, 3:])
+    assert torch.equal(cut.w, base.w)  # w is reported before truncation
+
+
+def test_mean_latent_is_deterministic_cached_and_refreshed():
+    torch.manual_seed(16)
+    g = perturb_(SIWGenerator(tiny_config()))
+    m1 = g.mean_latent(256, seed=3)
+    assert g.mean_latent(256, seed=3) is m1                 # cached
+    z = torch.randn(256, g.style_dim, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.allclose(m1, g.mapping(z).mean(0), atol=1e-5)
+    fresh = SIWGenerator(tiny_config())
+    fresh.load_state_dict(g.state_dict())
+    assert torch.equal(fresh.mean_latent(256, seed=3), m1)  # deterministic
+    assert not torch.equal(g.mean_latent(256, seed=4), m1)  # other draws
+    with torch.no_grad():
+        g.style[3].weight.mul_(1.5)                         # the mapping changes in place
+        want = g.mapping(z).mean(0)
+    m2 = g.mean_latent(256, seed=3)
+    assert m2 is not m1 and torch.allclose(m2, want, atol=1e-5)
+    assert (m2 - m1).abs().max() > 1e-3
+
+
+def test_noise_modes(G, segs):
+    z = torch.randn(2, 1, G.style_dim, generator=torch.Generator().manual_seed(17))
+    s = segs[:2]
+    const = render(G, s, z)
+    assert torch.equal(const, render(G, s, z, noise="const"))
+    buffers = [getattr(G.noises, f"noise_{i}") for i in range(G.config.num_noise)]
+    assert torch.equal(const, render(G, s, z, noise=buffers))
+    r1 = render(G, s, z, noise="random", generator=torch.Generator().manual_seed(5))
+    r2 = render(G, s, z, noise="random", generator=torch.Generator().manual_seed(5))
+    r3 = render(G, s, z, noise="random", generator=torch.Generator().manual_seed(6))
+    assert torch.equal(r1, r2)
+    assert (r1 - r3).abs().max() > 1e-4
+    none = render(G, s, z, noise="none")
+    assert (none - const).abs().max() > 1e-4
+    assert torch.equal(none, render(G, s, z, noise=[None] * G.config.num_noise))
+    maps = G.make_noise(2, generator=torch.Generator().manual_seed(5))
+    assert [m.shape[-1] for m in maps] == [4, 8, 8, 16, 16, 32, 32] and maps[0].shape[0] == 2
+    with pytest.raises(ValueError, match="noise"):
+        render(G, s, z, noise=buffers[:-1])
+    with pytest.raises(ValueError, match="noise"):
+        render(G, s, z, noise="fresh")
+
+
+def test_style_mixing_latents_slots():
+    gen = torch.Generator().manual_seed(18)
+    wa, wb = torch.randn(3, 2, 8, generator=gen), torch.randn(3, 2, 8, generator=gen)
+    lat = style_mixing_latents(wa, wb, torch.tensor([0, 4, 10]), 10)
+    assert lat.shape == (3, 2, 10, 8)
+    for n, c in enumerate((0, 4, 10)):
+        for slot in range(10):
+            want = wa[n] if slot < c else wb[n]
+            assert torch.equal(lat[n, :, slot], want), (n, slot)
+    lat2 = style_mixing_latents(wa, wb, 6, 10)
+    assert torch.equal(lat2[:, :, :6], wa[:, :, None].expand(-1, -1, 6, -1))
+    assert torch.equal(lat2[:, :, 6:], wb[:, :, None].expand(-1, -1, 4, -1))
+
+
+def test_latents_input_equals_z_input(G, segs):
+    z = torch.randn(2, 1, G.style_dim, generator=torch.Generator().manual_seed(19))
+    out = render(G, segs[:2], z, return_all=True)
+    assert torch.equal(render(G, segs[:2], None, latents=out.latents), out.image)
+    assert torch.equal(render(G, segs[:2], None, w=out.w), out.image)
+    # a single style row is broadcast over the batch
+    one = render(G, segs[:2], z[:1])
+    assert (one[1:] - render(G, segs[1:2], z[:1])).abs().max() <= 1e-5  # (batched conv rounding)
+    assert (one[0] - render(G, segs[:1], z[:1])[0]).abs().max() <= 1e-5
+
+
+def test_segmap_inputs(G, segs):
+    z = torch.randn(1, 1, G.style_dim, generator=torch.Generator().manual_seed(20))
+    ref = render(G, segs[:1], z)
+    assert torch.equal(render(G, segs[0], z), ref)                        # [H, W]
+    assert torch.equal(render(G, segs[0].numpy().astype(np.uint8), z), ref)  # numpy uint8
+    onehot = F.one_hot(segs[:1], NUM_SOFGAN_CLASSES).permute(0, 3, 1, 2).float()
+    assert torch.equal(render(G, onehot, z), ref)                         # float one-hot
+    # nearest resize from 256: rows/columns 0, 2, 4, ...
+    big = segs[0].repeat_interleave(2, 0).repeat_interleave(2, 1)
+    assert torch.equal(render(G, big, z), ref)
+
+
+# --------------------------------------------------------------------------------------------
+# validation
+# --------------------------------------------------------------------------------------------
+
+def test_bad_generator_inputs_name_the_argument(G, segs):
+    s = segs[:2]
+    d = G.style_dim
+    z1 = torch.randn(2, 1, d)
+    z2 = torch.randn(2, 2, d)
+    half = torch.full((2, 2, 16, 16), 0.5)
+    bad = s.clone()
+    bad[0, 0, 0] = 17
+    cases = [
+        (dict(segmap=bad, z=z1), "segmap"),
+        (dict(segmap=s - 1, z=z1), "segmap"),
+        (dict(segmap=s.float(), z=z1), "segmap"),
+        (dict(segmap=s[:, None].expand(-1, 3, -1, -1), z=z1), "segmap"),
+        (dict(segmap=s, z=torch.randn(2, 1, d + 1)), "z"),
+        (dict(segmap=s, z=torch.randn(2, 1, 1, d)), "z"),
+        (dict(segmap=s, z=None, latents=torch.randn(2, 1, G.n_latent + 1, d)), "latents"),
+        (dict(segmap=s, z=z1, w=z1), "exactly one of z, w or latents"),
+        (dict(segmap=s, z=None), "exactly one of z, w or latents"),
+        (dict(segmap=s, z=torch.randn(3, 1, d)), "3 style rows"),
+        (dict(segmap=s, z=z2), "region_map"),
+        (dict(segmap=s, z=z1, region_map=half), "region_map"),
+        (dict(segmap=s, z=z2, region_map=half, class_weights=two_style_weights(0.5)), "region_map"),
+        (dict(segmap=s, z=z2, region_map=half * 3), "region_map"),
+        (dict(segmap=s, z=z2, region_map=torch.cat([half[:, :1] * 3, -half[:, :1]], 1)), "region_map"),
+        (dict(segmap=s, z=z2, region_map=torch.full((2, 2, 16, 16), 0.3)), "region_map"),
+        (dict(segmap=s, z=z2, region_map=torch.full((2, 3, 16, 16), 1 / 3)), "region_map"),
+        (dict(segmap=s, z=z2, region_map=torch.full((3, 2, 16, 16), 0.5)), "region_map"),
+        (dict(segmap=s, z=z2, region_map=torch.full((2, 2, 16, 16), float("nan"))), "region_map"),
+        (dict(segmap=s, z=z2, class_weights=torch.full((2, 17, 2), 0.3)), "class_weights"),
+        (dict(segmap=s, z=z2, class_weights=torch.full((2, 17, 2), 1.5)), "class_weights"),
+        (dict(segmap=s, z=z2, class_weights=torch.full((2, 17, 3), 1 / 3)), "class_weights"),
+        (dict(segmap=s, z=z2, class_weights=torch.full((2, 16, 2), 0.5)), "class_weights"),
+        (dict(segmap=s, z=z2, class_weights=torch.full((2, 17, 2), float("nan"))), "class_weights"),
+        (dict(segmap=s, z=z1, mode="approx"), "mode"),
+        (dict(segmap=s, z=z1, truncation=1.5), "truncation"),
+        (dict(segmap=s, z=z1, truncation=-0.1), "truncation"),
+        (dict(segmap=s, z=z1, truncation=0.5, truncation_cutoff=G.n_latent + 1), "truncation_cutoff"),
+        (dict(segmap=s, z=z1, truncation=0.5, truncation_latent=torch.zeros(d + 1)), "truncation_latent"),
+        (dict(segmap=s, z=z1, label_set="celeba"), "label_set"),
+    ]
+    for kwargs, match in cases:
+        seg = kwargs.pop("segmap")
+        zz = kwargs.pop("z")
+        with pytest.raises(ValueError, match=match):
+            with torch.no_grad():
+                G(seg, zz, **kwargs)
+    with pytest.raises(TypeError, match="segmap"):
+        G(s.bool(), z1)
+    with pytest.raises(ValueError, match="segmap"):   # a soft map outside [0, 1]
+        G(torch.full((1, 17, 8, 8), 2.0), z1[:1])
+
+
+def test_region_checks_directly():
+    assert check_region_map(torch.full((1, 2, 4, 4), 0.5), 3, 2).shape == (3, 2, 4, 4)
+    assert check_class_weights(two_style_weights(0.2), 3, 2).shape == (3, 17, 2)
+    with pytest.raises(ValueError, match="region_map"):
+        check_region_map([[[0.5, float("inf")]]], 1, 1)
+    with pytest.raises(ValueError, match="class_weights"):
+        check_class_weights(np.full((17, 2), 0.7), 1, 2)
+
+
+def test_bad_config_and_helper_arguments():
+    with pytest.raises(ValueError, match="size"):
+        SIWConfig(size=48)
+    with pytest.raises(ValueError, match="size"):
+        SIWConfig(size=2048)
+    with pytest.raises(ValueError, match="size"):
+        SIWConfig(size=16, channels={4: 8, 8: 8, 16: 8})
+    with pytest.raises(ValueError, match="channels"):
+        SIWConfig(size=32, style_dim=32, channels={4: 32, 8: 32, 32: 16})
+    with pytest.raises(ValueError, match="style_dim"):
+        SIWConfig(size=32, style_dim=31, channels={4: 32, 8: 32, 16: 16, 32: 16})
+    with pytest.raises(ValueError, match="pixel_norm"):
+        tiny_config(pixel_norm="half")
+    with pytest.raises(ValueError, match="encoder_channels"):
+        tiny_config(encoder_channels=(8, 16))
+    with pytest.raises(ValueError, match="preset"):
+        SIWConfig.preset("large", 64)
+    with pytest.raises(ValueError, match="unknown fields"):
+        SIWConfig.from_dict({"size": 32, "depth": 3})
+    with pytest.raises(ValueError, match="p"):
+        two_style_weights({"beard": 1.0})
+    with pytest.raises(ValueError, match="p"):
+        two_style_weights(1.5)
+    with pytest.raises(ValueError, match="p"):
+        two_style_weights([0.5] * 4)
+    with pytest.raises(TypeError, match="p"):
+        two_style_weights({"hair": "yes"})
+
+
+# --------------------------------------------------------------------------------------------
+# discriminator
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def D() -> SIWDiscriminator:
+    torch.manual_seed(21)
+    return perturb_(SIWDiscriminator(tiny_config()))
+
+
+@pytest.mark.parametrize("n", [1, 3, 4, 6, 8])
+def test_discriminator_output_shape(D, n):
+    x = torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(n))
+    with torch.no_grad():
+        out = D(x)
+    assert out.shape == (n, 1) and torch.isfinite(out).all()
+
+
+def test_discriminator_minibatch_stddev_groups(D):
+    """Batch 8, group 4: sample i shares its stddev feature with i ± 2, 4, 6 (the rosinality layout)."""
+    gen = torch.Generator().manual_seed(22)
+    x = torch.randn(8, 3, 32, 32, generator=gen)
+    y = x.clone()
+    y[0] += torch.randn(3, 32, 32, generator=gen)
+    with torch.no_grad():
+        d = (D(x) - D(y)).abs()[:, 0]
+    assert (d[[0, 2, 4, 6]] > 1e-4).all()
+    assert (d[[1, 3, 5, 7]] <= 1e-6).all()
+
+
+def test_discriminator_rejects_wrong_images(D):
+    for bad in (torch.randn(2, 3, 64, 64), torch.randn(2, 1, 32, 32), torch.randn(3, 32, 32)):
+        with pytest.raises(ValueError, match="images"):
+            D(bad)
+    with pytest.raises(ValueError, match="images"):
+        D(np.zeros((1, 3, 32, 32), np.float32))
+
+
+def test_gradients_flow_through_g_and_d(segs):
+    torch.manual_seed(23)
+    g = perturb_(SIWGenerator(tiny_config()))
+    d = perturb_(SIWDiscriminator(tiny_config()))
+    z = torch.randn(2, 2, g.style_dim, generator=torch.Generator().manual_seed(24))
+    img = g(segs[:2], z, class_weights=two_style_weights({"hair": 1.0}), noise="random",
+            generator=torch.Generator().manual_seed(0))
+    real = torch.randn(2, 3, 32, 32, requires_grad=True)
+    (d(img).sum() + d(real).sum()).backward()
+    assert real.grad is not None and real.grad.abs().sum() > 0
+    for name, p in list(g.named_parameters()) + list(d.named_parameters()):
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+
+
+# --------------------------------------------------------------------------------------------
+# persistence and presets
+# --------------------------------------------------------------------------------------------
+
+def test_save_and_load_roundtrip(G, D, segs, tmp_path):
+    z = torch.randn(2, 2, G.style_dim, generator=torch.Generator().manual_seed(25))
+    cw = two_style_weights({"hair": 1.0})
+    G.save_pretrained(tmp_path / "g")
+    D.save_pretrained(tmp_path / "d")
+    g2 = SIWGenerator.from_pretrained(tmp_path / "g").eval()
+    d2 = SIWDiscriminator.from_pretrained(tmp_path / "d")
+    assert g2.config == G.config and d2.config == D.config
+    assert torch.equal(render(g2, segs[:2], z, class_weights=cw), render(G, segs[:2], z, class_weights=cw))
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(d2(x), D(x))
+    from sofgan_lab.io.checkpoints import CheckpointError
+
+    with pytest.raises(CheckpointError):
+        SIWDiscriminator.from_pretrained(tmp_path / "g")
+
+
+def test_config_dict_roundtrip():
+    for cfg in (tiny_config(), tiny_config(pixel_norm="whole", blur_kernel=(1, 2, 1)), SIWConfig.demo(256),
+                SIWConfig.official(1024)):
+        d = json.loads(json.dumps(cfg.to_dict()))
+        back = SIWConfig.from_dict(d)
+        assert back == cfg and back.to_dict() == cfg.to_dict()
+
+
+def test_presets_build():
+    cfg = SIWConfig.official(64)
+    assert cfg.channels == {4: 512, 8: 512, 16: 512, 32: 512, 64: 512}
+    assert cfg.style_dim == 512 and cfg.n_latent == 10 and cfg.num_noise == 9
+    assert SIWConfig.preset("official", 64) == cfg and SIWConfig.preset("demo", 128) == SIWConfig.demo(128)
+    with torch.device("meta"):  # shapes only, no memory
+        g = SIWGenerator(cfg)
+        big = SIWGenerator(SIWConfig.official(1024))
+    assert g.convs[6].conv.weight.shape == (1, 512, 512, 3, 3)
+    assert hasattr(g.convs[6], "segEncoder") and not hasattr(g.convs[4], "segEncoder")
+    assert [m.conv.weight.shape[2] for m in g.to_rgbs] == [512] * 4
+    assert g.conv1.conv.weight.shape == (1, 512, 128, 3, 3)
+    # REFERENCE.md: ≈ 33.5 M (stored values of G at 1024², parameters plus the noise/FIR buffers)
+    stored = sum(v.numel() for v in big.state_dict().values())
+    assert round(stored / 1e6, 1) == 33.5
+    assert big.n_latent == 18 and big.config.num_noise == 17
+    assert [c for c in (64, 128, 256, 512, 1024)
+            if hasattr(big.convs[2 * (int(math.log2(c)) - 3)], "segEncoder")] == [64, 128, 256]
+    demo = SIWConfig.demo(128)
+    assert demo.style_dim == 128 and demo.n_latent == 12 and sorted(demo.channels) == [4, 8, 16, 32, 64, 128]
+    widths = [demo.channels[r] for r in sorted(demo.channels)]
+    assert widths == sorted(widths, reverse=True)  # never widening with resolution
+
+
+# --------------------------------------------------------------------------------------------
+# texture metrics
+# --------------------------------------------------------------------------------------------
+
+def test_region_edit_leakage_matches_a_direct_computation(G, segs):
+    from sofgan_lab.metrics.texture import region_edit_leakage
+
+    seg32 = segs[:, ::4, ::4].contiguous()  # at the generator size, so no resize is involved
+    rep = region_edit_leakage(G, seg32, "hair", seed=3, batch=2, dilation=1, mode="exact")
+    assert rep["count"] == 3 and rep["group"] == "hair" and rep["inside_pixels"] > 0
+    z = torch.randn(3, 2, G.style_dim, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        a = G(seg32, z[:, :1])
+        ab = G(seg32, z, class_weights=two_style_weights({"hair": 1.0}))
+    diff = ((a - ab).abs() / 2).mean(1)
+    region = seg32 == 15
+    dil = region.clone()
+    for dy in (-1, 0, 1):                      # 3x3 dilation by shifting
+        for dx in (-1, 0, 1):
+            sh = torch.zeros_like(region)
+            ys = slice(max(dy, 0), 32 + min(dy, 0))
+            yd = slice(max(-dy, 0), 32 + min(-dy, 0))
+            xs = slice(max(dx, 0), 32 + min(dx, 0))
+            xd = slice(max(-dx, 0), 32 + min(-dx, 0))
+            sh[:, yd, xd] = region[:, ys, xs]
+            dil |= sh
+    assert rep["inside_pixels"] == int(region.sum()) and rep["outside_pixels"] == int((~dil).sum())
+    assert rep["inside"] == pytest.approx(float(diff[region].mean()), rel=1e-5)
+    assert rep["outside"] == pytest.approx(float(diff[~dil].mean()), rel=1e-5)
+    assert rep["inside"] > rep["outside"]
+    with pytest.raises(ValueError, match="group"):
+        region_edit_leakage(G, seg32, "beard")
+
+
+class StubParser(nn.Module):
+    """Returns fixed SOF-20 label maps, whatever the images; records what it was given."""
+
+    def __init__(self, labels20: torch.Tensor):
+        super().__init__()
+        self.labels20 = labels20
+        self.calls = []
+        self.pos = 0
+
+    def parse(self, images: torch.Tensor) -> torch.Tensor:
+        self.calls.append((tuple(images.shape), float(images.min()), float(images.max())))
+        out = self.labels20[self.pos:self.pos + images.shape[0]]
+        self.pos += images.shape[0]
+        return out
+
+
+def test_segmentation_consistency_with_a_stub_parser(G, segs):
+    from sofgan_lab.metrics.texture import segmentation_consistency
+
+    seg64 = segs[:, ::2, ::2].contiguous()      # resized by the metric to 32 (nearest: every other pixel)
+    labels20 = torch.randint(0, 20, (3, 32, 32), generator=torch.Generator().manual_seed(26))
+    parser = StubParser(labels20)
+    rep = segmentation_consistency(G, parser, seg64, seed=0, batch=2)
+    assert [c[0] for c in parser.calls] == [(2, 3, 32, 32), (1, 3, 32, 32)]
+    assert all(lo >= -1 and hi <= 1 for _, lo, hi in parser.calls)
+    pred = sof_to_sofgan(labels20).numpy()
+    target = seg64[:, ::2, ::2].numpy()
+    ious = []
+    for c in range(NUM_SOFGAN_CLASSES):
+        if not (target == c).any():
+            continue
+        inter = np.logical_and(pred == c, target == c).sum()
+        union = np.logical_or(pred == c, target == c).sum()
+        ious.append(inter / union)
+    assert rep["count"] == 3
+    assert rep["miou"] == pytest.approx(float(np.mean(ious)), abs=1e-12)
+    assert rep["pixel_accuracy"] == pytest.approx(float((pred == target).mean()), abs=1e-12)
+    assert len(rep["per_class"]) == len(ious)
