@@ -16,7 +16,8 @@ or W+ ``latents`` ``[N, K, L, D]``). With K > 1 a region map ``P`` ``[N, K, H, W
   size and any K. Cost grows with K.
 * ``mode="fast"``: spatially-varying modulation — the input is scaled per pixel by the blended
   modulation ``sum_k P_k s_k``, convolved once and demodulated per pixel by the blended
-  coefficients ``sum_k P_k d_k``. Exact wherever P is one-hot and constant over the 3×3 footprint
+  coefficients ``sum_k P_k d_k`` (computed at the input resolution, nearest-upsampled after an
+  upsampling convolution). Exact wherever P is one-hot and constant over the 3×3 footprint
   (and always for the ToRGB layers, which are 1×1 and not demodulated); cost close to one style.
 
 The convolutions are computed as "scale the input, convolve with the shared weight, demodulate
@@ -256,18 +257,22 @@ class ModulatedConv2d(nn.Module):
             out = out.unflatten(0, (n, k))                              # [N, K, out, H', W']
             p = _region_at(region_map, out.shape[-2:], out.dtype)
             return torch.einsum("nkchw,nkhw->nchw", out, p)
-        # fast: spatially-varying modulation
+        # fast: spatially-varying modulation. One batched matmul blends, per pixel of the input,
+        # the modulation (in channels) and each style's demodulation coefficients (out channels).
         h, w_ = x.shape[-2:]
         p_in = _region_at(region_map, (h, w_), x.dtype).flatten(2)        # [N, K, HW]
-        smap = torch.bmm(sigma.transpose(1, 2), p_in).view(n, -1, h, w_)  # [N, in, H, W]
-        out = self._conv(x * smap, weight)
         if self.demodulate:
-            # per-pixel demodulation: the region-weighted blend of each style's coefficients
-            # (exactly each style's own demodulation wherever P is one-hot)
-            ho, wo = out.shape[-2:]
-            d = self._demod(sigma * sigma, wsq)                             # [N, K, out]
-            p_out = _region_at(region_map, (ho, wo), x.dtype).flatten(2)    # [N, K, HW]
-            out = out * torch.bmm(d.transpose(1, 2), p_out).view(n, -1, ho, wo)
+            d = self._demod(sigma * sigma, wsq)                            # [N, K, out]
+            both = torch.bmm(torch.cat([sigma, d], 2).transpose(1, 2), p_in)  # [N, in + out, HW]
+            smap, dmap = both[:, :self.in_ch], both[:, self.in_ch:]
+        else:
+            smap = torch.bmm(sigma.transpose(1, 2), p_in)
+        out = self._conv(x * smap.view(n, -1, h, w_), weight)
+        if self.demodulate:
+            dmap = dmap.reshape(n, -1, h, w_)
+            if out.shape[-2:] != dmap.shape[-2:]:                           # upsampling layer
+                dmap = F.interpolate(dmap, size=out.shape[-2:], mode="nearest")
+            out = out * dmap
         return out
 
 
