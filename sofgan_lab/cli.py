@@ -9,6 +9,17 @@
                                         [--rays-per-view N] [--lr X] [--resume] [--device cpu|cuda]
     sofgan-lab eval sof MODEL [--data DATA] [--heldout-views 8] [--seed S] [--instances N]
                                                    # prints one JSON line (miou, per-class IoU, ...)
+    sofgan-lab train parser PHOTOS --out RUN [--steps N] [--batch N] [--lr X] [--crop N]
+                                   [--eval PHOTOS2] [--amp] [--resume] [--device cpu|cuda]
+    sofgan-lab eval parser MODEL --data PHOTOS [--blur SIGMA] [--noise STD] [--flip-average]
+                                                   # prints one JSON line (miou, per-class IoU, ...)
+    sofgan-lab train siw IMAGES SEGMAPS --out RUN [--size 128] [--preset demo|official] [--resume]
+                         [--steps N] [--batch N] [--lr X] [--r1-gamma X] [--pl-weight X]
+                         [--region-mix-prob X] [--region-mode exact|fast] [--scale-max X] [--no-flip]
+                         [--segmap-labels auto|sof20|sofgan17|celebamask19] [--sample-every N]
+                         [--checkpoint-every N] [--log-every N] [--eval-every N --parser DIR|demo]
+                         [--device cpu|cuda] [--seed S] [--until N] [--limit N]
+                                                   # the SIW-StyleGAN texture generator (unpaired)
 
 Bad arguments end with a one-line error naming the argument and a non-zero exit status
 (2), never a traceback.
@@ -119,7 +130,45 @@ def build_parser() -> argparse.ArgumentParser:
                       help="view split seed with --data (default: the run's) or new cameras' seed (default 0)")
     esof.add_argument("--instances", type=_int, default=None, help="evaluate the first N instances (default all)")
     esof.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
+    _add_parser_commands(tsub, esub)
+    _add_siw_command(tsub)
     return p
+
+
+def _add_parser_commands(tsub, esub) -> None:
+    """``train parser`` and ``eval parser`` (the synthetic face parser, sofgan_lab.parsing)."""
+    tp = tsub.add_parser("parser", help="train the face parser on photos with segmaps")
+    tp.add_argument("photos", type=Path, metavar="PHOTOS",
+                    help="photo folder with segmaps (sofgan-lab synth photos --with-segmaps)")
+    tp.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, metrics.jsonl, model/)")
+    tp.add_argument("--steps", type=_int, default=None, help="optimisation steps (default 5000)")
+    tp.add_argument("--batch", type=_int, default=None, help="crops per step (default 16)")
+    tp.add_argument("--lr", type=_float, default=None, help="peak learning rate (default 2e-3)")
+    tp.add_argument("--crop", type=_int, default=None,
+                    help="training crop side, a multiple of 16 (default 64; 0 = whole photos)")
+    tp.add_argument("--warmup-steps", type=_int, default=None, help="linear warm-up steps (default 100)")
+    tp.add_argument("--eval", type=Path, default=None, metavar="PHOTOS2",
+                    help="held-out photo folder with segmaps for the mIoU (default: none)")
+    tp.add_argument("--eval-every", type=_int, default=None, help="steps between held-out evaluations (default 1000)")
+    tp.add_argument("--checkpoint-every", type=_int, default=None, help="steps between checkpoints (default 500)")
+    tp.add_argument("--seed", type=_int, default=None, help="seed of the init and the augmentations (default 0)")
+    tp.add_argument("--amp", action="store_true",
+                    help="bfloat16 autocast (CUDA, or CPUs with AVX512-BF16/AMX: ~2x faster)")
+    tp.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    tp.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
+
+    ep = esub.add_parser("parser", help="mIoU of a face parser on photos with segmaps; prints one JSON line")
+    ep.add_argument("model", type=Path, metavar="MODEL", help="parser folder (RUN/model), run folder or 'demo'")
+    ep.add_argument("--data", type=Path, required=True, metavar="PHOTOS",
+                    help="photo folder with segmaps (sofgan-lab synth photos --with-segmaps)")
+    ep.add_argument("--blur", type=_float, default=0.0, help="degrade first: Gaussian blur sigma in pixels (default 0)")
+    ep.add_argument("--noise", type=_float, default=0.0,
+                    help="degrade first: Gaussian noise std as a fraction of the [0, 1] range (default 0)")
+    ep.add_argument("--seed", type=_int, default=0, help="seed of the noise (default 0)")
+    ep.add_argument("--batch", type=_int, default=32, help="photos per forward pass (default 32)")
+    ep.add_argument("--flip-average", action="store_true",
+                    help="average each photo's and its mirror image's class probabilities (2x the cost)")
+    ep.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
 
 
 def _demo(args) -> Path:
@@ -196,15 +245,168 @@ def _eval_sof(args) -> dict:
                               instances=args.instances, device=args.device)
 
 
+_PARSER_TRAIN_FLAGS = {"photos_dir": "PHOTOS", "out_dir": "--out", "steps": "--steps", "batch_size": "--batch",
+                       "lr": "--lr", "crop": "--crop", "warmup_steps": "--warmup-steps", "eval_dir": "--eval",
+                       "eval_every": "--eval-every", "checkpoint_every": "--checkpoint-every", "seed": "--seed",
+                       "device": "--device", "checkpoint": "--resume"}
+_PARSER_EVAL_FLAGS = {"model": "MODEL", "directory": "MODEL", "photos_dir": "--data", "blur_sigma": "--blur",
+                      "noise_std": "--noise", "seed": "--seed", "batch_size": "--batch", "device": "--device"}
+
+
+def _train_parser(args) -> dict:
+    import dataclasses
+
+    from .parsing.train import ParserTrainConfig, train_parser
+
+    names = {"steps": "steps", "batch": "batch_size", "lr": "lr", "crop": "crop", "warmup_steps": "warmup_steps",
+             "eval_every": "eval_every", "checkpoint_every": "checkpoint_every", "seed": "seed"}
+    overrides = {field: getattr(args, a) for a, field in names.items() if getattr(args, a) is not None}
+    cfg = ParserTrainConfig(device=args.device, amp=args.amp)
+    if "steps" in overrides:  # keep the warm-up and checkpoints within short runs
+        overrides.setdefault("warmup_steps", min(cfg.warmup_steps, max(overrides["steps"] // 10, 0)))
+        overrides.setdefault("checkpoint_every", min(cfg.checkpoint_every, max(overrides["steps"], 1)))
+    cfg = dataclasses.replace(cfg, **overrides)
+    if not args.photos.is_dir():
+        raise ValueError(f"photos_dir: {args.photos} is not a folder")
+    if args.eval is not None and not args.eval.is_dir():
+        raise ValueError(f"eval_dir: {args.eval} is not a folder")
+    result = train_parser(args.photos, args.out, cfg, eval_dir=args.eval, resume=args.resume,
+                          progress=not args.quiet)
+    return {"model": str(result.model_dir), "steps": result.step, **result.metrics}
+
+
+def _eval_parser(args) -> dict:
+    import torch
+
+    from .parsing import FaceParser
+    from .parsing.train import evaluate_parser
+    from .train.common import resolve_device
+
+    model_dir: Path | str = args.model
+    if str(model_dir) == "demo":
+        model_dir = "demo"
+    else:
+        if (model_dir / "model" / "config.json").is_file():  # a run folder
+            model_dir = model_dir / "model"
+        if not model_dir.is_dir():
+            raise ValueError(f"model: {args.model} is not a folder")
+    if not args.data.is_dir():
+        raise ValueError(f"photos_dir: {args.data} is not a folder")
+    device = resolve_device(args.device)
+    try:
+        model = FaceParser.from_pretrained(model_dir, map_location=device)
+    except FileNotFoundError as exc:  # no shipped demo parser
+        raise ValueError(f"model: {str(exc).partition(': ')[2]}") from None
+    with torch.no_grad():
+        rep = evaluate_parser(model, args.data, blur_sigma=args.blur, noise_std=args.noise, seed=args.seed,
+                              batch_size=args.batch, flip_average=args.flip_average)
+    return {"model": str(model_dir), "data": str(args.data), **rep}
+
+
+def _add_siw_command(tsub) -> None:
+    """``train siw`` (the SIW-StyleGAN texture generator, sofgan_lab.train.siw_trainer)."""
+    ts = tsub.add_parser("siw", help="train the SIW-StyleGAN texture generator on unpaired images and segmaps")
+    ts.add_argument("images", type=Path, metavar="IMAGES", help="image folder (or a folder with images/)")
+    ts.add_argument("segmaps", type=Path, metavar="SEGMAPS",
+                    help="label-map folder (or a folder with segmaps/), e.g. sofgan-lab synth photos --with-segmaps")
+    ts.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, samples, metrics.jsonl, model/)")
+    ts.add_argument("--size", type=_int, default=128, help="training resolution, a power of two (default 128)")
+    ts.add_argument("--preset", choices=("demo", "official"), default="demo",
+                    help="network widths (default: demo, CPU-trainable; official: the release's)")
+    ts.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    ts.add_argument("--steps", type=_int, default=None, help="training steps (default 100000)")
+    ts.add_argument("--batch", type=_int, default=None, help="images per step and process (default 8)")
+    ts.add_argument("--lr", type=_float, default=None, help="Adam learning rate (default 0.002)")
+    ts.add_argument("--r1-gamma", type=_float, default=None, help="R1 weight gamma (default 10; 0 = off)")
+    ts.add_argument("--pl-weight", type=_float, default=None, help="path-length weight (default 2; 0 = off)")
+    ts.add_argument("--region-mix-prob", type=_float, default=None,
+                    help="share of batches with two region styles per sample (default 0.5)")
+    ts.add_argument("--region-mode", choices=("exact", "fast"), default=None,
+                    help="region-style rendering while training (default exact)")
+    ts.add_argument("--scale-max", type=_float, default=None, help="largest augmentation up-scale (default 1.7)")
+    ts.add_argument("--no-flip", action="store_true", help="no horizontal-flip augmentation")
+    ts.add_argument("--segmap-labels", choices=("auto", "sof20", "sofgan17", "celebamask19"), default="auto",
+                    help="label set of SEGMAPS (default auto: index.json or the ids)")
+    ts.add_argument("--sample-every", type=_int, default=None,
+                    help="steps between sample grids (default 1000; 0 = end only)")
+    ts.add_argument("--checkpoint-every", type=_int, default=None, help="steps between checkpoints (default 1000)")
+    ts.add_argument("--log-every", type=_int, default=None, help="steps between metrics lines (default 50)")
+    ts.add_argument("--eval-every", type=_int, default=None,
+                    help="steps between parser-mIoU evaluations of G_ema samples (needs --parser; default 0 = off)")
+    ts.add_argument("--parser", default=None, metavar="DIR|demo", help="face parser for --eval-every")
+    ts.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
+    ts.add_argument("--seed", type=_int, default=None, help="seed of the init and the data stream (default 0)")
+    ts.add_argument("--until", type=_int, default=None, help="stop (with a checkpoint) after this step")
+    ts.add_argument("--limit", type=_int, default=None, help="use only the first N files of each folder")
+
+
+_SIW_TRAIN_FLAGS = {"images": "IMAGES", "segmaps": "SEGMAPS", "out": "--out", "size": "--size", "preset": "--preset",
+                    "model_config": "--preset/--size", "steps": "--steps", "batch": "--batch", "lr": "--lr",
+                    "r1_gamma": "--r1-gamma", "pl_weight": "--pl-weight", "region_mix_prob": "--region-mix-prob",
+                    "region_mode": "--region-mode", "scale_min/scale_max": "--scale-max",
+                    "label_set": "--segmap-labels",
+                    "sample_every": "--sample-every", "checkpoint_every": "--checkpoint-every",
+                    "log_every": "--log-every", "eval_every": "--eval-every", "parser": "--parser",
+                    "device": "--device", "seed": "--seed", "until": "--until", "limit": "--limit"}
+
+
+def _train_siw(args) -> dict:
+    import dataclasses
+
+    from .texture.generator import SIWConfig
+    from .train.siw_trainer import SIWTrainConfig, train_siw
+
+    try:
+        model_config = SIWConfig.preset(args.preset, args.size)
+        names = {"steps": "steps", "batch": "batch", "lr": "lr", "r1_gamma": "r1_gamma", "pl_weight": "pl_weight",
+                 "region_mix_prob": "region_mix_prob", "region_mode": "region_mode", "scale_max": "scale_max",
+                 "sample_every": "sample_every", "checkpoint_every": "checkpoint_every", "log_every": "log_every",
+                 "eval_every": "eval_every", "parser": "parser", "seed": "seed"}
+        overrides = {field: getattr(args, a) for a, field in names.items() if getattr(args, a) is not None}
+        if args.no_flip:
+            overrides["flip"] = False
+        cfg = SIWTrainConfig(device=args.device)
+        if "steps" in overrides:  # keep checkpoints, samples and logs within short runs
+            for k in ("checkpoint_every", "sample_every", "log_every"):
+                overrides.setdefault(k, min(getattr(cfg, k), max(overrides["steps"], 1)))
+        cfg = dataclasses.replace(cfg, **overrides)
+        for name, folder in (("images", args.images), ("segmaps", args.segmaps)):
+            if not folder.is_dir():
+                raise ValueError(f"{name}: {folder} is not a folder")
+        if cfg.parser is not None and cfg.eval_every:  # fail now, not after the first evaluation interval
+            from .parsing import FaceParser
+
+            try:
+                FaceParser.from_pretrained(cfg.parser if cfg.parser == "demo" else Path(cfg.parser))
+            except (FileNotFoundError, ValueError) as exc:
+                raise ValueError(f"parser: {str(exc).partition(': ')[2] or exc}") from None
+        try:
+            result = train_siw(args.images, args.segmaps, args.out, model_config=model_config, train_config=cfg,
+                               resume=args.resume, progress=not args.quiet, until=args.until,
+                               segmap_label_set=args.segmap_labels, limit=args.limit)
+        except (FileNotFoundError, FileExistsError) as exc:  # missing files, an existing run in --out
+            raise ValueError(str(exc)) from None
+    except ValueError as exc:  # name the flag, not the library argument
+        raise ValueError(_flagged(str(exc), _SIW_TRAIN_FLAGS)) from None
+    metrics = {k: v for k, v in result.metrics.items() if k not in ("event", "step")}
+    return {"model": str(result.model_dir) if result.model_dir is not None else None, "steps": result.step,
+            "finished": result.finished, **metrics}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     flags = {"train": _TRAIN_FLAGS, "eval": _EVAL_FLAGS}.get(args.command, _FLAGS)
+    runners = {("train", "sof"): _train_sof, ("eval", "sof"): _eval_sof,
+               ("train", "parser"): _train_parser, ("eval", "parser"): _eval_parser,
+               ("train", "siw"): _train_siw}
+    if getattr(args, "what", None) == "parser":
+        flags = _PARSER_TRAIN_FLAGS if args.command == "train" else _PARSER_EVAL_FLAGS
     try:
         if args.command in ("train", "eval"):
-            result = _train_sof(args) if args.command == "train" else _eval_sof(args)
+            result = runners[(args.command, args.what)](args)
             print(json.dumps(result, allow_nan=False))
             return 0
         if args.command == "synth":

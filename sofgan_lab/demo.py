@@ -19,7 +19,7 @@ def data_dir() -> Path:
 
 
 def demo_dir(name: str) -> Path:
-    """The folder of the demo model ``name`` (``"sof"``, ``"geometry_space"``); a clear error if it
+    """The folder of the demo model ``name`` (``"sof"``, ``"geometry_space"``, ``"parser"``, ``"siw"``); a clear error if it
     is absent or empty."""
     if not isinstance(name, str) or not name or "/" in name or "\\" in name:
         raise ValueError(f"name: expected a demo model name like 'sof', got {name!r}")

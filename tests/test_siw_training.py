@@ -1,0 +1,553 @@
+"""Tests for the SIW-StyleGAN trainer (``sofgan_lab.train.siw_data`` / ``siw_trainer``): the unpaired
+data folders and their augmentation, the GAN losses, a short run and its outputs, exact resume
+(also past a checkpoint cut by a kill), region-style batches, data-parallel training with two CPU
+processes, and the ``train siw`` command."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from safetensors.torch import load_file
+
+from sofgan_lab.cli import main
+from sofgan_lab.labels import NUM_SOFGAN_CLASSES, celebamask_to_sof, sof_to_sofgan, swap_left_right
+from sofgan_lab.synthetic.writers import write_photos
+from sofgan_lab.texture.generator import SIWConfig, SIWGenerator
+from sofgan_lab.train import siw_trainer
+from sofgan_lab.train.common import MetricsLogger, list_checkpoints, parameters_checksum
+from sofgan_lab.train.siw_data import ImageFolder, SegmapFolder, augment_batch
+from sofgan_lab.train.siw_trainer import (SIWTrainConfig, d_logistic_loss, g_nonsaturating_loss, r1_penalty,
+                                          train_siw)
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: a 32² generator small enough for a CPU thread
+TINY = SIWConfig(size=32, style_dim=32, channels={4: 32, 8: 32, 16: 16, 32: 16}, encoder_channels=(8, 16, 32),
+                 spade_hidden=8)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def cfg(**kw) -> SIWTrainConfig:
+    base = dict(steps=4, batch=2, d_reg_every=2, g_reg_every=2, log_every=1, sample_every=2, sample_count=4,
+                checkpoint_every=2, device="cpu")
+    base.update(kw)
+    return SIWTrainConfig(**base)
+
+
+class _OneThread:
+    """Module-scoped fixtures run before the function-scoped ``one_thread``: pin the thread count
+    there too (bit-exact comparisons with runs made inside tests)."""
+
+    def __enter__(self):
+        self.n = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.n)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """8 synthetic 32² photos with SOF-20 segmaps (index.json says sof20)."""
+    return write_photos(tmp_path_factory.mktemp("siw") / "photos", count=8, size=32, seed=5, with_segmaps=True,
+                        workers=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def straight(photos, tmp_path_factory):
+    """A finished 4-step run (the reference for outputs and for the resume test)."""
+    with _OneThread():
+        out = tmp_path_factory.mktemp("siw") / "straight"
+        return train_siw(photos, photos, out, model_config=TINY, train_config=cfg(), progress=False)
+
+
+def _write_maps(folder: Path, maps, index: dict | None = None) -> Path:
+    folder.mkdir(parents=True)
+    for i, m in enumerate(maps):
+        Image.fromarray(np.asarray(m, dtype=np.uint8), mode="L").save(folder / f"{i:03d}.png")
+    if index is not None:
+        (folder / "index.json").write_text(json.dumps(index))
+    return folder
+
+
+def _train_records(path: Path) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "images_per_s"} for r in MetricsLogger.read(path)]
+
+
+# ------------------------------------------------------------------------------------------
+# data
+# ------------------------------------------------------------------------------------------
+
+def test_image_folder_loads_and_resizes(photos, tmp_path):
+    full = ImageFolder(photos, 32)  # the images/ sub-folder of a photos folder
+    assert full.data.shape == (8, 3, 32, 32) and full.data.dtype == torch.uint8
+    first = np.asarray(Image.open(photos / "images" / "00000.png").convert("RGB"))
+    assert np.array_equal(full.data[0].permute(1, 2, 0).numpy(), first)
+    b = full.batch(torch.tensor([0, 3]))
+    assert b.dtype == torch.float32 and b.shape == (2, 3, 32, 32) and -1 <= b.min() and b.max() <= 1
+    torch.testing.assert_close(b[0], full.data[0].float() / 127.5 - 1)
+
+    half = ImageFolder(photos, 16, limit=3)
+    assert half.data.shape == (3, 3, 16, 16)
+    expect = np.asarray(Image.fromarray(first).resize((16, 16), Image.BILINEAR, reducing_gap=None))
+    assert np.array_equal(half.data[0].permute(1, 2, 0).numpy(), expect)
+
+    # a non-square image is centre-cropped to a square first
+    wide = np.zeros((24, 40, 3), np.uint8)
+    wide[:, :8] = (255, 0, 0)
+    wide[:, 8:32] = (0, 255, 0)
+    wide[:, 32:] = (0, 0, 255)
+    (tmp_path / "wide").mkdir()
+    Image.fromarray(wide).save(tmp_path / "wide" / "a.png")
+    crop = ImageFolder(tmp_path / "wide", 32)
+    assert crop.data.shape == (1, 3, 32, 32)
+    assert (crop.data[0, 1] == 255).all() and (crop.data[0, [0, 2]] == 0).all()
+
+    with pytest.raises(FileNotFoundError, match="images: .* is not a folder"):
+        ImageFolder(tmp_path / "none", 32)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="images: no "):
+        ImageFolder(tmp_path / "empty", 32)
+
+
+def test_segmap_folder_sof20(photos):
+    raw = np.stack([np.asarray(Image.open(p)) for p in sorted((photos / "segmaps").glob("*.png"))])
+    assert raw.max() == 19
+    for label_set in ("auto", "sof20"):  # auto: from the photos' index.json
+        s = SegmapFolder(photos, 32, label_set=label_set)
+        assert s.source_label_set == "sof20" and s.data.dtype == torch.uint8 and s.data.shape == (8, 32, 32)
+        assert np.array_equal(s.data.numpy(), sof_to_sofgan(raw))
+    b = s.batch(torch.tensor([1, 1]))
+    assert b.dtype == torch.int64 and torch.equal(b[0], b[1]) and int(b.max()) < NUM_SOFGAN_CLASSES
+    small = SegmapFolder(photos / "segmaps", 16, label_set="sof20", limit=2)  # nearest-neighbour resize
+    assert small.data.shape == (2, 16, 16)
+    assert np.array_equal(small.data.numpy(), sof_to_sofgan(raw[:2])[:, ::2, ::2])
+
+
+def test_segmap_folder_celebamask_and_sofgan17(tmp_path):
+    m = np.zeros((16, 16), np.uint8)
+    m[2:14, 3:13] = 1          # skin
+    m[6:10, 6:10] = 2          # nose (split into halves on the way to SOF-20)
+    m[4, 4:6], m[4, 9:11] = 4, 5  # eyes
+    m[11, 6:10] = 11           # mouth
+    m[0, :] = 13               # hair
+    m[15, :] = 18              # cloth: the largest CelebAMask id
+    maps = [m, m[:, ::-1]]
+    s = SegmapFolder(_write_maps(tmp_path / "cm", maps), 16, label_set="celebamask19")
+    assert s.source_label_set == "celebamask19"
+    expect = sof_to_sofgan(np.stack([celebamask_to_sof(x.astype(np.int64)) for x in maps]))
+    assert np.array_equal(s.data.numpy(), expect)
+
+    # sofgan17 ids are kept; index.json settles the otherwise ambiguous set
+    ids = np.arange(256).reshape(16, 16) % NUM_SOFGAN_CLASSES
+    s17 = SegmapFolder(_write_maps(tmp_path / "s17", [ids], {"label_set": "sofgan17"}), 16)
+    assert s17.source_label_set == "sofgan17" and np.array_equal(s17.data[0].numpy(), ids)
+    with pytest.raises(ValueError, match="segmaps: the label set of .* is ambiguous"):
+        SegmapFolder(_write_maps(tmp_path / "amb", [ids]), 16)
+    # id 19 exists only in SOF-20
+    with19 = ids.copy()
+    with19[0, 0] = 19
+    assert SegmapFolder(_write_maps(tmp_path / "s20", [with19]), 16).source_label_set == "sof20"
+    # ids outside the set
+    with pytest.raises(ValueError, match=r"segmaps: ids \[19\] .* outside the sofgan17 set"):
+        SegmapFolder(tmp_path / "s20", 16, label_set="sofgan17")
+    with pytest.raises(ValueError, match="segmaps: ids up to 200"):
+        SegmapFolder(_write_maps(tmp_path / "far", [np.full((16, 16), 200)]), 16)
+    with pytest.raises(ValueError, match="label_set: expected one of"):
+        SegmapFolder(tmp_path / "s20", 16, label_set="sof")
+
+
+def test_segmap_folder_rejects_rgb_and_mixed_maps(tmp_path):
+    (tmp_path / "rgb").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "rgb" / "a.png")
+    with pytest.raises(ValueError, match="segmaps: .* mode RGB.*decolorize"):
+        SegmapFolder(tmp_path / "rgb", 8)
+    mixed = _write_maps(tmp_path / "mixed", [np.zeros((8, 8))])
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(mixed / "b.png")
+    with pytest.raises(ValueError, match="segmaps: .*b.png is 16x16, 000.png is 8x8"):
+        SegmapFolder(mixed, 8, label_set="sofgan17")
+    (mixed / "b.png").unlink()
+    Image.fromarray(np.zeros((8, 16), np.uint8)).save(mixed / "c.png")
+    with pytest.raises(ValueError, match="segmaps: .*c.png is 16x8; expected square"):
+        SegmapFolder(mixed, 8, label_set="sofgan17")
+
+
+def _flip_pattern(out: torch.Tensor, x: torch.Tensor) -> list[bool]:
+    flipped = []
+    for o, i in zip(out, x):
+        same, mirror = torch.allclose(o, i, atol=1e-5), torch.allclose(o, i.flip(-1), atol=1e-5)
+        assert same != mirror
+        flipped.append(mirror)
+    return flipped
+
+
+def test_augment_flip_only_is_an_exact_mirror():
+    torch.manual_seed(0)
+    x = torch.rand(12, 3, 8, 8) * 2 - 1
+    out = augment_batch(x, torch.Generator().manual_seed(1), scale_range=(1.0, 1.0), flip=True)
+    flipped = _flip_pattern(out, x)
+    assert any(flipped) and not all(flipped)
+
+    labels = torch.randint(0, NUM_SOFGAN_CLASSES, (12, 8, 8))
+    lab = augment_batch(labels, torch.Generator().manual_seed(1), scale_range=(1.0, 1.0), flip=True, labels=True)
+    assert lab.dtype == torch.int64
+    for i, f in enumerate(flipped):  # the same generator state flips the same items
+        expect = torch.as_tensor(swap_left_right(labels[i].flip(-1).numpy(), "sofgan17")) if f else labels[i]
+        assert torch.equal(lab[i], expect), i
+    # without flip and scale the batch comes back unchanged
+    assert torch.equal(augment_batch(x, torch.Generator(), scale_range=(1.0, 1.0), flip=False), x)
+
+
+def test_augment_scale_keeps_shape_and_ids():
+    torch.manual_seed(0)
+    x = torch.rand(6, 3, 16, 16) * 2 - 1
+    labels = torch.randint(0, NUM_SOFGAN_CLASSES, (6, 16, 16))
+    a = augment_batch(x, torch.Generator().manual_seed(3), scale_range=(1.3, 1.7))
+    b = augment_batch(x, torch.Generator().manual_seed(3), scale_range=(1.3, 1.7))
+    c = augment_batch(x, torch.Generator().manual_seed(4), scale_range=(1.3, 1.7))
+    assert a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, c)
+    assert a.min() >= -1 - 1e-6 and a.max() <= 1 + 1e-6 and not torch.allclose(a, x)
+    la = augment_batch(labels, torch.Generator().manual_seed(3), scale_range=(1.3, 1.7), labels=True)
+    lb = augment_batch(labels, torch.Generator().manual_seed(3), scale_range=(1.3, 1.7), labels=True)
+    assert la.shape == labels.shape and la.dtype == torch.int64 and torch.equal(la, lb)
+    assert 0 <= int(la.min()) and int(la.max()) < NUM_SOFGAN_CLASSES
+    for i in range(6):  # nearest sampling: only ids of the input (or their mirrored twins)
+        allowed = set(labels[i].unique().tolist())
+        allowed |= {int(swap_left_right(np.array([v]), "sofgan17")[0]) for v in allowed}
+        assert set(la[i].unique().tolist()) <= allowed
+
+
+# ------------------------------------------------------------------------------------------
+# losses
+# ------------------------------------------------------------------------------------------
+
+def test_logistic_losses_match_the_formulas():
+    real = torch.tensor([[0.5], [-1.0], [3.0]])
+    fake = torch.tensor([[2.0], [0.0], [-0.25]])
+    sp = lambda v: math.log1p(math.exp(v))  # noqa: E731
+    d = np.mean([sp(-r) for r in (0.5, -1.0, 3.0)]) + np.mean([sp(f) for f in (2.0, 0.0, -0.25)])
+    assert float(d_logistic_loss(real, fake)) == pytest.approx(d, rel=1e-6)
+    assert float(g_nonsaturating_loss(fake)) == pytest.approx(np.mean([sp(-f) for f in (2.0, 0.0, -0.25)]), rel=1e-6)
+    assert float(d_logistic_loss(torch.full((2, 1), 50.0), torch.full((2, 1), -50.0))) < 1e-20
+
+
+def test_r1_penalty_analytic():
+    torch.manual_seed(0)
+    x = torch.randn(3, 2, 4, 4, requires_grad=True)
+    w = torch.randn(2, 4, 4)
+    linear = (x * w).flatten(1).sum(1, keepdim=True)              # dD/dx = w for every sample
+    assert float(r1_penalty(linear, x)) == pytest.approx(float(w.pow(2).sum()), rel=1e-5)
+    quad = 0.5 * x.pow(2).flatten(1).sum(1, keepdim=True)         # dD/dx = x
+    r1 = r1_penalty(quad, x)
+    assert float(r1.detach()) == pytest.approx(float(x.detach().pow(2).flatten(1).sum(1).mean()), rel=1e-5)
+    (g,) = torch.autograd.grad(r1, x)                              # differentiable (create_graph)
+    torch.testing.assert_close(g, 2 * x.detach() / 3)
+
+
+# ------------------------------------------------------------------------------------------
+# training
+# ------------------------------------------------------------------------------------------
+
+def test_run_outputs(straight, photos):
+    out = straight.out
+    assert straight.finished and straight.step == 4 and straight.model_dir == out / "model"
+    run = json.loads((out / "run.json").read_text())
+    assert run["format"] == "sofgan-lab/siw-run" and run["num_images"] == run["num_segmaps"] == 8
+    assert run["segmap_label_set"] == "sof20" and run["world_size"] == 1
+    assert run["model_config"] == TINY.to_dict() and run["train_config"]["steps"] == 4
+
+    recs = MetricsLogger.read(out / "metrics.jsonl")
+    assert [r["step"] for r in recs] == [1, 2, 3, 4] and {r["event"] for r in recs} == {"train"}
+    for r in recs:
+        for k in ("d_loss", "g_loss", "real_score", "fake_score", "pl_mean", "images_per_s"):
+            assert math.isfinite(r[k]), (k, r)
+        assert r["d_loss"] > 0 and r["g_loss"] > 0
+    # lazy regularisation: R1 and path length on steps 0 and 2 (logged as steps 1 and 3)
+    assert [("r1" in r, "pl" in r) for r in recs] == [(True, True), (False, False)] * 2
+    assert all(math.isfinite(r["r1"]) and r["r1"] >= 0 and math.isfinite(r["pl"]) for r in recs[::2])
+    assert recs[-1]["pl_mean"] > 0
+
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_00000002.png", "step_00000004.png"]
+    grid = np.asarray(Image.open(out / "samples" / "step_00000004.png"))
+    assert grid.shape == (5 * 32, 4 * 32, 3)  # segmaps + 4 styles, 4 segmaps
+
+    cks = list_checkpoints(out / "checkpoints")
+    assert [s for s, _ in cks] == [2, 4]
+    ck = cks[-1][1]
+    assert {"optimizer.g.safetensors", "optimizer.d.safetensors", "model.safetensors", "rng.safetensors",
+            "trainer.json"} <= {p.name for p in ck.iterdir()}
+    trainer = json.loads((ck / "trainer.json").read_text())
+    assert trainer["step"] == 4 and set(trainer["optimizer"]["multiple"]) == {"g", "d"}
+    state = load_file(str(ck / "model.safetensors"))
+    assert {k.split(".")[0] for k in state} == {"g", "d", "g_ema", "pl_mean"}
+    assert "generator/train/rank0" in load_file(str(ck / "rng.safetensors"))
+    # the EMA lags behind G
+    g_keys = [k[2:] for k in state if k.startswith("g.")]
+    assert any(not torch.equal(state["g." + k], state["g_ema." + k]) for k in g_keys)
+    assert all(torch.equal(state["g_ema." + k], v) for k, v in straight.generator.state_dict().items())
+
+    loaded = SIWGenerator.from_pretrained(out / "model")
+    assert loaded.config.to_dict() == TINY.to_dict()
+    assert parameters_checksum(loaded) == parameters_checksum(straight.generator)
+    training = json.loads((out / "model" / "training.json").read_text())
+    assert training["steps"] == 4 and training["train_config"]["d_reg_every"] == 2
+    with torch.no_grad():
+        img = loaded(SegmapFolder(photos, 32).batch(torch.tensor([0])), torch.randn(1, TINY.style_dim))
+    assert img.shape == (1, 3, 32, 32) and torch.isfinite(img).all()
+
+    # an existing run is not overwritten by accident
+    with pytest.raises(FileExistsError, match="out: .* is not empty.*resume"):
+        train_siw(photos, photos, out, model_config=TINY, train_config=cfg(), progress=False)
+
+
+def test_exact_resume_past_a_killed_checkpoint(straight, photos, tmp_path):
+    run = tmp_path / "resumed"
+    part = train_siw(photos, photos, run, model_config=TINY, train_config=cfg(), progress=False, until=2)
+    assert not part.finished and part.step == 2 and part.model_dir is None and not (run / "model").exists()
+    assert [s for s, _ in list_checkpoints(run / "checkpoints")] == [2]
+    # a checkpoint cut by a kill (hidden partial folder, a step folder without trainer.json) and a
+    # metrics line cut in the middle: all ignored on resume
+    partial = run / "checkpoints" / ".step_00000003.partial-x1y2"
+    partial.mkdir()
+    (partial / "model.safetensors").write_bytes(b"\0" * 10)
+    (run / "checkpoints" / "step_00000003").mkdir()
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"event": "train", "step": 3, "d_lo')
+    resumed = train_siw(photos, photos, run, model_config=TINY, train_config=cfg(), progress=False, resume=True)
+    assert resumed.finished and resumed.step == 4
+    assert parameters_checksum(resumed.generator) == parameters_checksum(straight.generator)
+    assert _train_records(run / "metrics.jsonl") == _train_records(straight.out / "metrics.jsonl")
+    a = load_file(str(run / "checkpoints" / "step_00000004" / "model.safetensors"))
+    b = load_file(str(straight.out / "checkpoints" / "step_00000004" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # G, D, G_ema, pl_mean
+    for name in ("g", "d"):
+        oa = load_file(str(run / "checkpoints" / "step_00000004" / f"optimizer.{name}.safetensors"))
+        ob = load_file(str(straight.out / "checkpoints" / "step_00000004" / f"optimizer.{name}.safetensors"))
+        assert oa.keys() == ob.keys() and all(torch.equal(oa[k], ob[k]) for k in oa)
+    assert not partial.exists()
+    assert [s for s, _ in list_checkpoints(run / "checkpoints")] == [2, 4]
+    # resuming a finished run trains no further
+    again = train_siw(photos, photos, run, model_config=TINY, train_config=cfg(), progress=False, resume=True)
+    assert again.finished and parameters_checksum(again.generator) == parameters_checksum(straight.generator)
+    # another architecture cannot continue the run
+    other = SIWConfig(**{**TINY.to_dict(), "style_dim": 16})
+    with pytest.raises(ValueError, match="model_config: differs"):
+        train_siw(photos, photos, run, model_config=other, train_config=cfg(), progress=False, resume=True)
+
+
+@pytest.mark.parametrize("mode,prob", [("fast", 1.0), ("exact", 0.0)])
+def test_region_mix_batches(photos, tmp_path, monkeypatch, mode, prob):
+    seen = []
+    orig = siw_trainer._styles
+
+    def record(*a, region, **k):
+        kwargs, lat = orig(*a, region=region, **k)
+        seen.append((region, kwargs.get("mode"), lat.shape[1]))
+        return kwargs, lat
+
+    monkeypatch.setattr(siw_trainer, "_styles", record)
+    r = train_siw(photos, photos, tmp_path / "run", model_config=TINY, progress=False, limit=4,
+                  train_config=cfg(steps=2, region_mix_prob=prob, region_mode=mode, d_reg_every=1, g_reg_every=1,
+                                   sample_every=0, checkpoint_every=0))
+    assert r.finished and seen
+    if prob == 1.0:
+        assert set(seen) == {(True, mode, 2)}
+    else:
+        assert set(seen) == {(False, None, 1)}  # one style per sample (layer-wise mixing in W+)
+    recs = MetricsLogger.read(tmp_path / "run" / "metrics.jsonl")
+    assert all(math.isfinite(x[k]) for x in recs for k in ("d_loss", "g_loss", "r1", "pl"))
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["num_images"] == run["num_segmaps"] == 4
+
+
+def test_parser_evaluation_during_training(photos, tmp_path):
+    from sofgan_lab.parsing.model import FaceParser, FaceParserConfig
+
+    torch.manual_seed(0)
+    parser_dir = tmp_path / "parser"
+    FaceParser(FaceParserConfig(widths=(4, 8))).save_pretrained(parser_dir)
+    r = train_siw(photos, photos, tmp_path / "run", model_config=TINY, progress=False, limit=4,
+                  train_config=cfg(steps=2, eval_every=1, eval_count=4, parser=str(parser_dir), sample_every=0))
+    evals = [x for x in MetricsLogger.read(tmp_path / "run" / "metrics.jsonl") if x["event"] == "eval"]
+    assert [x["step"] for x in evals] == [1, 2] and all(0 <= x["parser_miou"] <= 1 for x in evals)
+    assert r.metrics["parser_miou"] == evals[-1]["parser_miou"]
+    training = json.loads((r.model_dir / "training.json").read_text())
+    assert training["final_metrics"]["parser_miou"] == evals[-1]["parser_miou"]
+
+
+def test_config_errors(photos, tmp_path):
+    with pytest.raises(ValueError, match="steps: expected an integer >= 1"):
+        SIWTrainConfig(steps=0)
+    with pytest.raises(ValueError, match="region_mode: expected"):
+        SIWTrainConfig(region_mode="slow")
+    with pytest.raises(ValueError, match="scale_min/scale_max"):
+        SIWTrainConfig(scale_max=0.5)
+    with pytest.raises(ValueError, match="parser: eval_every > 0"):
+        SIWTrainConfig(eval_every=10)
+    for kw, match in ((dict(until=0), "until: expected"), (dict(limit=0), "limit: expected"),
+                      (dict(limit=-1), "limit: expected"), (dict(train_config={}), "train_config: expected")):
+        with pytest.raises((ValueError, TypeError), match=match):
+            train_siw(photos, photos, tmp_path / "r", model_config=TINY, progress=False, **kw)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.gpu
+def test_amp_on_cuda(photos, tmp_path):
+    r = train_siw(photos, photos, tmp_path / "gpu", model_config=TINY, progress=False,
+                  train_config=cfg(steps=2, device="cuda", amp=True, d_reg_every=1, g_reg_every=1))
+    assert r.finished and r.generator.device.type == "cuda"
+    recs = MetricsLogger.read(tmp_path / "gpu" / "metrics.jsonl")
+    assert all(math.isfinite(x[k]) for x in recs for k in ("d_loss", "g_loss", "r1", "pl"))
+
+
+# ------------------------------------------------------------------------------------------
+# data-parallel: two CPU processes (gloo)
+# ------------------------------------------------------------------------------------------
+
+_DDP_WORKER = r"""
+import json, os, sys
+import torch
+torch.set_num_threads(1)
+from sofgan_lab.texture.generator import SIWConfig
+from sofgan_lab.train import siw_trainer
+from sofgan_lab.train.common import parameters_checksum
+from sofgan_lab.train.siw_trainer import SIWTrainConfig, train_siw
+nets, drawn = [], []
+_ema, _index = siw_trainer._ema_update, siw_trainer._index
+def _keep(g_ema, g, beta):
+    nets[:] = [g]
+    return _ema(g_ema, g, beta)
+def _record(count, n, gen):
+    i = _index(count, n, gen)
+    drawn.append(i.tolist())
+    return i
+siw_trainer._ema_update, siw_trainer._index = _keep, _record
+r = train_siw(sys.argv[1], sys.argv[1], sys.argv[2], model_config=SIWConfig.from_dict(json.loads(sys.argv[3])),
+              train_config=SIWTrainConfig(**json.loads(sys.argv[4])), progress=False)
+rank = int(os.environ["RANK"])
+with open(os.path.join(sys.argv[2], f"rank{rank}.json"), "w") as f:
+    json.dump({"world_size": int(os.environ["WORLD_SIZE"]), "g": parameters_checksum(nets[0]),
+               "g_ema": parameters_checksum(r.generator), "drawn": drawn}, f)
+"""
+
+
+def test_ddp_two_cpu_processes(photos, tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(_DDP_WORKER)
+    run = tmp_path / "ddp"
+    c = cfg(steps=2, d_reg_every=1, g_reg_every=1, sample_every=0, checkpoint_every=1)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    # --standalone: torchrun picks a free local port itself
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           str(script), str(photos), str(run), json.dumps(TINY.to_dict()), json.dumps(c.to_dict())],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    r0, r1 = (json.loads((run / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert r0["world_size"] == r1["world_size"] == 2
+    assert r0["drawn"] != r1["drawn"], "both ranks drew the same data"
+    assert r0["g"] == r1["g"], "the ranks' generators diverged"
+    assert r0["g_ema"] == r1["g_ema"]
+    rng = load_file(str(run / "checkpoints" / "step_00000002" / "rng.safetensors"))
+    assert not torch.equal(rng["generator/train/rank0"], rng["generator/train/rank1"])
+    assert json.loads((run / "model" / "training.json").read_text())["world_size"] == 2
+    assert len(MetricsLogger.read(run / "metrics.jsonl")) == 2  # rank 0 logs alone
+    # a resumed run must use the same number of processes
+    with pytest.raises(ValueError, match="out: the run .* used 2 processes"):
+        train_siw(photos, photos, run, model_config=TINY, train_config=c, progress=False, resume=True)
+
+
+# ------------------------------------------------------------------------------------------
+# CLI
+# ------------------------------------------------------------------------------------------
+
+def test_cli_train_siw(photos, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["-q", "train", "siw", str(photos), str(photos), "--out", str(run), "--size", "32", "--steps", "2",
+            "--batch", "2", "--limit", "4", "--device", "cpu", "--lr", "0.001", "--r1-gamma", "5",
+            "--pl-weight", "1", "--region-mix-prob", "1", "--region-mode", "fast", "--scale-max", "1.2",
+            "--no-flip", "--segmap-labels", "sof20", "--log-every", "1", "--seed", "3"]
+    assert main([*args, "--until", "1"]) == 0
+    out = json.loads(capsys.readouterr().out.strip())
+    assert out == {"model": None, "steps": 1, "finished": False}
+    assert main([*args, "--resume"]) == 0
+    out = json.loads(capsys.readouterr().out.strip())
+    assert out == {"model": str(run / "model"), "steps": 2, "finished": True}
+    training = json.loads((run / "model" / "training.json").read_text())
+    assert training["model_config"] == SIWConfig.demo(32).to_dict()
+    tc = training["train_config"]
+    assert (tc["steps"], tc["batch"], tc["lr"], tc["r1_gamma"], tc["pl_weight"], tc["region_mix_prob"],
+            tc["region_mode"], tc["scale_max"], tc["flip"], tc["seed"], tc["log_every"], tc["device"]) == (
+        2, 2, 0.001, 5.0, 1.0, 1.0, "fast", 1.2, False, 3, 1, "cpu")
+    assert tc["checkpoint_every"] == tc["sample_every"] == 2  # clamped to --steps
+    assert training["num_images"] == 4 and training["segmap_label_set"] == "sof20"
+    assert [r["step"] for r in MetricsLogger.read(run / "metrics.jsonl")] == [1, 2]
+    assert SIWGenerator.from_pretrained(run / "model").config.size == 32
+
+    # without --resume the run is protected
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sofgan-lab: error: --out:") and "--resume" in err and "\n" not in err
+
+
+def test_cli_bad_arguments(photos, tmp_path, capsys):
+    from sofgan_lab.demo import demo_dir
+
+    def argv(*extra, images=photos, segmaps=photos, out=tmp_path / "r"):
+        return ["-q", "train", "siw", str(images), str(segmaps), "--out", str(out), "--size", "32", *extra]
+
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x.txt").write_text("x")
+    bad = [
+        (argv("--size", "48"), "--size:"),
+        (argv("--size", "16"), "--size:"),
+        (argv(images=tmp_path / "none"), "IMAGES:"),
+        (argv(segmaps=tmp_path / "none"), "SEGMAPS:"),
+        (argv(segmaps=photos / "images"), "SEGMAPS:"),                    # RGB files
+        (argv(images=tmp_path / "full"), "IMAGES:"),                      # no image files
+        (argv(out=tmp_path / "full"), "--out:"),
+        (argv("--segmap-labels", "sofgan17"), "SEGMAPS:"),                # ids 17..19
+        (argv("--steps", "0"), "--steps:"),
+        (argv("--batch", "0"), "--batch:"),
+        (argv("--lr", "-1"), "--lr:"),
+        (argv("--r1-gamma", "-1"), "--r1-gamma:"),
+        (argv("--pl-weight", "-1"), "--pl-weight:"),
+        (argv("--region-mix-prob", "2"), "--region-mix-prob:"),
+        (argv("--scale-max", "0.5"), "--scale-max:"),
+        (argv("--log-every", "0"), "--log-every:"),
+        (argv("--sample-every", "-1"), "--sample-every:"),
+        (argv("--checkpoint-every", "-1"), "--checkpoint-every:"),
+        (argv("--seed", "-1"), "--seed:"),
+        (argv("--until", "0"), "--until:"),
+        (argv("--limit", "0"), "--limit:"),
+        (argv("--eval-every", "5"), "--parser:"),
+        (argv("--eval-every", "5", "--parser", str(tmp_path / "none")), "--parser:"),
+    ]
+    try:
+        demo_dir("parser")
+    except FileNotFoundError:  # no demo parser shipped (yet)
+        bad.append((argv("--eval-every", "5", "--parser", "demo"), "--parser:"))
+    if not torch.cuda.is_available():
+        bad.append((argv("--device", "cuda"), "--device:"))
+    for args, flag in bad:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"sofgan-lab: error: {flag}"), (args, err)
+        assert "Traceback" not in err and "\n" not in err
+    assert not (tmp_path / "r").exists()
+    # argparse's own checks: exit status 2 and the flag named
+    for args, flag in ((argv("--region-mode", "slow"), "--region-mode"), (argv("--preset", "big"), "--preset"),
+                       (argv("--segmap-labels", "x"), "--segmap-labels"), (argv("--steps", "x"), "--steps")):
+        with pytest.raises(SystemExit) as exc:
+            main(args)
+        assert exc.value.code == 2
+        assert flag in capsys.readouterr().err
