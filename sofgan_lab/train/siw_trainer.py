@@ -245,15 +245,14 @@ def sample_grid(g: SIWGenerator, segmaps: torch.Tensor, z: torch.Tensor) -> np.n
     from ..labels import colorize
 
     g.eval()
-    rows = [colorize(segmaps.cpu().numpy().astype(np.uint8), "sofgan17")]
+    rows = []
     for s in range(z.shape[0]):
         img = g(segmaps.to(g.device), z[s:s + 1].expand(segmaps.shape[0], -1), noise="const")
         rows.append(tensor_to_uint8(img.clamp(-1, 1)))
-    size = rows[-1].shape[1]
-    rows[0] = np.stack([np.asarray(__import__("PIL.Image", fromlist=["Image"]).fromarray(m).resize(
-        (size, size), 0)) for m in rows[0]])
-    grid = np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)
-    return grid
+    size = rows[0].shape[1]
+    labels = F.interpolate(segmaps[:, None].float(), size=(size, size), mode="nearest")[:, 0]
+    rows.insert(0, colorize(labels.cpu().numpy().astype(np.uint8), "sofgan17"))
+    return np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)
 
 
 def _check_run_folder(out: Path, resume: bool, latest: Path | None) -> None:
