@@ -30,14 +30,13 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..labels import NUM_SOFGAN_CLASSES
 from .ops import (
-    Blur, EqualLinear, FusedLeakyReLU, PixelNorm, ResBlock, Upsample, fused_leaky_relu, resize_bilinear,
+    Blur, EqualLinear, FusedLeakyReLU, PixelNorm, ResBlock, Upsample, resize_bilinear,
 )
 from .regions import check_class_weights, check_region_map, region_map_from_weights
 
