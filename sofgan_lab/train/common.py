@@ -235,9 +235,21 @@ def init_distributed(device: torch.device) -> DistInfo:
 
 
 def cleanup_distributed(info: DistInfo) -> None:
-    """Destroy the process group if :func:`init_distributed` created it."""
+    """Destroy the process group if :func:`init_distributed` created it, after a last barrier so
+    that no rank tears the group down while another is still inside a collective (with gloo that
+    race can abort the slower process at exit)."""
     if info.owns_group and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            if info.backend == "gloo":  # bounded wait if a peer died on an error path
+                from datetime import timedelta
+
+                dist.monitored_barrier(timeout=timedelta(seconds=60))
+            else:
+                dist.barrier()
+        except Exception as exc:  # a peer failed: still release this rank's resources
+            log.warning("distributed: final barrier failed (%s)", exc)
+        finally:
+            dist.destroy_process_group()
 
 
 def barrier(info: DistInfo) -> None:
