@@ -1,0 +1,519 @@
+"""The SofGAN pipeline: geometry (SOF) + texture (SIW-StyleGAN) in one object.
+
+``SofGAN`` owns a :class:`~sofgan_lab.geometry.SemanticOccupancyField`, the
+:class:`~sofgan_lab.geometry.space.GeometrySpace` fitted on its codes (optional), an
+:class:`~sofgan_lab.texture.SIWGenerator` and a default camera. One call renders a portrait::
+
+    pipe = SofGAN.from_pretrained("demo")
+    p = pipe(geometry=1, texture=2, camera={"yaw": 20})           # a Portrait
+    p = pipe(geometry=1, texture=(2, 7), region_mix={"hair": 1})  # style 7 paints the hair
+    ps = pipe(geometry=[1, 2, 3], texture=5)                      # a PortraitList (shows a grid)
+
+``geometry`` is a seed (drawn from the geometry space) or a code ``(latent_dim,)``; ``texture`` is
+a seed, a code ``(style_dim,)``, or a pair of seeds/codes (styles A and B) for ``region_mix``
+``{group: p}`` (``p`` = weight of style B, groups from
+:data:`~sofgan_lab.texture.regions.STYLE_GROUPS`). Noise is the generator's fixed buffers, so the
+same arguments give the same pixels. :meth:`SofGAN.from_segmap` textures a given label map.
+
+A saved pipeline is a folder: ``pipeline.json`` (format, default camera, default truncation, and
+the sub-folders of the components) with ``sof/``, ``siw/`` and optionally ``geometry_space/`` in
+the native checkpoint format.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from . import __version__
+from .cameras import DEFAULT_RADIUS, Camera
+from .geometry.sof import SemanticOccupancyField
+from .geometry.space import GeometrySpace
+from .images import tensor_to_uint8
+from .labels import NUM_SOF_CLASSES, NUM_SOFGAN_CLASSES, colorize, sof_to_sofgan
+from .texture.generator import SIWGenerator
+from .texture.regions import STYLE_GROUPS, two_style_weights
+
+__all__ = ["SofGAN", "Portrait", "PortraitList", "PIPELINE_FORMAT", "PIPELINE_FORMAT_VERSION"]
+
+log = logging.getLogger(__name__)
+
+PIPELINE_FORMAT = "sofgan-lab/pipeline"
+PIPELINE_FORMAT_VERSION = 1
+_CAMERA_KEYS = ("yaw", "pitch", "radius", "fov")
+
+
+# --------------------------------------------------------------------------------------- results
+def _png(image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@dataclass
+class Portrait:
+    """One rendered portrait and everything that made it.
+
+    Attributes:
+        tensor: the generator's output ``[3, H, W]`` (≈ [-1, 1], unclamped), on the CPU.
+        segmap: SOF-20 label map ``(h, w)`` uint8 (``None`` when made from a SofGAN-17 map).
+        segmap17: SofGAN-17 label map ``(h, w)`` uint8 (the generator's input).
+        depth: camera-space depth ``(h, w)`` float32 of the surface (0 where rays miss), or ``None``
+            for :meth:`SofGAN.from_segmap` portraits.
+        geometry: the geometry code ``(latent_dim,)`` or ``None``.
+        texture: the texture codes ``(K, style_dim)`` (K = 1, or 2 with a region mix).
+        latents: the W+ latents used ``(K, n_latent, style_dim)`` (after truncation).
+        camera: the camera (batch 1), or ``None``.
+        region_mix: the region mix ``{group: p}`` or ``None``.
+        truncation: ψ.
+    """
+
+    tensor: torch.Tensor
+    segmap: np.ndarray | None
+    segmap17: np.ndarray
+    depth: np.ndarray | None
+    geometry: torch.Tensor | None
+    texture: torch.Tensor
+    latents: torch.Tensor
+    camera: Camera | None
+    region_mix: dict | None
+    truncation: float
+    _image: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def array(self) -> np.ndarray:
+        """The image as uint8 ``(H, W, 3)``."""
+        return tensor_to_uint8(self.tensor)
+
+    @property
+    def image(self):
+        """The image as a ``PIL.Image`` (RGB)."""
+        if self._image is None:
+            from PIL import Image
+
+            self._image = Image.fromarray(self.array)
+        return self._image
+
+    def segmap_image(self, label_set: str = "sof20"):
+        """The label map coloured with the palette of ``label_set`` ("sof20" or "sofgan17"), as PIL."""
+        from PIL import Image
+
+        if label_set == "sof20":
+            if self.segmap is None:
+                raise ValueError("label_set: this portrait was made from a SofGAN-17 map; use 'sofgan17'")
+            return Image.fromarray(colorize(self.segmap, "sof20"))
+        if label_set == "sofgan17":
+            return Image.fromarray(colorize(self.segmap17, "sofgan17"))
+        raise ValueError(f"label_set: expected 'sof20' or 'sofgan17', got {label_set!r}")
+
+    def _repr_png_(self) -> bytes:
+        return _png(self.image)
+
+    def _repr_html_(self) -> str:
+        seg = self.segmap_image("sof20" if self.segmap is not None else "sofgan17")
+        if seg.size != self.image.size:
+            from PIL import Image
+
+            seg = seg.resize(self.image.size, Image.NEAREST)
+        imgs = "".join(
+            f'<figure style="margin:0 6px 0 0"><img src="data:image/png;base64,{base64.b64encode(_png(im)).decode()}"'
+            f' style="image-rendering:pixelated"/><figcaption style="text-align:center;font-size:small">{cap}'
+            f"</figcaption></figure>" for im, cap in ((self.image, "portrait"), (seg, "segmap")))
+        return f'<div style="display:flex">{imgs}</div>'
+
+    def __repr__(self) -> str:
+        h, w = self.tensor.shape[-2:]
+        cam = "" if self.camera is None else ", camera=1 view"
+        mix = "" if self.region_mix is None else f", region_mix={self.region_mix}"
+        return f"Portrait({h}x{w}, styles={self.texture.shape[0]}, truncation={self.truncation}{cam}{mix})"
+
+
+class PortraitList(list):
+    """A list of :class:`Portrait` that shows itself as a grid in Jupyter."""
+
+    def grid(self, ncols: int | None = None, *, segmaps: bool = False, pad: int = 2):
+        """All images in a grid (``ncols`` columns, default up to 8) as a PIL image; with
+        ``segmaps`` each portrait's coloured segmap is placed under it."""
+        from PIL import Image
+
+        if not self:
+            raise ValueError("grid: the list is empty")
+        if ncols is not None and (isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1):
+            raise ValueError(f"ncols: expected a positive integer, got {ncols!r}")
+        n = len(self)
+        ncols = min(n, ncols or 8)
+        nrows = math.ceil(n / ncols)
+        w, h = self[0].image.size
+        rows_per = 2 if segmaps else 1
+        canvas = Image.new("RGB", (ncols * (w + pad) - pad, nrows * rows_per * (h + pad) - pad), (255, 255, 255))
+        for i, p in enumerate(self):
+            r, c = divmod(i, ncols)
+            x, y = c * (w + pad), r * rows_per * (h + pad)
+            canvas.paste(p.image.resize((w, h)), (x, y))
+            if segmaps:
+                seg = p.segmap_image("sof20" if p.segmap is not None else "sofgan17").resize((w, h), Image.NEAREST)
+                canvas.paste(seg, (x, y + h + pad))
+        return canvas
+
+    def _repr_png_(self) -> bytes:
+        return _png(self.grid()) if self else b""
+
+
+# --------------------------------------------------------------------------------------- pipeline
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def _batched(x: Any) -> bool:
+    """A list of seeds, a list of codes or an ``(n, D)`` array asks for a list of portraits (a flat
+    list of floats is one code)."""
+    if isinstance(x, range):
+        return True
+    if isinstance(x, list):
+        return bool(x) and all(_is_int(v) or isinstance(v, (list, tuple, np.ndarray, torch.Tensor)) for v in x)
+    return isinstance(x, (torch.Tensor, np.ndarray)) and x.ndim == 2
+
+
+def _as_code(x: Any, dim: int, name: str) -> torch.Tensor:
+    """A code ``(dim,)`` or ``(n, dim)`` from a tensor/array/list -> float32 ``(n, dim)``."""
+    if isinstance(x, torch.Tensor):
+        t = x.detach().float().cpu()
+    else:
+        try:
+            t = torch.as_tensor(np.asarray(x, dtype=np.float32))
+        except (TypeError, ValueError):
+            raise TypeError(f"{name}: expected a seed (int) or a code of {dim} numbers, got {type(x).__name__}") from None
+    if t.dim() == 1:
+        t = t[None]
+    if t.dim() != 2 or t.shape[1] != dim:
+        raise ValueError(f"{name}: expected a code of shape ({dim},) or (n, {dim}), got {tuple(t.shape)}")
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    return t
+
+
+class SofGAN:
+    """Geometry + texture in one object (see the module docstring).
+
+    Args:
+        sof: the geometry model.
+        siw: the texture generator.
+        space: the geometry space (seeds for ``geometry`` need it), or ``None``.
+        camera: the default camera as orbit parameters ``{"yaw", "pitch", "radius", "fov"}``
+            (degrees, world units; ``fov`` ``None`` = orthographic, the release's sampler).
+        truncation: the default ψ of calls that do not give one.
+        image_size: the size of rendered segmaps (default: the generator's size).
+    """
+
+    def __init__(self, sof: SemanticOccupancyField, siw: SIWGenerator, space: GeometrySpace | None = None,
+                 camera: Mapping[str, Any] | None = None, *, truncation: float = 0.7,
+                 image_size: int | None = None):
+        if not isinstance(sof, SemanticOccupancyField):
+            raise TypeError(f"sof: expected a SemanticOccupancyField, got {type(sof).__name__}")
+        if not isinstance(siw, SIWGenerator):
+            raise TypeError(f"siw: expected a SIWGenerator, got {type(siw).__name__}")
+        if space is not None and not isinstance(space, GeometrySpace):
+            raise TypeError(f"space: expected a GeometrySpace or None, got {type(space).__name__}")
+        if space is not None and space.dim != sof.config.latent_dim:
+            raise ValueError(f"space: its codes have {space.dim} dims, the SOF's latents {sof.config.latent_dim}")
+        if sof.config.num_classes != NUM_SOF_CLASSES:
+            raise ValueError(f"sof: expected a {NUM_SOF_CLASSES}-class (SOF-20) model, got {sof.config.num_classes}")
+        if siw.config.num_classes != NUM_SOFGAN_CLASSES:
+            raise ValueError(f"siw: expected a {NUM_SOFGAN_CLASSES}-class generator, got {siw.config.num_classes}")
+        self.sof = sof.eval()
+        self.siw = siw.eval()
+        self.space = space
+        self.default_camera = {"yaw": 0.0, "pitch": 0.0, "radius": DEFAULT_RADIUS, "fov": None}
+        self.default_camera.update(self._camera_params(camera or {}, "camera"))
+        self.truncation = self._check_truncation(truncation)
+        size = image_size if image_size is not None else siw.config.size
+        if not _is_int(size) or not 8 <= size <= 1024:
+            raise ValueError(f"image_size: expected an integer in 8..1024, got {size!r}")
+        self.image_size = int(size)
+
+    # ------------------------------------------------------------------ loading and saving
+    @classmethod
+    def from_pretrained(cls, name_or_dir: str | Path = "demo", *, device: str | torch.device = "cpu") -> "SofGAN":
+        """Load ``"demo"`` (the shipped demo models in ``data/demo/``) or a folder written by
+        :meth:`save_pretrained` (or by ``sofgan-lab import-official``)."""
+        from .io.checkpoints import CheckpointError, read_json
+
+        if isinstance(name_or_dir, str) and name_or_dir == "demo":
+            from .demo import data_dir, demo_dir
+
+            d = data_dir() / "demo"
+            for part in ("sof", "siw", "geometry_space"):
+                demo_dir(part)  # a clear message when a part is missing
+        elif isinstance(name_or_dir, (str, Path)):
+            d = Path(name_or_dir)
+            if not d.is_dir():
+                hint = " (the only built-in name is 'demo')" if isinstance(name_or_dir, str) and "/" not in name_or_dir \
+                    and not name_or_dir.startswith(".") else ""
+                raise FileNotFoundError(f"name_or_dir: {name_or_dir!r} is not a folder{hint}")
+        else:
+            raise TypeError(f"name_or_dir: expected 'demo' or a folder path, got {type(name_or_dir).__name__}")
+        meta_path = d / "pipeline.json"
+        if not meta_path.is_file():
+            raise CheckpointError(f"name_or_dir: {meta_path} is missing (not a saved SofGAN pipeline)")
+        meta = read_json(meta_path, "name_or_dir")
+        if meta.get("format") != PIPELINE_FORMAT:
+            raise CheckpointError(f"name_or_dir: {meta_path} is not a sofgan-lab pipeline (format {meta.get('format')!r})")
+        if int(meta.get("format_version", 0)) > PIPELINE_FORMAT_VERSION:
+            raise CheckpointError(f"name_or_dir: {meta_path} has format version {meta.get('format_version')}; this "
+                                  f"sofgan-lab reads up to {PIPELINE_FORMAT_VERSION} (upgrade sofgan-lab)")
+        parts = meta.get("components", {})
+        for key in ("sof", "siw"):
+            if not isinstance(parts.get(key), str):
+                raise CheckpointError(f"name_or_dir: {meta_path} names no '{key}' component")
+        sof = SemanticOccupancyField.from_pretrained(d / parts["sof"], map_location=device)
+        siw = SIWGenerator.from_pretrained(d / parts["siw"], map_location=device)
+        space = GeometrySpace.load(d / parts["geometry_space"]) if parts.get("geometry_space") else None
+        pipe = cls(sof, siw, space, meta.get("camera"), truncation=meta.get("truncation", 0.7),
+                   image_size=meta.get("image_size"))
+        log.info("loaded the SofGAN pipeline from %s", d)
+        return pipe
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write the pipeline into ``directory`` (``sof/``, ``siw/``, ``geometry_space/`` and, last,
+        ``pipeline.json``); every file is written atomically."""
+        from .io.checkpoints import atomic_write_bytes
+        import json
+
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        self.sof.save_pretrained(d / "sof")
+        self.siw.save_pretrained(d / "siw")
+        if self.space is not None:
+            self.space.save(d / "geometry_space")
+        meta = {"format": PIPELINE_FORMAT, "format_version": PIPELINE_FORMAT_VERSION, "library_version": __version__,
+                "components": {"sof": "sof", "siw": "siw",
+                               "geometry_space": "geometry_space" if self.space is not None else None},
+                "camera": dict(self.default_camera), "truncation": self.truncation, "image_size": self.image_size}
+        atomic_write_bytes(d / "pipeline.json", (json.dumps(meta, indent=2) + "\n").encode())
+        return d
+
+    def to(self, device: str | torch.device) -> "SofGAN":
+        """Move both networks to ``device`` (in place); returns ``self``."""
+        self.sof.to(device)
+        self.siw.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return self.siw.device
+
+    def __repr__(self) -> str:
+        space = "none" if self.space is None else f"{self.space.num_components} components"
+        return (f"SofGAN(geometry: SOF z{self.sof.config.latent_dim}, space {space}; texture: SIW "
+                f"{self.siw.config.size}px style {self.siw.config.style_dim}; camera {self.default_camera})")
+
+    # ------------------------------------------------------------------ arguments
+    @staticmethod
+    def _check_truncation(t: Any) -> float:
+        if isinstance(t, bool) or not isinstance(t, (int, float, np.floating)) or not math.isfinite(t) or not 0 <= t <= 1:
+            raise ValueError(f"truncation: expected a number in [0, 1], got {t!r}")
+        return float(t)
+
+    @staticmethod
+    def _camera_params(camera: Mapping[str, Any], name: str) -> dict:
+        unknown = sorted(set(camera) - set(_CAMERA_KEYS))
+        if unknown:
+            raise ValueError(f"{name}: unknown keys {unknown}; expected some of {list(_CAMERA_KEYS)}")
+        out = {}
+        for k, v in camera.items():
+            if k == "fov" and v is None:
+                out[k] = None
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v):
+                raise ValueError(f"{name}: {k} must be a finite number, got {v!r}")
+            out[k] = float(v)
+        return out
+
+    def camera(self, yaw: float | None = None, pitch: float | None = None, radius: float | None = None,
+               fov: float | None | str = "default", *, image_size: int | None = None) -> Camera:
+        """An orbit camera at the pipeline's image size: unset arguments take the default camera's
+        values (yaw, pitch in degrees; ``fov`` ``None`` = orthographic)."""
+        p = dict(self.default_camera)
+        given = {"yaw": yaw, "pitch": pitch, "radius": radius}
+        p.update(self._camera_params({k: v for k, v in given.items() if v is not None}, "camera"))
+        if fov != "default":
+            p.update(self._camera_params({"fov": fov}, "camera"))
+        size = self.image_size if image_size is None else image_size
+        return Camera.from_orbit(p["yaw"], p["pitch"], p["radius"], fov=p["fov"], image_size=size)
+
+    def resolve_camera(self, camera: Any, batch: int = 1) -> Camera:
+        """``None`` (the default camera), a mapping of orbit parameters, or a :class:`Camera` with 1 or
+        ``batch`` views."""
+        if camera is None:
+            cam = self.camera()
+        elif isinstance(camera, Camera):
+            cam = camera
+        elif isinstance(camera, Mapping):
+            p = self._camera_params(camera, "camera")
+            cam = self.camera(p.get("yaw"), p.get("pitch"), p.get("radius"), p["fov"] if "fov" in p else "default")
+        else:
+            raise TypeError(f"camera: expected None, a dict like {{'yaw': 20, 'pitch': 5}}, or a sofgan_lab.cameras."
+                            f"Camera, got {type(camera).__name__}")
+        if cam.batch_size not in (1, batch):
+            raise ValueError(f"camera: has {cam.batch_size} views for {batch} portraits (give 1 or {batch})")
+        return cam
+
+    def geometry_code(self, geometry: Any) -> torch.Tensor:
+        """Geometry codes ``(n, latent_dim)``: a seed (one draw from the geometry space), a list of
+        seeds, or codes."""
+        dim = self.sof.config.latent_dim
+        seeds = self._seeds(geometry)
+        if seeds is not None:
+            if self.space is None:
+                raise ValueError("geometry: this pipeline has no geometry space, so seeds cannot be drawn; pass a "
+                                 f"code of {dim} numbers (e.g. pipe.sof.latents.weight[0])")
+            return torch.cat([self.space.sample(1, seed=s) for s in seeds])
+        return _as_code(geometry, dim, "geometry")
+
+    def texture_code(self, texture: Any) -> torch.Tensor:
+        """Texture codes ``(n, K, style_dim)``: a seed, a code, a pair ``(a, b)`` of seeds/codes (K = 2),
+        or a list of seeds (n portraits)."""
+        dim = self.siw.style_dim
+        if isinstance(texture, tuple):
+            if len(texture) != 2:
+                raise ValueError(f"texture: a tuple means two styles (A, B); got {len(texture)} items")
+            a, b = (self._one_texture(t, dim, f"texture[{i}]") for i, t in enumerate(texture))
+            return torch.stack([a, b], 0)[None]
+        seeds = self._seeds(texture)
+        if seeds is not None:
+            return torch.cat([self.siw.random_z(1, seed=s).cpu() for s in seeds])
+        return _as_code(texture, dim, "texture")[:, None]
+
+    def _one_texture(self, t: Any, dim: int, name: str) -> torch.Tensor:
+        if _is_int(t):
+            return self.siw.random_z(1, seed=int(t)).cpu()[0, 0]
+        c = _as_code(t, dim, name)
+        if c.shape[0] != 1:
+            raise ValueError(f"{name}: expected one code ({dim},), got {tuple(c.shape)}")
+        return c[0]
+
+    @staticmethod
+    def _seeds(x: Any) -> list[int] | None:
+        if _is_int(x):
+            if x < 0:
+                raise ValueError(f"seed: expected a non-negative integer, got {x}")
+            return [int(x)]
+        if isinstance(x, (list, range)) and len(x) and all(_is_int(s) for s in x):
+            if min(x) < 0:
+                raise ValueError(f"seed: expected non-negative integers, got {min(x)}")
+            return [int(s) for s in x]
+        return None
+
+    # ------------------------------------------------------------------ rendering
+    @torch.no_grad()
+    def render_segmap(self, geometry: Any, camera: Any = None):
+        """Render SOF-20 label maps of ``geometry`` (seeds or codes) through ``camera`` -> :class:`SOFRender`."""
+        z = self.geometry_code(geometry)
+        cam = self.resolve_camera(camera, z.shape[0])
+        if cam.batch_size > 1 and z.shape[0] == 1:
+            z = z.expand(cam.batch_size, -1)
+        return self.sof.render(z.to(self.sof.latents.weight.device), cam)
+
+    @staticmethod
+    def _texture_batch(t: torch.Tensor, n: int) -> torch.Tensor:
+        if t.shape[0] == 1 and n > 1:
+            t = t.expand(n, -1, -1)
+        if t.shape[0] != n:
+            raise ValueError(f"texture: {t.shape[0]} styles for {n} portraits (give 1 or {n})")
+        return t
+
+    def _region_weights(self, region_mix: Any, styles: int, n: int) -> torch.Tensor | None:
+        if region_mix is None:
+            if styles == 2:
+                raise ValueError("region_mix: two texture styles need a region mix, e.g. region_mix={'hair': 1}")
+            return None
+        if not isinstance(region_mix, Mapping):
+            raise TypeError(f"region_mix: expected a dict {{group: p}} over {list(STYLE_GROUPS)}, got "
+                            f"{type(region_mix).__name__}")
+        if styles != 2:
+            raise ValueError("region_mix: needs two texture styles, e.g. texture=(2, 7) (style A, style B)")
+        try:
+            return two_style_weights(dict(region_mix), batch=n)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"region_mix: {str(exc).partition(': ')[2] or exc}") from None
+
+    def _texturize(self, seg17: torch.Tensor, texture: torch.Tensor, region_mix: Any, truncation: float | None):
+        n = seg17.shape[0]
+        psi = self.truncation if truncation is None else self._check_truncation(truncation)
+        z = self._texture_batch(texture, n)
+        weights = self._region_weights(region_mix, z.shape[1], n)
+        dev = self.siw.device
+        out = self.siw(seg17.to(dev), z.to(dev), class_weights=None if weights is None else weights.to(dev),
+                       truncation=psi, noise="const", return_all=True)
+        return out, z, psi
+
+    @torch.no_grad()
+    def __call__(self, geometry: Any = 0, texture: Any = 0, camera: Any = None, region_mix: Mapping | None = None,
+                 truncation: float | None = None) -> "Portrait | PortraitList":
+        """Render portraits (see the module docstring). A single seed/code for both ``geometry`` and
+        ``texture`` (and a one-view camera) gives a :class:`Portrait`; lists of seeds, ``(n, D)``
+        codes or an ``n``-view camera give a :class:`PortraitList` of ``n``."""
+        z_g = self.geometry_code(geometry)
+        tex = self.texture_code(texture)
+        cam = camera if isinstance(camera, Camera) else None
+        n = max(z_g.shape[0], tex.shape[0], cam.batch_size if cam is not None else 1)
+        for name, m in (("geometry", z_g.shape[0]), ("texture", tex.shape[0])):
+            if m not in (1, n):
+                raise ValueError(f"{name}: {m} values for a batch of {n} (give 1 or {n})")
+        cam = self.resolve_camera(camera, n)
+        z_g = z_g.expand(n, -1)
+        render = self.sof.render(z_g.to(self.sof.latents.weight.device), cam)
+        seg20 = render.labels
+        seg17 = sof_to_sofgan(seg20)
+        out, z, psi = self._texturize(seg17, tex, region_mix, truncation)
+        mix = None if region_mix is None else {k: float(v) for k, v in region_mix.items()}
+        result = PortraitList(
+            Portrait(tensor=out.image[i].float().cpu(), segmap=seg20[i].cpu().numpy().astype(np.uint8),
+                     segmap17=seg17[i].cpu().numpy().astype(np.uint8),
+                     depth=render.depth[i].float().cpu().numpy(), geometry=z_g[i].clone(), texture=z[i].clone(),
+                     latents=out.latents[i].float().cpu(), camera=cam[i] if cam.batch_size > 1 else cam,
+                     region_mix=mix, truncation=psi)
+            for i in range(n))
+        single = not (_batched(geometry) or _batched(texture) or cam.batch_size > 1)
+        return result[0] if single else result
+
+    @torch.no_grad()
+    def from_segmap(self, label_map: Any, texture: Any = 0, *, label_set: str = "sof20",
+                    region_mix: Mapping | None = None, truncation: float | None = None) -> "Portrait | PortraitList":
+        """Texture a given label map (painted or parsed): ``label_map`` ``(H, W)`` or ``(N, H, W)`` ids of
+        ``label_set`` ("sof20" or "sofgan17"; numpy, torch, or an RGB image coloured with that
+        label set's palette)."""
+        from .labels import decolorize, validate_labels
+
+        if label_set not in ("sof20", "sofgan17"):
+            raise ValueError(f"label_set: expected 'sof20' or 'sofgan17', got {label_set!r}")
+        x = label_map
+        if hasattr(x, "mode") and hasattr(x, "size") and not isinstance(x, (np.ndarray, torch.Tensor)):  # PIL
+            x = np.asarray(x.convert("RGB"))
+        if isinstance(x, np.ndarray) and x.ndim == 3 and x.shape[-1] == 3 and x.dtype == np.uint8:
+            x = decolorize(x, label_set)
+        t = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x.detach().cpu()
+        if t.is_floating_point() or t.dtype == torch.bool:
+            raise TypeError(f"label_map: expected integer class ids, got dtype {t.dtype}")
+        if t.dim() not in (2, 3):
+            raise ValueError(f"label_map: expected shape (H, W) or (N, H, W), got {tuple(t.shape)}")
+        single = t.dim() == 2
+        t = t[None] if single else t
+        validate_labels(t, label_set, name="label_map")
+        seg20 = t.to(torch.uint8).numpy() if label_set == "sof20" else None
+        seg17 = sof_to_sofgan(t.long()) if label_set == "sof20" else t.long()
+        out, z, psi = self._texturize(seg17, self.texture_code(texture), region_mix, truncation)
+        mix = None if region_mix is None else {k: float(v) for k, v in region_mix.items()}
+        result = PortraitList(
+            Portrait(tensor=out.image[i].float().cpu(), segmap=None if seg20 is None else seg20[i],
+                     segmap17=seg17[i].numpy().astype(np.uint8), depth=None, geometry=None, texture=z[i].clone(),
+                     latents=out.latents[i].float().cpu(), camera=None, region_mix=mix, truncation=psi)
+            for i in range(t.shape[0]))
+        return result[0] if single else result
