@@ -335,6 +335,8 @@ def _add_siw_command(tsub) -> None:
                     help="steps between parser-mIoU evaluations of G_ema samples (needs --parser; default 0 = off)")
     ts.add_argument("--parser", default=None, metavar="DIR|demo", help="face parser for --eval-every")
     ts.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
+    ts.add_argument("--amp-cpu", action="store_true",
+                    help="bfloat16 autocast on CPU too (CPUs with AMX/AVX512-BF16: ~1.4x faster; CUDA always uses it)")
     ts.add_argument("--seed", type=_int, default=None, help="seed of the init and the data stream (default 0)")
     ts.add_argument("--until", type=_int, default=None, help="stop (with a checkpoint) after this step")
     ts.add_argument("--limit", type=_int, default=None, help="use only the first N files of each folder")
@@ -365,6 +367,8 @@ def _train_siw(args) -> dict:
         overrides = {field: getattr(args, a) for a, field in names.items() if getattr(args, a) is not None}
         if args.no_flip:
             overrides["flip"] = False
+        if args.amp_cpu:
+            overrides["amp_cpu"] = True
         cfg = SIWTrainConfig(device=args.device)
         if "steps" in overrides:  # keep checkpoints, samples and logs within short runs
             for k in ("checkpoint_every", "sample_every", "log_every"):

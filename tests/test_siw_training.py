@@ -401,6 +401,18 @@ def test_config_errors(photos, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+def test_amp_on_cpu_is_opt_in_and_changes_the_arithmetic(straight, photos, tmp_path):
+    r = train_siw(photos, photos, tmp_path / "bf16", model_config=TINY, progress=False,
+                  train_config=cfg(amp_cpu=True))
+    assert r.finished
+    recs = [x for x in MetricsLogger.read(tmp_path / "bf16" / "metrics.jsonl") if x["event"] == "train"]
+    assert recs and all(math.isfinite(x[k]) for x in recs for k in ("d_loss", "g_loss", "r1", "pl") if k in x)
+    a, b = straight.generator.state_dict(), r.generator.state_dict()
+    diffs = [float((a[k] - b[k]).abs().max()) for k in a if a[k].is_floating_point()]
+    assert max(diffs) > 0            # bfloat16 autocast ran (the float32 run is bit-exact otherwise)
+    assert max(diffs) < 0.5          # ... and trained the same model, roughly
+
+
 @pytest.mark.gpu
 def test_amp_on_cuda(photos, tmp_path):
     r = train_siw(photos, photos, tmp_path / "gpu", model_config=TINY, progress=False,

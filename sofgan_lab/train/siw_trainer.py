@@ -95,7 +95,8 @@ class SIWTrainConfig:
     noise: str = "random"               # noise mode while training
     seed: int = 0
     device: str | None = None
-    amp: bool = True                    # bfloat16 autocast on CUDA (ignored on CPU)
+    amp: bool = True                    # bfloat16 autocast on CUDA
+    amp_cpu: bool = False               # bfloat16 autocast on CPU too (AMX / AVX512-BF16 CPUs: ~1.4x faster)
     channels_last: bool = True          # on CUDA
     log_every: int = 50
     sample_every: int = 1000
@@ -359,7 +360,7 @@ def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg:
     optimizers = {"g": opt_g, "d": opt_d}
     gen = torch.Generator().manual_seed(cfg.seed + 1000 * info.rank)
     gen_name = f"train/rank{info.rank}"
-    use_amp = cfg.amp and use_cuda and torch.cuda.is_bf16_supported()
+    use_amp = (cfg.amp and use_cuda and torch.cuda.is_bf16_supported()) or (cfg.amp_cpu and not use_cuda)
     if cfg.amp and use_cuda and not use_amp:
         log.warning("amp: this GPU has no bfloat16; training in float32")
 
@@ -452,8 +453,8 @@ def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg:
             g.requires_grad_(False)
             d.requires_grad_(True)
             real = real_batch()
-            fake_img, _ = fake(cfg.batch, grad=False)
             with autocast():
+                fake_img, _ = fake(cfg.batch, grad=False)
                 fake_pred = d(fake_img.detach())
                 real_pred = d(real)
                 d_loss = d_logistic_loss(real_pred.float(), fake_pred.float())
