@@ -54,7 +54,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +67,7 @@ from .. import __version__
 from ..io.checkpoints import atomic_write_bytes
 from ..labels import NUM_SOF_CLASSES, SOF, SOF20_NAMES, flip_horizontal
 from ..metrics.segmentation import ConfusionMatrix
+from ..train.common import TrainConfigBase
 from .model import KIND, FaceParser, FaceParserConfig
 
 __all__ = ["ParserTrainConfig", "ParserTrainResult", "PhotoSet", "train_parser", "evaluate_parser",
@@ -85,7 +86,7 @@ DETAIL_CLASSES: tuple[int, ...] = tuple(int(c) for c in (
 # ------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class ParserTrainConfig:
+class ParserTrainConfig(TrainConfigBase):
     """Hyper-parameters of :func:`train_parser`. The demo parser: these defaults with ``steps=9500``,
     ``eval_every=2000`` and ``amp=True`` (``data/demo/README.md``)."""
 
@@ -150,24 +151,11 @@ class ParserTrainConfig:
         if not 0 < self.scale_min <= self.scale_max:
             raise ValueError(f"scale_min: expected 0 < scale_min <= scale_max, got {self.scale_min!r} "
                              f"and {self.scale_max!r}")
-        for name in ("class_weight_anneal", "amp"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name}: expected a bool, got {type(getattr(self, name)).__name__}")
+        self._check_bools("class_weight_anneal", "amp")
         if self.warmup_steps > self.steps:
             raise ValueError(f"warmup_steps: expected at most steps ({self.steps}), got {self.warmup_steps}")
-        if not isinstance(self.device, str) or not (self.device in ("auto", "cpu", "mps")
-                                                     or self.device.startswith("cuda")):
-            raise ValueError(f"device: expected 'auto', 'cpu' or 'cuda', got {self.device!r}")
+        self._check_device()
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ParserTrainConfig":
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"config: unknown ParserTrainConfig fields {unknown}")
-        return cls(**d)
 
     @classmethod
     def tiny(cls, **overrides) -> "ParserTrainConfig":

@@ -26,7 +26,7 @@ import random
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -39,12 +39,38 @@ from .. import __version__
 from ..io.checkpoints import CheckpointError, atomic_save_safetensors, atomic_write_bytes, read_json, save_module
 
 __all__ = [
-    "CHECKPOINT_FORMAT_VERSION", "warmup_cosine_factor", "WarmupCosine", "make_warmup_cosine",
+    "TrainConfigBase", "CHECKPOINT_FORMAT_VERSION", "warmup_cosine_factor", "WarmupCosine", "make_warmup_cosine",
     "MetricsLogger", "DistInfo", "init_distributed", "cleanup_distributed", "all_gather_tensor",
     "barrier", "unwrap", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "list_checkpoints",
     "capture_rng_state", "restore_rng_state", "flatten_optimizer_state", "unflatten_optimizer_state",
     "resolve_device", "parameters_checksum",
 ]
+
+
+class TrainConfigBase:
+    """What the trainers' frozen config dataclasses share: JSON round trip and common checks."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"train_config: unknown {cls.__name__} fields {unknown}")
+        return cls(**d)
+
+    def _check_bools(self, *names: str) -> None:
+        for name in names:
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name}: expected a bool, got {type(getattr(self, name)).__name__}")
+
+    def _check_device(self) -> None:
+        dev = getattr(self, "device")
+        if dev is None:
+            return
+        if not isinstance(dev, str) or not (dev in ("auto", "cpu", "mps") or dev.startswith("cuda")):
+            raise ValueError(f"device: expected 'auto', 'cpu' or 'cuda', got {dev!r}")
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +58,7 @@ from ..io.checkpoints import atomic_write_bytes
 from ..texture.discriminator import SIWDiscriminator
 from ..texture.generator import SIWConfig, SIWGenerator, style_mixing_latents
 from ..texture.regions import random_two_style_weights
-from .common import (DistInfo, MetricsLogger, all_gather_tensor, barrier, cleanup_distributed, init_distributed,
+from .common import (TrainConfigBase, DistInfo, MetricsLogger, all_gather_tensor, barrier, cleanup_distributed, init_distributed,
                      latest_checkpoint, load_checkpoint, resolve_device, save_checkpoint)
 from .siw_data import ImageFolder, SegmapFolder, augment_batch
 
@@ -69,7 +69,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class SIWTrainConfig:
+class SIWTrainConfig(TrainConfigBase):
     """Hyper-parameters of :func:`train_siw`; defaults follow the paper/StyleGAN2."""
 
     steps: int = 100_000
@@ -137,17 +137,9 @@ class SIWTrainConfig:
             raise ValueError(f"noise: expected 'random', 'const' or 'none', got {self.noise!r}")
         if self.eval_every and not self.parser:
             raise ValueError("parser: eval_every > 0 needs a face parser (a folder or 'demo')")
+        self._check_bools("flip", "amp", "amp_cpu", "channels_last")
+        self._check_device()
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "SIWTrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"SIWTrainConfig: unknown fields {unknown}")
-        return cls(**d)
 
 
 @dataclass

@@ -33,7 +33,7 @@ import logging
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +47,7 @@ from ..geometry.sof import SemanticOccupancyField, SOFConfig
 from ..io.checkpoints import atomic_write_bytes
 from ..labels import SOF20_NAMES
 from ..metrics.segmentation import ConfusionMatrix
-from .common import (DistInfo, MetricsLogger, all_gather_tensor, barrier, cleanup_distributed, init_distributed,
+from .common import (TrainConfigBase, DistInfo, MetricsLogger, all_gather_tensor, barrier, cleanup_distributed, init_distributed,
                      latest_checkpoint, load_checkpoint, make_warmup_cosine, resolve_device, save_checkpoint)
 from .sof_data import RayBatch, SOFScanDataset, ViewSplit
 
@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class SOFTrainConfig:
+class SOFTrainConfig(TrainConfigBase):
     """Hyper-parameters of :func:`train_sof`. Defaults follow the paper (lr 1e-4, warm-up + cosine)
     and the release's loss weights (200 / 10 / 1).
 
@@ -115,22 +115,9 @@ class SOFTrainConfig:
             raise ValueError(f"min_lr_ratio: expected a number in [0, 1], got {self.min_lr_ratio!r}")
         if self.warmup_steps > self.steps:
             raise ValueError(f"warmup_steps: expected at most steps ({self.steps}), got {self.warmup_steps}")
-        for name in ("whole_images", "amp"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name}: expected a bool, got {type(getattr(self, name)).__name__}")
-        if not isinstance(self.device, str) or not (self.device in ("auto", "cpu", "mps")
-                                                     or self.device.startswith("cuda")):
-            raise ValueError(f"device: expected 'auto', 'cpu' or 'cuda', got {self.device!r}")
+        self._check_bools("whole_images", "amp")
+        self._check_device()
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "SOFTrainConfig":
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"train_config: unknown SOFTrainConfig fields {unknown}")
-        return cls(**d)
 
     @classmethod
     def tiny(cls, **overrides) -> "SOFTrainConfig":
