@@ -20,6 +20,8 @@
                          [--checkpoint-every N] [--log-every N] [--eval-every N --parser DIR|demo]
                          [--device cpu|cuda] [--seed S] [--until N] [--limit N]
                                                    # the SIW-StyleGAN texture generator (unpaired)
+    sofgan-lab import-official --sof PATH --sofgan PATH --out DIR [--pixel-norm split|whole] [--overwrite]
+                                                   # official checkpoints -> a native pipeline folder
 
 Bad arguments end with a one-line error naming the argument and a non-zero exit status
 (2), never a traceback.
@@ -132,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     esof.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
     _add_parser_commands(tsub, esub)
     _add_siw_command(tsub)
+    _add_import_command(sub)
     return p
 
 
@@ -397,6 +400,65 @@ def _train_siw(args) -> dict:
             "finished": result.finished, **metrics}
 
 
+def _add_import_command(sub) -> None:
+    """``import-official`` (the releases' checkpoints, sofgan_lab.io.official -> sofgan_lab.pipeline)."""
+    imp = sub.add_parser("import-official",
+                         help="convert the official SOF and SofGAN checkpoints into a native pipeline folder")
+    imp.add_argument("--sof", type=Path, required=True, metavar="PATH",
+                     help="SOF release checkpoint (.pth with a 'model' entry, or .safetensors)")
+    imp.add_argument("--sofgan", type=Path, required=True, metavar="PATH",
+                     help="SofGAN release checkpoint (.pt with a 'g_ema' entry, or .safetensors)")
+    imp.add_argument("--out", type=Path, required=True, metavar="DIR",
+                     help="output folder for the pipeline (absent or empty unless --overwrite)")
+    imp.add_argument("--pixel-norm", choices=("split", "whole"), default="split",
+                     help="mapping PixelNorm: split (the release's training and notebooks, default) or whole "
+                          "(its painter UI)")
+    imp.add_argument("--overwrite", action="store_true", help="write into a non-empty DIR")
+
+
+#: The release fits its geometry sampler to the training codes; fewer codes than this give no space.
+_MIN_SPACE_CODES = 8
+
+
+def _import_official(args) -> dict:
+    """Load both official checkpoints and save them as one native :class:`~sofgan_lab.pipeline.SofGAN`."""
+    from .io.checkpoints import CheckpointError
+    from .io.official import load_official_sof, load_official_sofgan
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out: {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise ValueError(f"--out: {out} is not empty (use --overwrite to write into it)")
+    try:
+        sof = load_official_sof(args.sof)
+    except CheckpointError as exc:
+        raise ValueError(f"--sof: {exc}") from None
+    try:
+        siw = load_official_sofgan(args.sofgan, pixel_norm=args.pixel_norm)
+    except CheckpointError as exc:
+        raise ValueError(f"--sofgan: {exc}") from None
+    codes = sof.latents.weight.detach()
+    space = None
+    if codes.shape[0] >= _MIN_SPACE_CODES:
+        from .geometry.space import GeometrySpace
+
+        # at least two codes per mixture component on average; the release uses 16 components
+        space = GeometrySpace.fit(codes, n_components=min(16, codes.shape[0] // 2))
+    else:
+        log.info("the SOF checkpoint holds %d latent codes (fewer than %d): no geometry space is fitted; "
+                 "sample geometry from its codes or fit one later", codes.shape[0], _MIN_SPACE_CODES)
+    from .pipeline import SofGAN
+
+    try:
+        pipe = SofGAN(sof=sof, siw=siw, space=space)
+    except (ValueError, TypeError) as exc:  # e.g. a model with another number of classes
+        raise ValueError(_flagged(str(exc), {"sof": "--sof", "siw": "--sofgan", "space": "--sof"})) from None
+    pipe.save_pretrained(out)
+    return {"out": str(out), "sof": sof.config.to_dict(), "sofgan": siw.config.to_dict(),
+            "space": None if space is None else space.num_components, "latent_codes": int(codes.shape[0])}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -412,6 +474,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("train", "eval"):
             result = runners[(args.command, args.what)](args)
             print(json.dumps(result, allow_nan=False))
+            return 0
+        if args.command == "import-official":
+            print(json.dumps(_import_official(args), allow_nan=False))
             return 0
         if args.command == "synth":
             from .synthetic.writers import write_photos, write_scans
