@@ -22,6 +22,11 @@
                                                    # the SIW-StyleGAN texture generator (unpaired)
     sofgan-lab import-official --sof PATH --sofgan PATH --out DIR [--pixel-norm split|whole] [--overwrite]
                                                    # official checkpoints -> a native pipeline folder
+    sofgan-lab generate --model demo|DIR --geometry-seed 1 --texture-seed 2 [--yaw DEG] [--pitch DEG]
+                        [--fov DEG] [--truncation PSI] [--texture-seed-b 7 --region hair=1 ...]
+                        [--segmap SEG.png] --out a.png    # one portrait (PNG or JPEG)
+    sofgan-lab video --model demo|DIR --path yaw|spiral --frames 60 [--fps 24] [--geometry-seed 1]
+                     [--texture-seed 2] [--truncation PSI] --out v.mp4|v.gif   # free-view video
 
 Bad arguments end with a one-line error naming the argument and a non-zero exit status
 (2), never a traceback.
@@ -135,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_parser_commands(tsub, esub)
     _add_siw_command(tsub)
     _add_import_command(sub)
+    _add_pipeline_commands(sub)
     return p
 
 
@@ -416,6 +422,123 @@ def _add_import_command(sub) -> None:
     imp.add_argument("--overwrite", action="store_true", help="write into a non-empty DIR")
 
 
+def _add_pipeline_commands(sub) -> None:
+    """``generate`` and ``video`` (sofgan_lab.pipeline, sofgan_lab.applications.video)."""
+    def common(q):
+        q.add_argument("--model", default="demo", metavar="demo|DIR",
+                       help="'demo' (the shipped demo models) or a saved pipeline folder (default demo)")
+        q.add_argument("--geometry-seed", type=_int, default=0, help="geometry seed (default 0)")
+        q.add_argument("--texture-seed", type=_int, default=0, help="texture seed (default 0)")
+        q.add_argument("--truncation", type=_float, default=None, help="truncation psi in [0, 1] (default: the model's)")
+        q.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
+
+    gen = sub.add_parser("generate", help="render one portrait to an image file")
+    common(gen)
+    gen.add_argument("--yaw", type=_float, default=None, help="camera yaw in degrees (default 0: frontal)")
+    gen.add_argument("--pitch", type=_float, default=None, help="camera pitch in degrees (default 0)")
+    gen.add_argument("--fov", type=_float, default=None, help="vertical field of view in degrees (default: orthographic)")
+    gen.add_argument("--texture-seed-b", type=_int, default=None, help="second style for --region")
+    gen.add_argument("--region", action="append", default=[], metavar="GROUP=P",
+                     help="weight P in [0, 1] of style B in a style group (repeatable; needs --texture-seed-b)")
+    gen.add_argument("--segmap", type=Path, default=None, help="also write the coloured SOF-20 segmap here (PNG)")
+    gen.add_argument("--out", type=Path, required=True, help="image file (.png, .jpg)")
+
+    vid = sub.add_parser("video", help="render a free-view video (geometry and texture fixed)")
+    common(vid)
+    vid.add_argument("--path", choices=("yaw", "spiral"), default="yaw", help="camera path (default yaw)")
+    vid.add_argument("--frames", type=_int, default=60, help="number of frames (default 60)")
+    vid.add_argument("--fps", type=_float, default=24.0, help="frames per second (default 24)")
+    vid.add_argument("--out", type=Path, required=True, help="video file (.mp4 or .gif)")
+
+
+def _load_pipeline(args):
+    from . import default_device
+    from .io.checkpoints import CheckpointError
+    from .pipeline import SofGAN
+
+    device = default_device() if args.device == "auto" else args.device
+    try:
+        return SofGAN.from_pretrained(args.model if args.model == "demo" else Path(args.model), device=device)
+    except (FileNotFoundError, CheckpointError) as exc:
+        raise ValueError(f"--model: {str(exc).partition(': ')[2] or exc}") from None
+
+
+_IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def _generate(args) -> dict:
+    """Render one portrait with the pipeline and write it (atomically)."""
+    import io
+
+    from .io.checkpoints import atomic_write_bytes
+
+    fmt = _IMAGE_SUFFIXES.get(Path(args.out).suffix.lower())
+    if fmt is None:
+        raise ValueError(f"--out: expected a .png or .jpg file name, got {str(args.out)!r}")
+    if args.segmap is not None and Path(args.segmap).suffix.lower() != ".png":
+        raise ValueError(f"--segmap: expected a .png file name, got {str(args.segmap)!r}")
+    mix = {}
+    for item in args.region:
+        group, sep, value = item.partition("=")
+        try:
+            mix[group.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ValueError(f"--region: expected GROUP=P (e.g. hair=1), got {item!r}")
+    if mix and args.texture_seed_b is None:
+        raise ValueError("--region: needs a second style, --texture-seed-b")
+    if args.texture_seed_b is not None and not mix:
+        raise ValueError("--texture-seed-b: give the regions it paints with --region GROUP=P")
+    pipe = _load_pipeline(args)
+    camera = {k: v for k, v in (("yaw", args.yaw), ("pitch", args.pitch), ("fov", args.fov)) if v is not None}
+    texture = args.texture_seed if not mix else (args.texture_seed, args.texture_seed_b)
+    flags = {"geometry": "--geometry-seed", "seed": "--geometry-seed", "texture": "--texture-seed",
+             "camera": "--yaw/--pitch/--fov", "region_mix": "--region", "truncation": "--truncation"}
+    try:
+        portrait = pipe(geometry=args.geometry_seed, texture=texture, camera=camera or None,
+                        region_mix=mix or None, truncation=args.truncation)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(_flagged(str(exc), flags)) from None
+    buf = io.BytesIO()
+    portrait.image.save(buf, format=fmt)
+    atomic_write_bytes(args.out, buf.getvalue())
+    result = {"out": str(args.out), "geometry_seed": args.geometry_seed, "texture_seed": args.texture_seed,
+              "camera": camera, "truncation": portrait.truncation, "size": list(portrait.image.size)}
+    if mix:
+        result.update(texture_seed_b=args.texture_seed_b, region_mix=mix)
+    if args.segmap is not None:
+        buf = io.BytesIO()
+        portrait.segmap_image("sof20").save(buf, format="PNG")
+        atomic_write_bytes(args.segmap, buf.getvalue())
+        result["segmap"] = str(args.segmap)
+    return result
+
+
+def _video(args) -> dict:
+    """Render a free-view video with the pipeline and write it as MP4 or GIF."""
+    from .applications.video import free_view
+
+    suffix = Path(args.out).suffix.lower()
+    if suffix not in (".mp4", ".gif"):
+        raise ValueError(f"--out: expected a .mp4 or .gif file name, got {str(args.out)!r}")
+    if args.frames < 2:
+        raise ValueError(f"--frames: expected at least 2, got {args.frames}")
+    if not args.fps > 0:
+        raise ValueError(f"--fps: expected a positive number, got {args.fps}")
+    pipe = _load_pipeline(args)
+    flags = {"geometry": "--geometry-seed", "texture": "--texture-seed", "frames": "--frames", "path": "--path",
+             "truncation": "--truncation", "fps": "--fps"}
+    try:
+        frames = free_view(pipe, args.geometry_seed, args.texture_seed, path=args.path, frames=args.frames,
+                           truncation=args.truncation)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(_flagged(str(exc), flags)) from None
+    (frames.save_mp4 if suffix == ".mp4" else frames.save_gif)(args.out, fps=args.fps)
+    return {"out": str(args.out), "frames": len(frames), "fps": args.fps, "path": args.path,
+            "geometry_seed": args.geometry_seed, "texture_seed": args.texture_seed}
+
+
 #: The release fits its geometry sampler to the training codes; fewer codes than this give no space.
 _MIN_SPACE_CODES = 8
 
@@ -475,8 +598,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = runners[(args.command, args.what)](args)
             print(json.dumps(result, allow_nan=False))
             return 0
-        if args.command == "import-official":
-            print(json.dumps(_import_official(args), allow_nan=False))
+        if args.command in ("import-official", "generate", "video"):
+            run = {"import-official": _import_official, "generate": _generate, "video": _video}[args.command]
+            print(json.dumps(run(args), allow_nan=False))
             return 0
         if args.command == "synth":
             from .synthetic.writers import write_photos, write_scans

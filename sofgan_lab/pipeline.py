@@ -256,7 +256,7 @@ class SofGAN:
             if not d.is_dir():
                 hint = " (the only built-in name is 'demo')" if isinstance(name_or_dir, str) and "/" not in name_or_dir \
                     and not name_or_dir.startswith(".") else ""
-                raise FileNotFoundError(f"name_or_dir: {name_or_dir!r} is not a folder{hint}")
+                raise FileNotFoundError(f"name_or_dir: {str(name_or_dir)!r} is not a folder{hint}")
         else:
             raise TypeError(f"name_or_dir: expected 'demo' or a folder path, got {type(name_or_dir).__name__}")
         meta_path = d / "pipeline.json"

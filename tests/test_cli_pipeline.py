@@ -1,0 +1,111 @@
+"""``sofgan-lab generate`` and ``sofgan-lab video`` on a small saved pipeline (demo SOF + a tiny
+random SIW generator), and their errors."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sofgan_lab.cli import main
+from sofgan_lab.geometry.sof import SemanticOccupancyField
+from sofgan_lab.geometry.space import GeometrySpace
+from sofgan_lab.pipeline import SofGAN
+from sofgan_lab.texture import SIWConfig, SIWGenerator
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    siw = SIWGenerator(SIWConfig(size=32, style_dim=32, channels={4: 32, 8: 32, 16: 16, 32: 16},
+                                 encoder_channels=(8, 16, 32), spade_hidden=8, spade_min=16, spade_max=32))
+    pipe = SofGAN(SemanticOccupancyField.from_pretrained("demo"), siw, GeometrySpace.load("demo"))
+    return pipe.save_pretrained(tmp_path_factory.mktemp("cli") / "pipe")
+
+
+def _run(capsys, *argv):
+    rc = main(["-q", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_generate_writes_the_pipelines_portrait(model_dir, tmp_path, capsys):
+    out, seg = tmp_path / "a.png", tmp_path / "seg.png"
+    rc, stdout, _ = _run(capsys, "generate", "--model", model_dir, "--geometry-seed", 1, "--texture-seed", 2,
+                         "--yaw", 20, "--out", out, "--segmap", seg, "--device", "cpu")
+    assert rc == 0
+    rec = json.loads(stdout)
+    assert rec["out"] == str(out) and rec["camera"] == {"yaw": 20.0} and rec["size"] == [32, 32]
+    p = SofGAN.from_pretrained(model_dir)(geometry=1, texture=2, camera={"yaw": 20})
+    assert np.array_equal(np.asarray(Image.open(out)), p.array)
+    assert np.array_equal(np.asarray(Image.open(seg)), np.asarray(p.segmap_image()))
+
+
+def test_generate_region_mix(model_dir, tmp_path, capsys):
+    out = tmp_path / "mix.png"
+    rc, stdout, _ = _run(capsys, "generate", "--model", model_dir, "--geometry-seed", 1, "--texture-seed", 2,
+                         "--texture-seed-b", 7, "--region", "hair=1", "--region", "wearings=0.5", "--out", out,
+                         "--device", "cpu")
+    assert rc == 0 and json.loads(stdout)["region_mix"] == {"hair": 1.0, "wearings": 0.5}
+    p = SofGAN.from_pretrained(model_dir)(geometry=1, texture=(2, 7), region_mix={"hair": 1, "wearings": 0.5})
+    assert np.array_equal(np.asarray(Image.open(out)), p.array)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "nowhere", "--out", "x.png"], "--model: 'nowhere' is not a folder"),
+    (["--out", "x.gif"], "--out: expected a .png or .jpg"),
+    (["--region", "hair", "--texture-seed-b", "3", "--out", "x.png"], "--region: expected GROUP=P"),
+    (["--region", "hair=1", "--out", "x.png"], "--region: needs a second style"),
+    (["--texture-seed-b", "3", "--out", "x.png"], "--texture-seed-b: give the regions"),
+    (["--region", "beard=1", "--texture-seed-b", "3", "--out", "x.png"], "--region: unknown style group 'beard'"),
+    (["--region", "hair=2", "--texture-seed-b", "3", "--out", "x.png"], r"--region: values must lie in \[0, 1\]"),
+    (["--truncation", "3", "--out", "x.png"], r"--truncation: expected a number in \[0, 1\]"),
+    (["--yaw", "nan", "--out", "x.png"], "--yaw"),
+])
+def test_generate_errors_name_the_flag(model_dir, tmp_path, capsys, monkeypatch, args, message):
+    import re
+
+    monkeypatch.chdir(tmp_path)
+    argv = [a if a != "MODEL" else str(model_dir) for a in args]
+    if "--model" not in argv:
+        argv = ["--model", str(model_dir), *argv]
+    rc, _, err = _run(capsys, "generate", "--device", "cpu", *argv)
+    assert rc == 2 and re.search(message, err), err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_video_writes_mp4_and_gif(model_dir, tmp_path, capsys):
+    import imageio.v3 as iio
+
+    from sofgan_lab.applications.video import free_view
+
+    gif = tmp_path / "v.gif"
+    rc, stdout, _ = _run(capsys, "video", "--model", model_dir, "--path", "spiral", "--frames", 4, "--fps", 8,
+                         "--geometry-seed", 1, "--texture-seed", 2, "--out", gif, "--device", "cpu")
+    assert rc == 0 and json.loads(stdout)["frames"] == 4
+    frames = iio.imread(gif, index=None)
+    expected = free_view(SofGAN.from_pretrained(model_dir), 1, 2, path="spiral", frames=4)
+    assert frames.shape[:3] == (4, 32, 32)
+    err = np.abs(frames[..., :3].astype(float) - expected.images).mean(axis=(1, 2, 3))
+    assert (err < 6).all()           # a GIF is palette-quantised; other frames are far away
+    assert np.abs(frames[0, ..., :3].astype(float) - expected.images[2]).mean() > 2 * err[0]
+    mp4 = tmp_path / "v.mp4"
+    rc, _, _ = _run(capsys, "video", "--model", model_dir, "--frames", 3, "--out", mp4, "--device", "cpu")
+    assert rc == 0 and mp4.stat().st_size > 1000 and mp4.read_bytes()[4:8] == b"ftyp"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--frames", "1", "--out", "v.mp4"], "--frames: expected at least 2"),
+    (["--fps", "0", "--out", "v.mp4"], "--fps: expected a positive number"),
+    (["--out", "v.avi"], "--out: expected a .mp4 or .gif"),
+    (["--truncation", "-1", "--out", "v.gif"], "--truncation"),
+])
+def test_video_errors_name_the_flag(model_dir, tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = _run(capsys, "video", "--model", str(model_dir), "--device", "cpu", *args)
+    assert rc == 2 and message in err, err
+    assert not list(tmp_path.iterdir())
