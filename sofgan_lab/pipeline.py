@@ -416,9 +416,11 @@ class SofGAN:
     def render_segmap(self, geometry: Any, camera: Any = None):
         """Render SOF-20 label maps of ``geometry`` (seeds or codes) through ``camera`` -> :class:`SOFRender`."""
         z = self.geometry_code(geometry)
-        cam = self.resolve_camera(camera, z.shape[0])
-        if cam.batch_size > 1 and z.shape[0] == 1:
-            z = z.expand(cam.batch_size, -1)
+        n = max(z.shape[0], camera.batch_size if isinstance(camera, Camera) else 1)
+        cam = self.resolve_camera(camera, n)
+        if z.shape[0] not in (1, n):
+            raise ValueError(f"geometry: {z.shape[0]} codes for {n} views (give 1 or {n})")
+        z = z.expand(n, -1)
         return self.sof.render(z.to(self.sof.latents.weight.device), cam)
 
     @staticmethod

@@ -101,6 +101,10 @@ def test_camera_forms_and_multi_view(pipe):
     assert isinstance(views, PortraitList) and len(views) == 2
     assert np.array_equal(views[1].segmap, side.segmap)
     assert torch.equal(views[0].geometry, views[1].geometry)
+    segs = pipe.render_segmap(1, Camera.from_orbit(torch.tensor([0.0, 35.0]), image_size=32))
+    assert segs.labels.shape == (2, 32, 32) and np.array_equal(segs.labels[1].numpy(), side.segmap)
+    with pytest.raises(ValueError, match="camera: has 2 views for 3 portraits"):
+        pipe.render_segmap([1, 2, 3], Camera.from_orbit(torch.tensor([0.0, 35.0]), image_size=32))
 
 
 def test_region_mix_restyles_only_the_named_groups(pipe):
