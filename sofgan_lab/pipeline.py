@@ -454,6 +454,9 @@ class SofGAN:
         dev = self.siw.device
         out = self.siw(seg17.to(dev), z.to(dev), class_weights=None if weights is None else weights.to(dev),
                        truncation=psi, noise="const", return_all=True)
+        if not torch.isfinite(out.image).all():
+            raise FloatingPointError("the texture generator produced NaN or infinite values (are its weights finite? "
+                                     "check pipe.siw's parameters); no image is returned")
         return out, z, psi
 
     @torch.no_grad()

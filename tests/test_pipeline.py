@@ -217,3 +217,16 @@ def test_jupyter_display(pipe):
     html = p._repr_html_()
     assert html.count("<img") == 2 and "portrait" in html and "segmap" in html
     assert "Portrait(32x32" in repr(p) and "SofGAN(" in repr(pipe)
+
+
+def test_never_returns_an_image_with_nans(pipe):
+    import copy
+
+    broken = copy.deepcopy(pipe.siw)
+    with torch.no_grad():
+        broken.to_rgb1.bias.fill_(float("nan"))
+    bad = SofGAN(pipe.sof, broken, pipe.space)
+    with pytest.raises(FloatingPointError, match="NaN or infinite"):
+        bad(geometry=1, texture=2)
+    with pytest.raises(FloatingPointError, match="NaN or infinite"):
+        bad.from_segmap(np.zeros((32, 32), np.int64))
