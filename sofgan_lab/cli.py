@@ -20,6 +20,9 @@
                          [--checkpoint-every N] [--log-every N] [--eval-every N --parser DIR|demo]
                          [--device cpu|cuda] [--seed S] [--until N] [--limit N]
                                                    # the SIW-StyleGAN texture generator (unpaired)
+    sofgan-lab eval metrics --model demo|DIR --metrics diversity,ssg,fvv,fid --n 2000 [--real PHOTOS]
+                            [--net alex|vgg|squeeze] [--untrained-backbone] [--extractor inception|parser]
+                            [--csv OUT.csv] [--seed S]    # prints the paper-style table (Markdown)
     sofgan-lab import-official --sof PATH --sofgan PATH --out DIR [--pixel-norm split|whole] [--overwrite]
                                                    # official checkpoints -> a native pipeline folder
     sofgan-lab generate --model demo|DIR --geometry-seed 1 --texture-seed 2 [--yaw DEG] [--pitch DEG]
@@ -141,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_siw_command(tsub)
     _add_import_command(sub)
     _add_pipeline_commands(sub)
+    _add_metrics_command(esub)
     return p
 
 
@@ -406,6 +410,80 @@ def _train_siw(args) -> dict:
             "finished": result.finished, **metrics}
 
 
+_METRIC_NAMES = ("diversity", "ssg", "fvv", "fid")
+
+
+def _add_metrics_command(esub) -> None:
+    """``eval metrics`` (sofgan_lab.metrics: the paper's Tables 2-3 and FID)."""
+    em = esub.add_parser("metrics", help="the paper's metrics on a pipeline; prints a Markdown table, writes CSV")
+    em.add_argument("--model", default="demo", metavar="demo|DIR", help="'demo' or a saved pipeline folder")
+    em.add_argument("--metrics", default="diversity,ssg,fvv", metavar="LIST",
+                    help=f"comma-separated, from {','.join(_METRIC_NAMES)} (default diversity,ssg,fvv)")
+    em.add_argument("--n", type=_int, default=200,
+                    help="pairs (diversity), segmaps (ssg), instances (fvv), generated images (fid); default 200")
+    em.add_argument("--real", type=Path, default=None, metavar="PHOTOS", help="real image folder (needed by fid)")
+    em.add_argument("--net", choices=("alex", "vgg", "squeeze"), default="alex", help="LPIPS backbone (default alex)")
+    em.add_argument("--untrained-backbone", action="store_true",
+                    help="run LPIPS without the ImageNet backbone weights (results marked not comparable)")
+    em.add_argument("--extractor", choices=("inception", "parser"), default="inception",
+                    help="FID features: the FID Inception (needs its weights file) or the demo face parser")
+    em.add_argument("--truncation", type=_float, default=1.0, help="truncation psi (default 1.0, the paper's)")
+    em.add_argument("--csv", type=Path, default=None, help="also write the table as CSV here")
+    em.add_argument("--seed", type=_int, default=0, help="seed (default 0)")
+    em.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
+
+
+def _eval_metrics(args) -> str:
+    """Run the chosen metrics and return the Markdown table (the CSV goes to ``--csv``)."""
+    from .metrics import (fid, fvv_identity, lpips_diversity, metric_table, ssg_diversity, table_to_csv,
+                          table_to_markdown)
+
+    names = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    unknown = [m for m in names if m not in _METRIC_NAMES]
+    if not names or unknown:
+        raise ValueError(f"--metrics: unknown metric(s) {unknown or names}; choose from {', '.join(_METRIC_NAMES)}")
+    if args.n < 2:
+        raise ValueError(f"--n: expected at least 2, got {args.n}")
+    if "fid" in names and args.real is None:
+        raise ValueError("--real: fid needs a folder of real images (e.g. sofgan-lab synth photos OUT)")
+    if args.real is not None and not Path(args.real).is_dir():
+        raise ValueError(f"--real: {args.real} is not a folder")
+    if args.csv is not None and Path(args.csv).suffix.lower() != ".csv":
+        raise ValueError(f"--csv: expected a .csv file name, got {str(args.csv)!r}")
+    pipe = _load_pipeline(args)
+    name = "demo" if args.model == "demo" else Path(args.model).name
+    common = dict(seed=args.seed, truncation=args.truncation, progress=not args.quiet, model_name=name)
+    lp = dict(net=args.net, pretrained_backbone=not args.untrained_backbone)
+    results = []
+    try:
+        for m in names:
+            if m == "diversity":
+                results.append(lpips_diversity(pipe, args.n, **lp, **common))
+            elif m == "ssg":
+                results.append(ssg_diversity(pipe, args.n, **lp, **common))
+            elif m == "fvv":
+                results.append(fvv_identity(pipe, args.n, **common))
+            else:
+                from .metrics import as_feature_extractor, load_inception
+                from .train.siw_data import ImageFolder
+
+                if args.extractor == "parser":
+                    from .parsing import FaceParser
+
+                    extractor = as_feature_extractor(FaceParser.from_pretrained("demo"))
+                else:
+                    extractor = load_inception()
+                real = ImageFolder(args.real, pipe.siw.config.size).data.float() / 127.5 - 1
+                results.append(fid(real, pipe, extractor, n=args.n, **common))
+    except FileNotFoundError as exc:  # missing backbone / Inception weights: say which flag avoids them
+        hint = "--untrained-backbone" if "lpips" in str(exc).lower() or m != "fid" else "--extractor parser"
+        raise ValueError(f"--{'net' if m != 'fid' else 'extractor'}: {exc} (or pass {hint})") from None
+    table = metric_table(results)
+    if args.csv is not None:
+        table_to_csv(table, args.csv)
+    return table_to_markdown(table)
+
+
 def _add_import_command(sub) -> None:
     """``import-official`` (the releases' checkpoints, sofgan_lab.io.official -> sofgan_lab.pipeline)."""
     imp = sub.add_parser("import-official",
@@ -594,6 +672,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "what", None) == "parser":
         flags = _PARSER_TRAIN_FLAGS if args.command == "train" else _PARSER_EVAL_FLAGS
     try:
+        if args.command == "eval" and args.what == "metrics":
+            print(_eval_metrics(args))
+            return 0
         if args.command in ("train", "eval"):
             result = runners[(args.command, args.what)](args)
             print(json.dumps(result, allow_nan=False))

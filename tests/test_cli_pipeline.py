@@ -109,3 +109,33 @@ def test_video_errors_name_the_flag(model_dir, tmp_path, capsys, monkeypatch, ar
     rc, _, err = _run(capsys, "video", "--model", str(model_dir), "--device", "cpu", *args)
     assert rc == 2 and message in err, err
     assert not list(tmp_path.iterdir())
+
+
+def test_eval_metrics_prints_the_table_and_writes_csv(model_dir, tmp_path, capsys):
+    from sofgan_lab.synthetic.writers import write_photos
+
+    real = write_photos(tmp_path / "real", count=6, size=32, seed=1, workers=1, progress=False)
+    csv = tmp_path / "t.csv"
+    with pytest.warns(UserWarning, match="covariance is singular"):   # 3 samples, 336 feature dims
+        rc, stdout, err = _run(capsys, "eval", "metrics", "--model", model_dir, "--metrics", "diversity,ssg,fid",
+                               "--n", 3, "--untrained-backbone", "--extractor", "parser", "--real", real,
+                               "--csv", csv, "--device", "cpu")
+    assert rc == 0, err
+    lines = stdout.splitlines()
+    assert lines[0].startswith("| Model") and "LPIPS (alex)" in lines[0] and "FID" in lines[0]
+    assert lines[2].startswith(f"| {model_dir.name}") and "†" in lines[2]
+    assert any("not comparable to the paper" in x for x in lines)
+    rows = csv.read_text().splitlines()
+    assert rows[0].startswith("Model,") and rows[1].startswith(model_dir.name)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--metrics", "beauty"], "--metrics: unknown metric(s) ['beauty']"),
+    (["--metrics", "fid"], "--real: fid needs a folder"),
+    (["--n", "1"], "--n: expected at least 2"),
+    (["--csv", "t.txt"], "--csv: expected a .csv"),
+])
+def test_eval_metrics_errors(model_dir, tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = _run(capsys, "eval", "metrics", "--model", str(model_dir), "--device", "cpu", *args)
+    assert rc == 2 and message in err, err
