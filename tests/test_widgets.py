@@ -1,0 +1,577 @@
+"""The notebook widgets (``sofgan_lab.widgets``), headless: no browser, no kernel.
+
+Widgets are driven the way the front-end drives them — by setting traits and calling the methods
+that canvas/button events call — and every check waits for the renderer with ``widget.wait()``
+(never a sleep). Images are decoded from the widgets' PNG bytes and compared pixel for pixel with
+the pipeline called with the same parameters.
+
+The pipeline is the shipped demo SOF and geometry space with a tiny random 32-px SIW generator
+(as in ``test_pipeline.py``), so that each render takes milliseconds.
+"""
+from __future__ import annotations
+
+import io
+import threading
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sofgan_lab.geometry.sof import SemanticOccupancyField
+from sofgan_lab.geometry.space import GeometrySpace, restricted_edit
+from sofgan_lab.labels import colorize
+from sofgan_lab.pipeline import SofGAN
+from sofgan_lab.texture import SIWConfig, SIWGenerator
+
+pytest.importorskip("ipywidgets")
+pytest.importorskip("ipycanvas")
+pytest.importorskip("plotly")
+
+from sofgan_lab.widgets import (  # noqa: E402
+    AttributeSliders, CameraControl, Explorer, GeometrySampler, MetricTable, PortraitView, RegionStyleMixer,
+    Renderer, SegmapPainter, SOFViewer3D,
+)
+from sofgan_lab.widgets._render import decode_image  # noqa: E402
+from sofgan_lab.widgets.viewer3d import split_mesh_by_class  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+FAST = 0.01  # debounce of the tests' widgets (seconds)
+WAIT = 60.0  # generous timeout of every wait(); a pass takes far less
+
+
+def _tiny_siw(seed: int = 0) -> SIWGenerator:
+    torch.manual_seed(seed)
+    g = SIWGenerator(SIWConfig(size=32, style_dim=32, channels={4: 32, 8: 32, 16: 16, 32: 16},
+                               encoder_channels=(8, 16, 32), spade_hidden=8, spade_min=16, spade_max=32))
+    gen = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for p in g.parameters():
+            if bool((p == 0).all()) or bool((p == 1).all()):
+                p.add_(0.1 * torch.randn(p.shape, generator=gen))
+    return g.eval()
+
+
+@pytest.fixture(scope="module")
+def pipe() -> SofGAN:
+    return SofGAN(SemanticOccupancyField.from_pretrained("demo"), _tiny_siw(), GeometrySpace.load("demo"))
+
+
+@pytest.fixture
+def make():
+    """Build widgets that are closed (threads ended) after the test."""
+    made = []
+
+    def build(cls, *args, **kwargs):
+        kwargs.setdefault("debounce", FAST)
+        w = cls(*args, **kwargs)
+        made.append(w)
+        return w
+
+    yield build
+    for w in made:
+        w.close()
+
+
+def shown(view: PortraitView) -> np.ndarray:
+    """The portrait the widget shows, decoded from its PNG bytes."""
+    return decode_image(view.image.value)
+
+
+def assert_same_image(got: np.ndarray, want: np.ndarray) -> None:
+    assert got.shape == want.shape, (got.shape, want.shape)
+    diff = np.abs(got.astype(int) - want.astype(int))
+    assert diff.max() == 0, f"{int((diff > 0).any(-1).sum())} pixels differ, largest difference {diff.max()}"
+
+
+# --------------------------------------------------------------------------------------- renderer
+def test_renderer_renders_only_the_newest_request():
+    started, release = threading.Event(), threading.Event()
+    rendered, delivered = [], []
+
+    def render(params, preview):
+        rendered.append(params)
+        if params == 0:
+            started.set()
+            assert release.wait(WAIT)
+        return params * 10
+
+    r = Renderer(render, lambda value, job: delivered.append((value, job.gen)), debounce=0.0)
+    try:
+        r.submit(0)
+        assert started.wait(WAIT)  # the first render is running: the next 49 requests queue up
+        for i in range(1, 50):
+            r.submit(i)
+        release.set()
+        assert r.wait(WAIT)
+        assert rendered == [0, 49]
+        assert delivered == [(0, 1), (490, 50)]
+        assert r.stats.submitted == 50 and r.stats.rendered == 2 and r.stats.dropped == 48 and r.stats.errors == 0
+        assert r.idle
+    finally:
+        r.close()
+
+
+def test_renderer_preview_then_full_render_after_quiet():
+    calls = []
+    r = Renderer(lambda p, preview: calls.append((p, preview)), lambda v, j: None, debounce=FAST)
+    try:
+        r.submit("a", preview=True)
+        assert r.wait(WAIT)
+        assert calls == [("a", True), ("a", False)]
+        r.submit("b", preview=False)
+        assert r.wait(WAIT)
+        assert calls[-1] == ("b", False) and len(calls) == 3
+        assert r.stats.previews == 1
+    finally:
+        r.close()
+
+
+def test_renderer_captures_errors_and_stays_usable():
+    errors, values = [], []
+
+    def render(params, preview):
+        if params == "bad":
+            raise ValueError("broken pipeline call")
+        return params
+
+    r = Renderer(render, lambda v, j: values.append(v), lambda exc, j: errors.append(str(exc)), debounce=0.0)
+    try:
+        r.submit("bad")
+        assert r.wait(WAIT)
+        assert errors == ["broken pipeline call"] and values == [] and r.stats.errors == 1
+        r.submit("good")
+        assert r.wait(WAIT)
+        assert values == ["good"]
+    finally:
+        r.close()
+
+
+def test_renderer_thread_ends_when_idle_and_on_close():
+    r = Renderer(lambda p, preview: p, lambda v, j: None, idle_exit=0.05)
+    r.submit(1)
+    assert r.wait(WAIT)
+    t = r._thread
+    if t is not None:
+        t.join(WAIT)
+        assert not t.is_alive()
+    r.submit(2)  # a new thread starts on demand
+    assert r.wait(WAIT)
+    r.close()
+    assert not r.thread_alive
+    with pytest.raises(RuntimeError, match="closed"):
+        r.submit(3)
+    with pytest.raises(ValueError, match="debounce"):
+        Renderer(lambda p, q: p, lambda v, j: None, debounce=-1)
+
+
+# --------------------------------------------------------------------------------------- camera + portrait
+def test_camera_control_updates_the_portrait_exactly(pipe, make):
+    cc = make(CameraControl, pipe)
+    assert cc.wait(WAIT)
+    view = cc.portrait
+    before = bytes(view.image.value)
+    code = view.get_geometry()
+    assert_same_image(shown(view), pipe(geometry=code, texture=0).array)
+
+    cc.yaw, cc.pitch = 25.0, 5.0
+    assert cc.camera == {"yaw": 25.0, "pitch": 5.0, "radius": pipe.default_camera["radius"], "fov": None}
+    assert cc.wait(WAIT)
+    assert bytes(view.image.value) != before
+    want = pipe(geometry=code, texture=0, camera={"yaw": 25.0, "pitch": 5.0})
+    assert_same_image(shown(view), want.array)
+    assert np.array_equal(view.result.segmap, want.segmap) and not view.result.preview
+    assert_same_image(decode_image(view.segmap_image.value), colorize(want.segmap, "sof20"))
+    assert view.updates > view.full_updates >= 2  # the camera move was previewed first
+
+    cc.camera = {"fov": 30.0}  # a partial dict keeps the other parameters
+    assert (cc.yaw, cc.pitch, cc.fov) == (25.0, 5.0, 30.0) and not cc._ortho.value
+    assert cc.wait(WAIT)
+    assert_same_image(shown(view), pipe(geometry=code, texture=0, camera=cc.camera).array)
+    cc._ortho.value = True  # the "orthographic" checkbox
+    assert cc.fov is None and cc.camera["fov"] is None
+
+    cc._play.value = 200  # an orbit-player frame → yaw in [-180, 180)
+    assert cc.yaw == -160.0
+    cc.orbit(30)
+    assert cc.yaw == -130.0
+    cc.reset()
+    assert cc.camera == pipe.default_camera
+    assert cc.wait(WAIT)
+    assert view.camera == pipe.default_camera
+
+
+def test_rapid_changes_end_on_the_last_value_with_bounded_work(pipe, make):
+    cc = make(CameraControl, pipe)
+    assert cc.wait(WAIT)
+    view = cc.portrait
+    renderer = view.renderers[0]
+    before = renderer.stats.rendered
+    threads_before = {t for t in threading.enumerate() if t.name.startswith("sofgan-lab")}
+    tracemalloc.start()
+    try:
+        for i in range(200):
+            cc.yaw = float(i % 90) - 45.0 + 0.25 * (i // 90)
+        assert cc.wait(WAIT)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    last = cc.yaw
+    renders = renderer.stats.rendered - before
+    assert renders < 200, renders
+    assert renderer.stats.dropped > 0
+    assert peak < 64 * 2**20, f"peak traced memory {peak / 2**20:.1f} MiB"
+    threads_after = {t for t in threading.enumerate() if t.name.startswith("sofgan-lab")}
+    assert len(threads_after - threads_before) <= 1  # at most the portrait's worker, restarted
+    assert view.camera["yaw"] == last and not view.result.preview
+    want = pipe(geometry=view.get_geometry(), texture=0, camera={"yaw": last})
+    assert_same_image(shown(view), want.array)
+
+
+def test_errors_show_inside_the_widget_and_it_still_renders(pipe, make, monkeypatch):
+    mixer = make(RegionStyleMixer, pipe)
+    assert mixer.wait(WAIT)
+    view = mixer.portrait
+    good = bytes(view.image.value)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("broken pipeline call")
+
+    monkeypatch.setattr(pipe, "from_segmap", broken)
+    mixer.truncation = 0.5
+    assert mixer.wait(WAIT)
+    assert "broken pipeline call" in view.status.value and "sofgan-lab-error" in view.status.value
+    assert view.error == "RuntimeError: broken pipeline call"
+    assert bytes(view.image.value) == good  # the last good image stays
+    monkeypatch.undo()
+
+    mixer.truncation = 0.6
+    assert mixer.wait(WAIT)
+    assert view.error == "" and "error" not in view.status.value
+    want = pipe(geometry=view.get_geometry(), texture=(0, 1), region_mix=mixer.mix, truncation=0.6)
+    assert_same_image(shown(view), want.array)
+
+    view.camera = {"yaw": float("nan")}  # a bad camera is an error in the widget, not an exception
+    assert view.wait(WAIT)
+    assert "yaw must be a finite number" in view.error
+    view.camera = {"yawn": 10.0}
+    assert view.wait(WAIT)
+    assert "unknown keys ['yawn']" in view.error
+    view.camera = {"yaw": 10.0}
+    assert view.wait(WAIT) and view.error == ""
+
+
+# --------------------------------------------------------------------------------------- sliders
+def test_attribute_sliders_edit_the_code_and_the_portrait(pipe, make):
+    space = pipe.space
+    s = make(AttributeSliders, pipe, n_components=4)
+    assert s.wait(WAIT)
+    assert s.base == [float(v) for v in pipe.geometry_code(0)[0]] and s.code == s.base
+    table = space.correlation_table(4)
+    for i in range(4):
+        label = s.labels[f"pc{i + 1}"]
+        assert f"{100 * space.explained_variance_ratio[i]:.1f}%" in label
+        assert table.loc[f"pc{i + 1}", "top_attribute"] in label
+    assert "smile" in s.directions and s.labels["smile"] == "smile"
+
+    before = bytes(s.portrait.image.value)
+    s.set_amount("pc1", 1.5)
+    s._sliders["smile"].value = 2.0  # what dragging the slider does
+    assert s.amounts["pc1"] == 1.5 and s.amounts["smile"] == 2.0
+    want_code = space.edit(space.edit(torch.tensor(s.base), "pc1", 1.5), "smile", 2.0)
+    assert torch.equal(s.get_code(), want_code)
+    assert s.wait(WAIT)
+    assert bytes(s.portrait.image.value) != before
+    assert_same_image(shown(s.portrait), pipe(geometry=s.get_code(), texture=0).array)
+
+    s.reset()
+    assert s.code == s.base and all(v == 0 for v in s.amounts.values())
+    assert s._sliders["pc1"].value == 0.0
+    with pytest.raises(ValueError, match="unknown"):
+        s.set_amount("nope", 1.0)
+
+
+def test_attribute_sliders_region_restriction(pipe, make):
+    s = make(AttributeSliders, pipe, n_components=2, attributes=["smile", "mouth_opening"])
+    s.restrict = True
+    s.regions = ["mouth"]
+    s.set_amount("mouth_opening", 3.0)
+    assert s.wait(WAIT)
+    cam = pipe.camera()
+    edit = restricted_edit(pipe.sof, torch.tensor(s.base), s.get_code(), cam, ["mouth"])
+    want_seg = edit.restricted[0].numpy().astype(np.uint8)
+    assert np.array_equal(s.portrait.result.segmap, want_seg)
+    assert_same_image(shown(s.portrait), pipe.from_segmap(want_seg, texture=0).array)
+    s.restrict = False
+    assert s.wait(WAIT)
+    assert_same_image(shown(s.portrait), pipe(geometry=s.get_code(), texture=0).array)
+
+
+# --------------------------------------------------------------------------------------- sampler
+def test_sampler_grid_and_click_selection(pipe, make):
+    g = make(GeometrySampler, pipe, n=6, columns=3, thumb_size=16)
+    assert g.wait(WAIT)
+    want = pipe.space.sample(6, seed=0)
+    assert torch.equal(torch.tensor(g.codes), want)
+    assert g.selected == [] and g.selected_index is None
+    grid = g.grid_image()
+    assert grid.shape == (2 * 20 + 4, 3 * 20 + 4, 3)
+    seg = pipe.render_segmap(want[4], pipe.camera(image_size=16)).labels[0].numpy()
+    assert np.array_equal(grid[24:40, 24:40], colorize(seg, "sof20"))  # thumbnail 4 (row 1, column 1)
+
+    g._on_canvas_click(8 + 20 + 3, 4 + 20 + 7)  # what a mouse-down on the canvas calls
+    assert g.selected_index == 4 and g.selected == [float(v) for v in want[4]]
+    assert g.portrait.geometry == g.selected
+    assert not np.array_equal(g.grid_image(), grid)  # the selection frame is drawn
+    g._on_canvas_click(1, 1)  # padding: no change
+    assert g.selected_index == 4
+    assert g.wait(WAIT)
+    assert_same_image(shown(g.portrait), pipe(geometry=g.get_selected(), texture=0).array)
+
+    g._resample.click()
+    assert g.seed == 1
+    assert g.wait(WAIT)
+    assert torch.equal(torch.tensor(g.codes), pipe.space.sample(6, seed=1))
+    assert g.selected_index is None and g.selected == [float(v) for v in want[4]]  # the choice is kept
+    g.component, g.temperature = 2, 0.5
+    assert g.wait(WAIT)
+    assert torch.equal(torch.tensor(g.codes), pipe.space.sample(6, seed=1, component=2, temperature=0.5))
+    g.mode = "portrait"  # thumbnails textured with seed `texture`
+    assert g.wait(WAIT) and g.error == ""
+    assert g.grid_image().shape == grid.shape and not np.array_equal(g.grid_image()[24:40, 24:40],
+                                                                     colorize(seg, "sof20"))
+    with pytest.raises(Exception, match="component"):
+        g.component = pipe.space.num_components
+    with pytest.raises(ValueError, match="index"):
+        g.select(6)
+
+
+# --------------------------------------------------------------------------------------- 3D viewer
+def test_split_mesh_by_class():
+    v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0], [2, 2, 0]], np.float64)
+    f = np.array([[0, 1, 2], [1, 3, 2], [3, 4, 2]])
+    lab = np.array([1, 1, 1, 18, 18])
+    parts = split_mesh_by_class(v, f, lab)
+    assert sorted(parts) == [1, 18]
+    v1, f1 = parts[1]  # faces 0 (1,1,1) and 1 (1,18,1 → first vertex's 1)
+    assert v1.dtype == np.float32 and f1.dtype == np.int32 and f1.shape == (2, 3)
+    assert np.array_equal(v1[f1], v[f[:2]].astype(np.float32))
+    v18, f18 = parts[18]  # face 2 (18,18,1 → 18)
+    assert np.array_equal(v18[f18], v[f[2:]].astype(np.float32))
+
+
+def test_viewer_mesh_toggles_slice_and_frustum(pipe, make):
+    v = make(SOFViewer3D, pipe, resolution=20, slice_resolution=12)
+    assert v.wait(WAIT), v.error
+    assert v.error == "" and v.mesh_info["vertices"] > 100
+    classes = v.mesh_info["classes"]
+    assert 1 in classes and 18 in classes  # skin and hair
+    hair = v.mesh_trace("hair")
+    assert hair.x.dtype == np.float32 and hair.i.dtype == np.int32 and len(hair.i) > 0
+    total = sum(len(v.mesh_trace(c).i) for c in range(1, 20))
+    assert total == v.mesh_info["faces"]
+
+    assert hair.visible is True
+    assert v.toggle("hair") is False
+    assert v.mesh_trace("hair").visible is False and 18 not in v.visible_classes
+    v._toggles[1].value = False  # the skin checkbox
+    assert v.mesh_trace("skin").visible is False
+    v.visible_classes = list(range(1, 20))
+    assert v.mesh_trace("hair").visible is True and v._toggles[18].value is True
+
+    v.slice_axis, v.slice_position, v.slice_class = "x", 0.25, "skin"
+    assert v.wait(WAIT)
+    s = v.slice_trace
+    assert s.visible is True and np.allclose(s.x, 0.25) and s.surfacecolor.shape == (12, 12)
+    assert 0.0 <= float(np.min(s.surfacecolor)) and float(np.max(s.surfacecolor)) <= 1.0
+    assert s.colorbar.title.text == "P(skin)"
+    v.show_slice = False
+    assert v.slice_trace.visible is False
+
+    ortho = np.array(v.frustum_trace.x, dtype=np.float32)
+    v.camera = {"yaw": 40.0, "fov": 30.0}
+    pts = v.frustum_lines()
+    assert not np.array_equal(np.array(v.frustum_trace.x, dtype=np.float32), ortho)
+    eye = pipe.camera(40.0, fov=30.0).position[0].numpy()
+    assert np.isclose(np.linalg.norm(eye - np.array([0.0, 0.1, 0.0])), pipe.default_camera["radius"], atol=1e-5)
+    assert np.any(np.all(np.isclose(pts, eye, atol=1e-5), axis=1))  # the apex is the camera centre
+
+    # a 100k-vertex mesh goes in as one batch update of float32/int32 arrays
+    rng = np.random.default_rng(0)
+    big_v = rng.normal(size=(100_000, 3)).astype(np.float32)
+    big_f = rng.integers(0, 100_000, size=(200_000, 3)).astype(np.int32)
+    big_l = rng.integers(1, 20, size=100_000)
+    v.show_mesh(big_v, big_f, big_l)
+    assert sum(len(v.mesh_trace(c).i) for c in range(1, 20)) == 200_000
+
+
+# --------------------------------------------------------------------------------------- mixer
+def test_region_style_mixer(pipe, make):
+    m = make(RegionStyleMixer, pipe)
+    assert m.wait(WAIT)
+    view = m.portrait
+    code = view.get_geometry()
+    assert_same_image(shown(view), pipe(geometry=code, texture=(0, 1), region_mix=m.mix).array)
+    before = bytes(view.image.value)
+    counts = (view.updates, view.full_updates)
+    m._sliders["hair"].value = 1.0  # the hair slider
+    assert m.mix["hair"] == 1.0
+    assert m.wait(WAIT)
+    assert bytes(view.image.value) != before
+    assert_same_image(shown(view), pipe(geometry=code, texture=(0, 1), region_mix={"hair": 1.0}).array)
+    # texture-only changes reuse the label map: one full render, no preview
+    assert (view.updates - counts[0], view.full_updates - counts[1]) == (1, 1)
+
+    assert m.reseed("background") == 2
+    assert m.style_b == 2 and m.mix["background"] == 1.0 and m.mix["hair"] == 1.0
+    m.truncation = 0.4
+    m.style_a = 3
+    assert m.wait(WAIT)
+    want = pipe(geometry=code, texture=(3, 2), region_mix={"hair": 1.0, "background": 1.0}, truncation=0.4)
+    assert_same_image(shown(view), want.array)
+    m.set_all(0.5)
+    assert set(m.mix.values()) == {0.5} and m._sliders["complexion"].value == 0.5
+    m.style_a, m.style_b = 5, 4
+    assert m.reseed("hair") == 6  # skips style A's seed
+    with pytest.raises(Exception, match="unknown style group"):
+        m.mix = {"nose": 1.0}
+
+
+# --------------------------------------------------------------------------------------- painter
+def test_segmap_painter_tools(pipe, make):
+    p = make(SegmapPainter, pipe)
+    assert p.wait(WAIT)
+    assert p.segmap.shape == (32, 32) and not p.segmap.any() and not p.can_undo
+    v0 = p.version
+
+    p.brush_size = 5
+    p.paint_at(10.5, 10.5, label=18)  # canvas pixel coordinates: (10.5, 10.5) is the centre of pixel [10, 10]
+    seg = p.segmap
+    assert seg[10, 10] == 18 and seg[10, 12] == 18 and seg[12, 10] == 18 and seg[10, 13] == 0 and seg[0, 0] == 0
+    assert int((seg == 18).sum()) == 21  # a disc of diameter 5
+    assert p.version == v0 + 1
+    p.stroke([(2, 28), (28, 28)], label=17)
+    assert (p.segmap[28, 3:28] == 17).all()
+    assert p.undo() and np.array_equal(p.segmap, seg)
+
+    # the canvas' mouse events do the same as stroke()
+    p.label = 1
+    p._on_mouse_down(20, 5)
+    p._on_mouse_move(25, 5)
+    p._on_mouse_up(25, 5)
+    mouse = p.segmap
+    p.undo()
+    p.stroke([(20, 5), (25, 5)], label=1)
+    assert np.array_equal(p.segmap, mouse)
+
+    from skimage.measure import label as components
+
+    regions = components(mouse == 0, connectivity=1, background=-1)
+    filled = p.fill_at(0, 0, label=1)  # the background around the two blobs (4-connected)
+    assert filled == int((regions == regions[0, 0]).sum()) > 0
+    after_fill = p.segmap
+    assert (after_fill[seg == 18] == 18).all() and after_fill[0, 0] == 1 and after_fill[31, 31] == 1
+    assert p.fill_at(0, 0, label=1) == 0  # same class: nothing to fill
+    p.clear()
+    assert not p.segmap.any()
+    assert p.undo() and np.array_equal(p.segmap, after_fill)
+
+    # loading: ids, a palette-coloured PNG, and the rendering of a geometry
+    target = pipe.render_segmap(3).labels[0].numpy().astype(np.uint8)
+    p.load_segmap(target)
+    assert np.array_equal(p.segmap, target)
+    p.clear()
+    buf = io.BytesIO()
+    Image.fromarray(colorize(target, "sof20")).save(buf, format="PNG")
+    p.load_segmap(buf.getvalue())
+    assert np.array_equal(p.segmap, target)
+    p.clear()
+    p._on_upload(type("Change", (), {"new": ({"name": "map.png", "content": memoryview(buf.getvalue())},)})())
+    assert np.array_equal(p.segmap, target) and p.error == ""
+    p._on_upload(type("Change", (), {"new": ({"name": "bad.png", "content": b"not an image"},)})())
+    assert "Error" in p.error and "sofgan-lab-error" in p.status.value  # shown, not raised
+
+    p.geometry = [float(v) for v in pipe.geometry_code(5)[0]]
+    p.camera = {"yaw": 20.0}
+    p.load_from_geometry()
+    assert p.wait(WAIT)
+    want = pipe.render_segmap(5, {"yaw": 20.0}).labels[0].numpy().astype(np.uint8)
+    assert np.array_equal(p.segmap, want)
+    assert_same_image(shown(p.portrait), pipe.from_segmap(want, texture=0).array)
+
+    p.paint_at(16, 16, label=8)  # the portrait follows the paint
+    p.texture = 4
+    assert p.wait(WAIT)
+    assert_same_image(shown(p.portrait), pipe.from_segmap(p.segmap, texture=4).array)
+    with pytest.raises(ValueError, match="label"):
+        p.paint_at(1, 1, label=20)
+
+
+# --------------------------------------------------------------------------------------- dashboard
+def test_explorer_links_sampler_sliders_camera_mixer_portrait(pipe, make):
+    e = make(Explorer, pipe, viewer=False, metrics=False)
+    assert e.wait(WAIT)
+    assert e.portrait.geometry == e.sliders.code
+    e.sampler.select(3)
+    assert e.sliders.base == e.sampler.selected == [float(v) for v in pipe.space.sample(8, seed=0)[3]]
+    e.sliders.set_amount("pc2", -1.0)
+    e.camera.yaw = 15.0
+    e.mixer.set_weight("hair", 1.0)
+    e.mixer.truncation = 0.5
+    assert e.wait(WAIT)
+    assert e.portrait.geometry == e.sliders.code
+    assert e.portrait.camera["yaw"] == 15.0 and e.sampler.camera["yaw"] == 15.0
+    assert e.painter.geometry == e.sliders.code and e.painter.truncation == 0.5
+    want = pipe(geometry=e.sliders.get_code(), texture=(0, 1), camera={"yaw": 15.0}, region_mix={"hair": 1.0},
+                truncation=0.5)
+    assert_same_image(shown(e.portrait), want.array)
+    assert [e.tabs.get_title(i) for i in range(len(e.tabs.children))] == ["sample", "edit", "camera", "style", "paint"]
+
+
+def test_explorer_default_has_every_tab_and_links_the_viewer(pipe, make):
+    e = make(Explorer, pipe)
+    assert [e.tabs.get_title(i) for i in range(len(e.tabs.children))] == [
+        "sample", "edit", "camera", "style", "paint", "3D", "metrics"]
+    e.viewer.resolution = 16
+    e.camera.camera = {"yaw": -20.0, "fov": 35.0}
+    e.sliders.set_amount("pc1", 1.0)
+    assert e.wait(WAIT)
+    assert e.viewer.geometry == e.sliders.code and e.viewer.camera["yaw"] == -20.0
+    assert e.viewer.error == "" and e.viewer.mesh_info["vertices"] > 0
+    e.close()
+    assert all(not r.thread_alive for p in e._panels for r in p.renderers)
+
+
+def test_public_names_are_exported():
+    import sofgan_lab.widgets as widgets
+
+    for name in widgets.__all__:
+        assert getattr(widgets, name) is not None
+    assert {"GeometrySampler", "AttributeSliders", "SOFViewer3D", "CameraControl", "RegionStyleMixer",
+            "SegmapPainter", "MetricTable", "Explorer"} <= set(widgets.__all__)
+    with pytest.raises(AttributeError):
+        widgets.NoSuchWidget  # noqa: B018
+
+
+def test_metric_table_runs_metrics_with_progress(pipe, make):
+    mt = make(MetricTable, pipe, n=2, pretrained_backbone=False)
+    mt.run()
+    assert mt.wait(WAIT), mt.error
+    assert mt.error == "" and mt.progress.value == 1 and mt.completed == 1
+    assert "LPIPS" in mt.output.value and "SofGAN" in mt.output.value
+    assert list(mt.table.columns) == ["LPIPS (alex)"]
+    mt.metrics = []
+    mt.run()
+    assert mt.wait(WAIT)
+    assert "choose at least one metric" in mt.error
+
+
+def test_a_closed_widget_ignores_changes(pipe, make):
+    m = make(RegionStyleMixer, pipe)
+    assert m.wait(WAIT)
+    m.close()
+    m.portrait.close()
+    m.truncation = 0.3  # drives the closed portrait: nothing happens, nothing raises
+    assert m.portrait.request() == 0 and m.wait(WAIT)

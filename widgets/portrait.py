@@ -1,0 +1,263 @@
+"""PortraitView: the portrait (and its segmap) of a state of geometry, camera and texture traits.
+
+Controls (sliders, camera, mixer) write these traits, directly or through ``traitlets.dlink``;
+the view turns each change into one pipeline call on its renderer:
+
+* geometry + camera → ``pipe.render_segmap`` (or ``restricted_edit`` for a region-restricted
+  edit) → a SOF-20 label map, cached per (geometry, camera, restriction);
+* label map + texture + region mix + truncation → ``pipe.from_segmap`` → the image.
+
+The result is pixel for pixel what ``pipe(geometry=code, texture=..., camera=..., region_mix=...,
+truncation=...)`` returns (the same two stages run inside the pipeline). When the geometry or the
+camera moves and ``preview`` is on, the label map is first rendered at half size (4x fewer rays;
+the texture is still generated at full size) and at full size once the change stops
+(``debounce``); texture-only changes reuse the cached map and need no preview.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import ipywidgets as W
+import numpy as np
+import torch
+from traitlets import Bool, Dict, Float, Instance, Int, List, Unicode, observe
+
+from ._base import Panel
+from ._render import Renderer, RenderJob, default_geometry, orbit_camera, pipeline_lock, png_bytes, status_html
+
+__all__ = ["PortraitView", "PortraitRequest", "PortraitResult"]
+
+log = logging.getLogger(__name__)
+
+_SEGMAP_CACHE_SIZE = 16
+
+
+@dataclass(frozen=True, eq=False)
+class PortraitRequest:
+    """A snapshot of a :class:`PortraitView`'s state (taken on the kernel's thread).
+
+    Attributes:
+        geometry: the geometry code, ``latent_dim`` floats.
+        camera: the full orbit camera ``{yaw, pitch, radius, fov}`` (defaults filled in).
+        texture: seed of style A; ``texture_b``: seed of style B or ``None`` (one style).
+        region_mix: ``{group: p}`` (used with ``texture_b``).
+        truncation: ψ in [0, 1].
+        base, regions: a region-restricted edit of ``base`` toward ``geometry`` (``base`` ``None``:
+            no restriction).
+        segmap: a SOF-20 label map ``(H, W)`` uint8 to texture instead of rendering (or ``None``).
+    """
+
+    geometry: tuple[float, ...]
+    camera: dict
+    texture: int
+    texture_b: int | None
+    region_mix: dict
+    truncation: float
+    base: tuple[float, ...] | None
+    regions: tuple[str, ...]
+    segmap: np.ndarray | None
+
+    def segmap_key(self) -> tuple:
+        cam = tuple(sorted(self.camera.items()))
+        return (self.geometry, cam, self.base, self.regions)
+
+    def pipeline_kwargs(self) -> dict:
+        """The texture arguments of ``pipe(...)`` / ``pipe.from_segmap(...)`` for this state."""
+        if self.texture_b is None:
+            return {"texture": self.texture, "region_mix": None, "truncation": self.truncation}
+        return {"texture": (self.texture, self.texture_b), "region_mix": dict(self.region_mix),
+                "truncation": self.truncation}
+
+
+@dataclass(frozen=True, eq=False)
+class PortraitResult:
+    """What one render gives: the ``portrait`` (a :class:`~sofgan_lab.pipeline.Portrait`), the SOF-20
+    label map it was textured from (uint8 ``(H, W)``), and whether it is a preview."""
+
+    portrait: Any
+    segmap: np.ndarray
+    preview: bool
+    request: PortraitRequest
+
+
+def _upsample_nearest(seg: np.ndarray, size: int) -> np.ndarray:
+    h, w = seg.shape
+    rows = (np.arange(size) * h) // size
+    cols = (np.arange(size) * w) // size
+    return np.ascontiguousarray(seg[rows][:, cols])
+
+
+class PortraitView(Panel):
+    """The portrait of the state in its traits (see the module docstring); image + segmap + a
+    status/error line.
+
+    Args:
+        pipe: a :class:`~sofgan_lab.pipeline.SofGAN`.
+        display_size: CSS pixels of the shown images.
+        **traits: initial values of the traits below.
+    """
+
+    geometry = List(Float(), help="Geometry code (latent_dim floats). Default: pipe.geometry_code(0).")
+    geometry_base = List(Float(), help="Unedited code of a region-restricted edit ([] = no restriction): labels "
+                                       "outside `regions` keep the rendering of this code.")
+    regions = List(Unicode(), default_value=["face"],
+                   help="Regions of a restricted edit (names of sofgan_lab.geometry.space.REGIONS).")
+    camera = Dict(help="Orbit camera {yaw, pitch (degrees), radius, fov (degrees or None = orthographic)}; "
+                       "missing keys take the pipeline's default camera.")
+    texture = Int(0, min=0, help="Texture seed of style A (pipe.siw.random_z(1, seed=...)).")
+    texture_b = Int(None, allow_none=True, min=0, help="Texture seed of style B; None = one style.")
+    region_mix = Dict(help="{style group: p in [0, 1]}: weight of style B per group "
+                           "(sofgan_lab.texture.regions.STYLE_GROUPS); used when texture_b is set.")
+    truncation = Float(0.7, min=0.0, max=1.0, help="Truncation ψ of the texture styles.")
+    segmap = Instance(np.ndarray, allow_none=True,
+                      help="A SOF-20 label map (H, W) to texture instead of rendering the geometry (None = render).")
+    preview = Bool(True, help="Render a half-size label map first while the geometry or camera changes.")
+    show_segmap = Bool(True, help="Show the label map beside the portrait.")
+    updates = Int(0, help="Images shown so far (previews included).")
+    full_updates = Int(0, help="Full-quality images shown so far.")
+
+    def __init__(self, pipe: Any, *, display_size: int = 256, **traits: Any):
+        self.pipe = pipe
+        self._ready = False
+        self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._last: PortraitResult | None = None
+        css = {"width": f"{display_size}px", "height": f"{display_size}px"}
+        self.image = W.Image(format="png", layout=W.Layout(**css))
+        self.segmap_image = W.Image(format="png", layout=W.Layout(**css))
+        self.status = W.HTML(status_html("rendering…"))
+        super().__init__(children=[W.HBox([self.image, self.segmap_image]), self.status])
+        traits.setdefault("truncation", float(pipe.truncation))
+        traits.setdefault("camera", dict(pipe.default_camera))
+        if "geometry" not in traits:
+            traits["geometry"] = default_geometry(pipe)
+        for k, v in traits.items():
+            if not self.has_trait(k):
+                raise TypeError(f"{k}: PortraitView has no trait {k!r}")
+            setattr(self, k, v)
+        self.segmap_image.layout.display = None if self.show_segmap else "none"
+        self._renderer = self._add_renderer(Renderer(self._render, self._deliver, self._failed,
+                                                     debounce=self.debounce, name="sofgan-lab-portrait"))
+        self._ready = True
+        self.request()
+
+    # ------------------------------------------------------------------ state → request
+    @observe("geometry", "geometry_base", "regions", "camera", "texture", "texture_b", "region_mix", "truncation",
+             "segmap")
+    def _state_changed(self, change: Any) -> None:
+        if self._ready:
+            self.request()
+
+    @observe("show_segmap")
+    def _show_segmap_changed(self, change: Any) -> None:
+        self.segmap_image.layout.display = None if change.new else "none"
+
+    def state(self) -> PortraitRequest:
+        """The current traits as a :class:`PortraitRequest`."""
+        cam = {**self.pipe.default_camera, **self.camera}
+        base = tuple(self.geometry_base) if self.geometry_base and self.regions else None
+        seg = None if self.segmap is None else np.array(self.segmap, copy=True)
+        return PortraitRequest(geometry=tuple(self.geometry), camera=cam, texture=int(self.texture),
+                               texture_b=None if self.texture_b is None else int(self.texture_b),
+                               region_mix=dict(self.region_mix), truncation=float(self.truncation), base=base,
+                               regions=tuple(self.regions), segmap=seg)
+
+    def set_state(self, **traits: Any) -> int:
+        """Set several traits at once with a single render request; returns its number."""
+        self._ready = False
+        try:
+            with self.hold_trait_notifications():
+                for k, v in traits.items():
+                    if not self.has_trait(k):
+                        raise TypeError(f"{k}: PortraitView has no trait {k!r}")
+                    setattr(self, k, v)
+        finally:
+            self._ready = True
+        return self.request()
+
+    def request(self) -> int:
+        """Render the current state (latest wins); returns the request number."""
+        req = self.state()
+        with self._cache_lock:
+            cached = req.segmap is not None or req.segmap_key() in self._cache
+        return self._submit(self._renderer, req, preview=bool(self.preview and not cached))
+
+    # ------------------------------------------------------------------ rendering (worker thread)
+    def _label_map(self, req: PortraitRequest, preview: bool) -> np.ndarray:
+        from sofgan_lab.geometry.space import restricted_edit
+
+        pipe = self.pipe
+        if req.segmap is not None:
+            return req.segmap
+        key = req.segmap_key()
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        size = pipe.image_size
+        render_size = max(8, size // 2) if preview else size
+        cam = orbit_camera(pipe, req.camera, render_size)
+        dev = pipe.sof.latents.weight.device
+        z = torch.tensor(req.geometry, dtype=torch.float32, device=dev)
+        if req.base is not None:
+            base = torch.tensor(req.base, dtype=torch.float32, device=dev)
+            labels = restricted_edit(pipe.sof, base, z, cam, list(req.regions)).restricted[0]
+        else:
+            labels = pipe.render_segmap(z, cam).labels[0]
+        seg = labels.cpu().numpy().astype(np.uint8)
+        if preview:
+            return _upsample_nearest(seg, size)
+        with self._cache_lock:
+            self._cache[key] = seg
+            while len(self._cache) > _SEGMAP_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return seg
+
+    def _render(self, req: PortraitRequest, preview: bool) -> PortraitResult:
+        with pipeline_lock(self.pipe), torch.no_grad():  # no_grad is per thread: set it on the worker
+            seg = self._label_map(req, preview)
+            portrait = self.pipe.from_segmap(seg, label_set="sof20", **req.pipeline_kwargs())
+        return PortraitResult(portrait=portrait, segmap=seg, preview=preview, request=req)
+
+    def _deliver(self, result: PortraitResult, job: RenderJob) -> None:
+        from sofgan_lab.labels import colorize
+
+        img = png_bytes(result.portrait.array)
+        seg = png_bytes(colorize(result.segmap, "sof20")) if self.show_segmap else None
+        self.image.value = img
+        if seg is not None:
+            self.segmap_image.value = seg
+        self._last = result
+        self.error = ""
+        self.status.value = status_html("preview (half-size label map)…" if result.preview else "")
+        self.updates += 1
+        if not result.preview:
+            self.full_updates += 1
+
+    def _failed(self, exc: BaseException, job: RenderJob) -> None:
+        self._show_error(exc, self.status)
+
+    # ------------------------------------------------------------------ results
+    @property
+    def result(self) -> PortraitResult | None:
+        """The last shown :class:`PortraitResult` (``None`` before the first)."""
+        return self._last
+
+    @property
+    def portrait(self) -> Any:
+        """The last shown :class:`~sofgan_lab.pipeline.Portrait` (``None`` before the first)."""
+        return None if self._last is None else self._last.portrait
+
+    @property
+    def array(self) -> np.ndarray | None:
+        """The last shown image, uint8 ``(H, W, 3)``."""
+        return None if self._last is None else self._last.portrait.array
+
+    def get_geometry(self) -> torch.Tensor:
+        """The geometry code as a float32 tensor ``(latent_dim,)``."""
+        return torch.tensor(self.geometry, dtype=torch.float32)

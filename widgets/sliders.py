@@ -1,0 +1,213 @@
+"""AttributeSliders: edit a geometry code along principal components and attribute directions.
+
+Each slider moves the code by an amount in standard deviations of the fitted codes along one
+direction of the geometry space (``GeometrySpace.edit``): the leading principal components
+(labelled with their explained variance and, when the space was fitted with attributes, the
+attribute they correlate with most, from ``GeometrySpace.correlation_table``) and the named
+attribute directions. ``code`` = ``base`` edited by every non-zero amount, in slider order (the
+edits are linear, so the order does not matter up to float rounding).
+
+With ``restrict`` on, the portrait keeps the edit inside ``regions`` only (the release's rule for
+expression edits, ``sofgan_lab.geometry.space.restricted_edit``): labels outside the regions keep
+the rendering of ``base``.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import ipywidgets as W
+import numpy as np
+import torch
+from traitlets import Bool, Dict, Float, List, TraitError, Unicode, observe, validate
+
+from ._base import Panel
+from ._render import default_geometry
+from .portrait import PortraitView
+
+__all__ = ["AttributeSliders"]
+
+log = logging.getLogger(__name__)
+
+#: Slider range in standard deviations.
+AMOUNT_RANGE = 3.0
+
+
+def direction_labels(space: Any, n_components: int) -> dict[str, str]:
+    """Display labels of the first ``n_components`` PCs ("pc1 · 11.5% · face_width |r| 0.97") and
+    of the attribute directions (their names)."""
+    labels = {}
+    ratio = space.explained_variance_ratio
+    top: dict[str, tuple[str, float]] = {}
+    if space.attributes:
+        try:
+            table = space.correlation_table(n_components)
+            top = {str(i): (str(r["top_attribute"]), float(r["top_r"])) for i, r in table.iterrows()}
+        except (ValueError, ImportError) as exc:  # no attributes, or pandas missing
+            log.debug("no correlation table: %s", exc)
+    for i in range(n_components):
+        name = f"pc{i + 1}"
+        text = f"{name} · {100 * ratio[i]:.1f}%"
+        if name in top:
+            text += f" · {top[name][0]} |r| {top[name][1]:.2f}"
+        labels[name] = text
+    for name in sorted(space.attribute_directions):
+        labels[name] = name
+    return labels
+
+
+class AttributeSliders(Panel):
+    """Sliders over principal and attribute directions of ``pipe.space`` (see the module docstring).
+
+    Args:
+        pipe: a :class:`~sofgan_lab.pipeline.SofGAN` with a geometry space.
+        n_components: how many leading principal components get a slider.
+        attributes: which attribute directions get a slider (default: all of the space's).
+        portrait: ``True`` (default): an own :class:`PortraitView`; a ``PortraitView``: drive that one
+            (``geometry``, and ``geometry_base``/``regions`` for restricted edits); ``False``/``None``.
+        **traits: initial trait values.
+    """
+
+    base = List(Float(), help="The code being edited (latent_dim floats). Default: pipe.geometry_code(0).")
+    amounts = Dict(help="{direction name: amount in standard deviations}; every slider's direction is present.")
+    code = List(Float(), help="The edited code (read it, or get_code() for a tensor).")
+    restrict = Bool(False, help="Keep the edit inside `regions` only (restricted_edit) in the portrait.")
+    regions = List(Unicode(), default_value=["face"],
+                   help="Regions of the restricted edit (names of sofgan_lab.geometry.space.REGIONS).")
+
+    def __init__(self, pipe: Any, *, n_components: int = 6, attributes: list[str] | None = None,
+                 portrait: "PortraitView | bool | None" = True, **traits: Any):
+        from sofgan_lab.geometry.space import REGIONS
+
+        if pipe.space is None:
+            raise ValueError("pipe: AttributeSliders needs a pipeline with a geometry space (pipe.space is None)")
+        self.pipe = pipe
+        space = pipe.space
+        n_pc = space.pca_components.shape[0]
+        if isinstance(n_components, bool) or not isinstance(n_components, int) or not 0 <= n_components <= n_pc:
+            raise ValueError(f"n_components: expected an integer in 0..{n_pc}, got {n_components!r}")
+        known = sorted(space.attribute_directions)
+        attrs = known if attributes is None else list(attributes)
+        unknown = [a for a in attrs if a not in known]
+        if unknown:
+            raise ValueError(f"attributes: unknown directions {unknown}; the space has {known}")
+        self.directions: tuple[str, ...] = tuple([f"pc{i + 1}" for i in range(n_components)] + attrs)
+        self.labels = {k: v for k, v in direction_labels(space, n_components).items() if k in self.directions}
+        self._std = {d: space.direction_std(d) for d in self.directions}
+        self._syncing = False
+        self._ready = False
+        super().__init__()
+        self.base = traits.pop("base", None) or default_geometry(pipe)
+        self.amounts = {d: 0.0 for d in self.directions}
+        for k, v in traits.items():
+            if not self.has_trait(k):
+                raise TypeError(f"{k}: AttributeSliders has no trait {k!r}")
+            setattr(self, k, v)
+        self._ready = True
+        self._update_code()
+
+        self._sliders: dict[str, W.FloatSlider] = {}
+        pc_rows, attr_rows = [], []
+        for d in self.directions:
+            s = W.FloatSlider(value=self.amounts[d], min=-AMOUNT_RANGE, max=AMOUNT_RANGE, step=0.1,
+                              readout_format=".1f", layout=W.Layout(width="200px"))
+            s.observe(lambda ch, d=d: self.set_amount(d, ch.new), "value")
+            self._sliders[d] = s
+            row = W.HBox([W.Label(self.labels[d], layout=W.Layout(width="250px")), s])
+            (pc_rows if d.startswith("pc") else attr_rows).append(row)
+        self._restrict = W.Checkbox(value=self.restrict, description="restrict to regions", indent=False)
+        self._regions = W.SelectMultiple(options=sorted(REGIONS), value=tuple(r for r in self.regions if r in REGIONS),
+                                         rows=4, layout=W.Layout(width="120px"))
+        W.link((self._restrict, "value"), (self, "restrict"))
+        self._regions.observe(lambda ch: setattr(self, "regions", list(ch.new)), "value")
+        self._reset = W.Button(description="reset", layout=W.Layout(width="80px"))
+        self._reset.on_click(lambda _: self.reset())
+        boxes = []
+        if pc_rows:
+            boxes.append(W.VBox([W.HTML("<b>principal components</b>"), *pc_rows]))
+        if attr_rows:
+            boxes.append(W.VBox([W.HTML("<b>attributes</b>"), *attr_rows]))
+        children: list[W.Widget] = [W.HBox(boxes), W.HBox([self._restrict, self._regions, self._reset])]
+
+        self.portrait: PortraitView | None = None
+        if portrait is True:
+            self.portrait = PortraitView(pipe, debounce=self.debounce, geometry=list(self.code))
+            W.dlink((self, "debounce"), (self.portrait, "debounce"))
+            children.append(self.portrait)
+        elif isinstance(portrait, PortraitView):
+            self.portrait = portrait
+        elif portrait not in (False, None):
+            raise TypeError(f"portrait: expected True, False, None or a PortraitView, got {type(portrait).__name__}")
+        if self.portrait is not None:
+            self._add_linked(self.portrait)
+            self._push_to_portrait()
+        self.children = children
+
+    # ------------------------------------------------------------------ state
+    @validate("amounts")
+    def _check_amounts(self, proposal: Any) -> dict:
+        out = {d: 0.0 for d in self.directions}
+        for d, a in dict(proposal.value).items():
+            if d not in out:
+                raise TraitError(f"amounts: unknown direction {d!r}; expected some of {list(self.directions)}")
+            if isinstance(a, bool) or not isinstance(a, (int, float)) or not np.isfinite(a):
+                raise TraitError(f"amounts[{d!r}]: expected a finite number, got {a!r}")
+            out[d] = float(a)
+        return out
+
+    @validate("base")
+    def _check_base(self, proposal: Any) -> list:
+        dim = self.pipe.sof.config.latent_dim
+        if len(proposal.value) != dim:
+            raise TraitError(f"base: expected a code of {dim} numbers, got {len(proposal.value)}")
+        return list(proposal.value)
+
+    @observe("base", "amounts")
+    def _inputs_changed(self, change: Any) -> None:
+        if change.name == "amounts" and hasattr(self, "_sliders"):
+            self._syncing = True
+            try:
+                for d, s in self._sliders.items():
+                    s.value = max(-AMOUNT_RANGE, min(AMOUNT_RANGE, change.new[d]))
+            finally:
+                self._syncing = False
+        if self._ready:
+            self._update_code()
+
+    def _update_code(self) -> None:
+        self.code = [float(v) for v in self.edited(self.base, self.amounts)]
+
+    def edited(self, base: Any, amounts: dict[str, float]) -> torch.Tensor:
+        """``base`` ``(latent_dim,)`` moved by ``amounts`` (direction → standard deviations), as
+        ``GeometrySpace.edit`` does, one direction after the other: float32 ``(latent_dim,)``."""
+        z = torch.as_tensor(np.asarray(base, dtype=np.float32))
+        for d in self.directions:
+            a = float(amounts.get(d, 0.0))
+            if a != 0.0:
+                z = self.pipe.space.edit(z, d, a)
+        return z
+
+    @observe("code", "restrict", "regions")
+    def _push(self, change: Any) -> None:
+        if getattr(self, "portrait", None) is not None:
+            self._push_to_portrait()
+
+    def _push_to_portrait(self) -> None:
+        self.portrait.set_state(geometry=list(self.code), geometry_base=list(self.base) if self.restrict else [],
+                                regions=list(self.regions))
+
+    def set_amount(self, direction: str, amount: float) -> None:
+        """Set one direction's amount (what its slider does)."""
+        if self._syncing:
+            return
+        if direction not in self.directions:
+            raise ValueError(f"direction: unknown {direction!r}; expected one of {list(self.directions)}")
+        self.amounts = {**self.amounts, direction: float(amount)}
+
+    def reset(self) -> None:
+        """Every amount back to 0 (``code`` = ``base``)."""
+        self.amounts = {d: 0.0 for d in self.directions}
+
+    def get_code(self) -> torch.Tensor:
+        """The edited code as a float32 tensor ``(latent_dim,)`` (a copy)."""
+        return torch.tensor(self.code, dtype=torch.float32)
