@@ -79,6 +79,7 @@ class RegionStyleMixer(Panel):
             s = W.FloatSlider(value=self.mix[g], min=0.0, max=1.0, step=0.05, description=g, style=style,
                               layout=W.Layout(width="320px"))
             s.observe(lambda ch, g=g: self.set_weight(g, ch.new), "value")
+            s.add_class(f"sofgan-mix-{g}")
             b = W.Button(description="↻", tooltip=f"new style B for {g} (B is shared with every group using it)",
                          layout=W.Layout(width="36px"))
             b.on_click(lambda _, g=g: self.reseed(g))

@@ -129,6 +129,8 @@ class PortraitView(Panel):
         css = {"width": f"{display_size}px", "height": f"{display_size}px"}
         self.image = W.Image(format="png", layout=W.Layout(**css))
         self.segmap_image = W.Image(format="png", layout=W.Layout(**css))
+        self.image.add_class("sofgan-portrait-image")       # stable hooks for browser tests and styling
+        self.segmap_image.add_class("sofgan-portrait-segmap")
         self.status = W.HTML(status_html("rendering…"))
         super().__init__(children=[W.HBox([self.image, self.segmap_image]), self.status])
         traits.setdefault("truncation", float(pipe.truncation))
