@@ -6,7 +6,7 @@
     sofgan-lab synth photos OUT --count N --size 128 --seed 0 [--with-segmaps]
     sofgan-lab demo OUT            # headless: a few portraits and a contact sheet
     sofgan-lab train sof DATA --out RUN [--config small|official] [--steps N] [--batch-views N]
-                                        [--rays-per-view N] [--lr X] [--resume] [--device cpu|cuda]
+                                        [--rays-per-view N] [--lr X] [--resume] [--device cpu|cuda] [--amp]
     sofgan-lab eval sof MODEL [--data DATA] [--heldout-views 8] [--seed S] [--instances N]
                                                    # prints one JSON line (miou, per-class IoU, ...)
     sofgan-lab train parser PHOTOS --out RUN [--steps N] [--batch N] [--lr X] [--crop N]
@@ -18,7 +18,7 @@
                          [--region-mix-prob X] [--region-mode exact|fast] [--scale-max X] [--no-flip]
                          [--segmap-labels auto|sof20|sofgan17|celebamask19] [--sample-every N]
                          [--checkpoint-every N] [--log-every N] [--eval-every N --parser DIR|demo]
-                         [--device cpu|cuda] [--seed S] [--until N] [--limit N]
+                         [--device cpu|cuda] [--amp-cpu] [--seed S] [--until N] [--limit N]
                                                    # the SIW-StyleGAN texture generator (unpaired)
     sofgan-lab eval metrics --model demo|DIR --metrics diversity,ssg,fvv,fid --n 2000 [--real PHOTOS]
                             [--net alex|vgg|squeeze] [--untrained-backbone] [--extractor inception|parser]
@@ -30,6 +30,14 @@
                         [--segmap SEG.png] --out a.png    # one portrait (PNG or JPEG)
     sofgan-lab video --model demo|DIR --path yaw|spiral --frames 60 [--fps 24] [--geometry-seed 1]
                      [--texture-seed 2] [--truncation PSI] --out v.mp4|v.gif   # free-view video
+
+    sofgan-lab data celebamask ROOT --out SEGMAPS [--label-set sof20|sofgan17|celebamask19] [--size N]
+                               [--limit N] [--workers N] [--overwrite]
+                                                   # CelebAMask-HQ part masks -> a segmap folder
+    sofgan-lab data images SOURCE --out DIR [--size 256] [--limit N] [--format png|jpg] [--workers N]
+                                                   # CelebA-HQ / FFHQ photos resized once for training
+    sofgan-lab data standin celebamask|ffhq OUT [--count 8] [--size N] [--seed 0]
+                                                   # tiny offline stand-ins with the real layouts
 
 Bad arguments end with a one-line error naming the argument and a non-zero exit status
 (2), never a traceback.
@@ -127,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="start from a saved SOF (e.g. an earlier run's model/) with a new schedule")
     tsof.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
     tsof.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
+    tsof.add_argument("--amp", action="store_true", help="mixed precision on CUDA (bf16 where supported, else fp16)")
 
     ev = sub.add_parser("eval", help="evaluate a model")
     esub = ev.add_subparsers(dest="what", required=True, metavar="WHAT")
@@ -145,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_import_command(sub)
     _add_pipeline_commands(sub)
     _add_metrics_command(esub)
+    _add_data_commands(sub)
     return p
 
 
@@ -237,6 +247,8 @@ def _train_sof(args) -> dict:
     names = ("steps", "batch_views", "rays_per_view", "lr", "warmup_steps", "balanced_fraction",
              "latent_lr_scale", "holdout_views", "eval_every", "eval_instances", "checkpoint_every", "seed")
     overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    if args.amp:
+        overrides["amp"] = True
     cfg = SOFTrainConfig(device=args.device)
     if "steps" in overrides:  # keep the warm-up within short runs
         overrides.setdefault("warmup_steps", min(cfg.warmup_steps, max(overrides["steps"] // 10, 0)))
@@ -660,6 +672,85 @@ def _import_official(args) -> dict:
             "space": None if space is None else space.num_components, "latent_codes": int(codes.shape[0])}
 
 
+def _add_data_commands(sub) -> None:
+    """``data celebamask|images|standin`` (sofgan_lab.datasets)."""
+    data = sub.add_parser("data", help="prepare real datasets (CelebAMask-HQ, FFHQ) or offline stand-ins")
+    dsub = data.add_subparsers(dest="what", required=True, metavar="WHAT")
+
+    cm = dsub.add_parser("celebamask", help="compose CelebAMask-HQ part masks into a segmap folder; "
+                                            "prints one JSON line")
+    cm.add_argument("root", type=Path, metavar="ROOT", help="the CelebAMask-HQ folder (or its parent)")
+    cm.add_argument("--out", type=Path, required=True, help="segmap folder to write (resumes an interrupted run)")
+    cm.add_argument("--label-set", choices=("sof20", "sofgan17", "celebamask19"), default="sof20",
+                    help="ids of the written maps (default sof20: the nose split at the face's median column)")
+    cm.add_argument("--size", type=_int, default=None, help="side of the written maps (default: the masks', 512)")
+    cm.add_argument("--limit", type=_int, default=None, help="only the first N images")
+    cm.add_argument("--workers", type=_int, default=None, help="processes (default: all cores, at most 8)")
+    cm.add_argument("--overwrite", action="store_true", help="rebuild a folder made with other settings")
+
+    im = dsub.add_parser("images", help="write resized copies of CelebA-HQ / FFHQ / any photos; prints one JSON line")
+    im.add_argument("source", type=Path, metavar="SOURCE",
+                    help="a CelebAMask-HQ folder, an FFHQ folder (images1024x1024/...) or a folder of images")
+    im.add_argument("--out", type=Path, required=True, help="folder to write (OUT/images/*)")
+    im.add_argument("--size", type=_int, default=256, help="image side in pixels (default 256)")
+    im.add_argument("--limit", type=_int, default=None, help="only the first N images")
+    im.add_argument("--format", choices=("png", "jpg"), default="png", help="file format (default png)")
+    im.add_argument("--workers", type=_int, default=None, help="processes (default: all cores, at most 8)")
+    im.add_argument("--overwrite", action="store_true", help="rebuild a folder made with other settings")
+
+    st = dsub.add_parser("standin", help="a tiny CelebAMask-HQ- or FFHQ-shaped tree from synthetic photos; "
+                                         "prints one JSON line")
+    st.add_argument("layout", choices=("celebamask", "ffhq"), metavar="LAYOUT", help="celebamask or ffhq")
+    st.add_argument("out", type=Path, metavar="OUT", help="output folder (absent or empty unless --overwrite)")
+    st.add_argument("--count", type=_int, default=8, help="number of images (default 8)")
+    st.add_argument("--size", type=_int, default=None,
+                    help="image (and mask) side in pixels (default: 512 for celebamask, 128 for ffhq)")
+    st.add_argument("--seed", type=_int, default=0, help="seed; the same seed gives the same files")
+    st.add_argument("--workers", type=_int, default=None, help="processes (default: all cores, at most 8)")
+    st.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT")
+
+
+_DATA_FLAGS = {
+    "celebamask": {"root": "ROOT", "out": "--out", "label_set": "--label-set", "size": "--size",
+                   "limit": "--limit", "workers": "--workers", "index": "ROOT"},
+    "images": {"source": "SOURCE", "out": "--out", "size": "--size", "limit": "--limit", "format": "--format",
+               "workers": "--workers"},
+    "standin": {"out": "OUT", "count": "--count", "size": "--size", "seed": "--seed", "workers": "--workers"},
+}
+
+
+def _data(args) -> dict:
+    """Run a ``data`` command; a missing file or folder becomes a ValueError (one-line error, exit 2)."""
+    from . import datasets
+
+    progress = not args.quiet
+    try:
+        if args.what == "celebamask":
+            out = datasets.build_segmap_folder(args.root, args.out, label_set=args.label_set, size=args.size,
+                                               limit=args.limit, workers=args.workers, overwrite=args.overwrite,
+                                               progress=progress)
+            index = json.loads((out / "index.json").read_text())
+            return {"out": str(out), "segmaps": str(out / "segmaps"), "label_set": index["label_set"],
+                    "size": index["size"], "count": index["count"]}
+        if args.what == "images":
+            out = datasets.build_image_folder(args.source, args.out, size=args.size, limit=args.limit,
+                                              format=args.format, workers=args.workers, overwrite=args.overwrite,
+                                              progress=progress)
+            index = json.loads((out / "index.json").read_text())
+            return {"out": str(out), "images": str(out / "images"), "size": index["size"], "count": index["count"]}
+        if args.layout == "celebamask":
+            out = datasets.make_celebamask_standin(args.out, args.count, size=args.size or 512, seed=args.seed,
+                                                   overwrite=args.overwrite, workers=args.workers, progress=progress)
+        else:
+            out = datasets.make_ffhq_standin(args.out, args.count, size=args.size or 128, seed=args.seed,
+                                             overwrite=args.overwrite, workers=args.workers, progress=progress)
+        marker = json.loads((out / datasets.STANDIN_MARKER).read_text())
+        return {"out": str(out), "layout": marker["layout"], "count": marker["count"], "size": marker["size"],
+                "standin": True}
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise ValueError(str(exc)) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -671,7 +762,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                ("train", "siw"): _train_siw}
     if getattr(args, "what", None) == "parser":
         flags = _PARSER_TRAIN_FLAGS if args.command == "train" else _PARSER_EVAL_FLAGS
+    if args.command == "data":
+        flags = _DATA_FLAGS[args.what]
     try:
+        if args.command == "data":
+            print(json.dumps(_data(args), allow_nan=False))
+            return 0
         if args.command == "eval" and args.what == "metrics":
             print(_eval_metrics(args))
             return 0

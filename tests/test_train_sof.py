@@ -322,7 +322,10 @@ def test_cli_train_and_eval(scans, tmp_path, capsys):
     assert out["steps"] == 2 and Path(out["model"]) == run / "model" and "miou" in out
     training = json.loads((run / "model" / "training.json").read_text())
     assert training["model_config"]["latent_dim"] == SOFConfig.small().latent_dim
-    assert training["train_config"]["steps"] == 2
+    assert training["train_config"]["steps"] == 2 and training["train_config"]["amp"] is False
+    assert main(["-q", "train", "sof", str(scans), "--out", str(tmp_path / "amp"), *TRAIN, "--amp"]) == 0
+    capsys.readouterr()
+    assert json.loads((tmp_path / "amp" / "model" / "training.json").read_text())["train_config"]["amp"] is True
 
     assert main(["-q", "eval", "sof", str(run / "model"), "--data", str(scans)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
