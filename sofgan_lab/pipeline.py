@@ -231,8 +231,8 @@ class SofGAN:
         self.siw = siw.eval()
         self.space = space
         self.default_camera = {"yaw": 0.0, "pitch": 0.0, "radius": DEFAULT_RADIUS, "fov": None}
-        self.default_camera.update(self._camera_params(camera or {}, "camera"))
-        self.truncation = self._check_truncation(truncation)
+        self.default_camera.update(self.camera_params(camera or {}, "camera"))
+        self.truncation = self.check_truncation(truncation)
         size = image_size if image_size is not None else siw.config.size
         if not _is_int(size) or not 8 <= size <= 1024:
             raise ValueError(f"image_size: expected an integer in 8..1024, got {size!r}")
@@ -316,13 +316,15 @@ class SofGAN:
 
     # ------------------------------------------------------------------ arguments
     @staticmethod
-    def _check_truncation(t: Any) -> float:
+    def check_truncation(t: Any) -> float:
+        """``t`` as a float ψ in [0, 1]; a ``ValueError`` naming ``truncation`` otherwise."""
         if isinstance(t, bool) or not isinstance(t, (int, float, np.floating)) or not math.isfinite(t) or not 0 <= t <= 1:
             raise ValueError(f"truncation: expected a number in [0, 1], got {t!r}")
         return float(t)
 
     @staticmethod
-    def _camera_params(camera: Mapping[str, Any], name: str) -> dict:
+    def camera_params(camera: Mapping[str, Any], name: str = "camera") -> dict:
+        """Validate orbit parameters ``{"yaw", "pitch", "radius", "fov"}`` (errors name ``name``)."""
         unknown = sorted(set(camera) - set(_CAMERA_KEYS))
         if unknown:
             raise ValueError(f"{name}: unknown keys {unknown}; expected some of {list(_CAMERA_KEYS)}")
@@ -342,9 +344,9 @@ class SofGAN:
         values (yaw, pitch in degrees; ``fov`` ``None`` = orthographic)."""
         p = dict(self.default_camera)
         given = {"yaw": yaw, "pitch": pitch, "radius": radius}
-        p.update(self._camera_params({k: v for k, v in given.items() if v is not None}, "camera"))
+        p.update(self.camera_params({k: v for k, v in given.items() if v is not None}, "camera"))
         if fov != "default":
-            p.update(self._camera_params({"fov": fov}, "camera"))
+            p.update(self.camera_params({"fov": fov}, "camera"))
         size = self.image_size if image_size is None else image_size
         return Camera.from_orbit(p["yaw"], p["pitch"], p["radius"], fov=p["fov"], image_size=size)
 
@@ -356,7 +358,7 @@ class SofGAN:
         elif isinstance(camera, Camera):
             cam = camera
         elif isinstance(camera, Mapping):
-            p = self._camera_params(camera, "camera")
+            p = self.camera_params(camera, "camera")
             cam = self.camera(p.get("yaw"), p.get("pitch"), p.get("radius"), p["fov"] if "fov" in p else "default")
         else:
             raise TypeError(f"camera: expected None, a dict like {{'yaw': 20, 'pitch': 5}}, or a sofgan_lab.cameras."
@@ -431,7 +433,9 @@ class SofGAN:
             raise ValueError(f"texture: {t.shape[0]} styles for {n} portraits (give 1 or {n})")
         return t
 
-    def _region_weights(self, region_mix: Any, styles: int, n: int) -> torch.Tensor | None:
+    def region_weights(self, region_mix: Any, styles: int, n: int) -> torch.Tensor | None:
+        """Class weights ``[n, 17, 2]`` for ``region_mix`` ``{group: p}`` with ``styles`` texture styles per
+        portrait (``None`` for one style); errors name ``region_mix``."""
         if region_mix is None:
             if styles == 2:
                 raise ValueError("region_mix: two texture styles need a region mix, e.g. region_mix={'hair': 1}")
@@ -448,9 +452,9 @@ class SofGAN:
 
     def _texturize(self, seg17: torch.Tensor, texture: torch.Tensor, region_mix: Any, truncation: float | None):
         n = seg17.shape[0]
-        psi = self.truncation if truncation is None else self._check_truncation(truncation)
+        psi = self.truncation if truncation is None else self.check_truncation(truncation)
         z = self._texture_batch(texture, n)
-        weights = self._region_weights(region_mix, z.shape[1], n)
+        weights = self.region_weights(region_mix, z.shape[1], n)
         dev = self.siw.device
         out = self.siw(seg17.to(dev), z.to(dev), class_weights=None if weights is None else weights.to(dev),
                        truncation=psi, noise="const", return_all=True)

@@ -28,7 +28,7 @@ import torch
 from ..geometry.space import interpolate, region_ids, restricted_edit
 from ..texture.regions import STYLE_GROUPS, two_style_weights
 from .video import (
-    Frames, _check_fps, _check_int, _check_truncation, _repeat_camera, fixed_camera, geometry_code, render_views,
+    Frames, _check_fps, _check_int, check_truncation, _repeat_camera, fixed_camera, geometry_code, render_views,
     texture_code, texture_styles, texturize_frames,
 )
 
@@ -92,7 +92,7 @@ def geometry_morph(pipe, geometry_a: Any, geometry_b: Any, texture: Any = 0, n: 
     codes = _path(za, zb, n, mode)
     tex = texture_styles(pipe, texture)
     cam = fixed_camera(pipe, camera)
-    psi = _check_truncation(pipe, truncation)
+    psi = check_truncation(pipe, truncation)
     t0 = time.perf_counter()
     images, segs = render_views(pipe, codes, tex, cam, region_mix=region_mix, truncation=psi, batch=batch)
     _log_done("geometry_morph", images, t0)
@@ -130,7 +130,7 @@ def style_morph(pipe, geometry: Any, texture_a: Any, texture_b: Any, n: int = 16
     za = texture_code(pipe, texture_a, "texture_a")
     zb = texture_code(pipe, texture_b, "texture_b")
     cam = fixed_camera(pipe, camera)
-    psi = _check_truncation(pipe, truncation)
+    psi = check_truncation(pipe, truncation)
     t0 = time.perf_counter()
     seg = _render_labels(pipe, z_g[None], cam)
     dev = pipe.siw.device
@@ -189,7 +189,7 @@ def regional_style_morph(pipe, geometry: Any, texture_a: Any, texture_b: Any, gr
     za = texture_code(pipe, texture_a, "texture_a")
     zb = texture_code(pipe, texture_b, "texture_b")
     cam = fixed_camera(pipe, camera)
-    psi = _check_truncation(pipe, truncation)
+    psi = check_truncation(pipe, truncation)
     t0 = time.perf_counter()
     p = torch.zeros(n, len(STYLE_GROUPS))
     order = list(STYLE_GROUPS)
@@ -260,9 +260,9 @@ def expression_edit(pipe, geometry: Any, texture: Any = 0, direction: str = "smi
     fps = _check_fps(fps)
     z_g = geometry_code(pipe, geometry)
     tex = texture_styles(pipe, texture)
-    weights = pipe._region_weights(region_mix, tex.shape[0], 1)
+    weights = pipe.region_weights(region_mix, tex.shape[0], 1)
     cam = fixed_camera(pipe, camera)
-    psi = _check_truncation(pipe, truncation)
+    psi = check_truncation(pipe, truncation)
     t0 = time.perf_counter()
     codes = torch.stack([pipe.space.edit(z_g, direction, float(x)) for x in a])
     segs = []

@@ -826,7 +826,7 @@ def project_geometry(pipe: Any, photo: Any = None, *, segmap: Any = None, label_
     if camera is None:
         cam = pipe.camera(image_size=size)
     elif isinstance(camera, Mapping):
-        p = pipe._camera_params(camera, "camera")
+        p = pipe.camera_params(camera, "camera")
         cam = pipe.camera(p.get("yaw"), p.get("pitch"), p.get("radius"), p["fov"] if "fov" in p else "default",
                           image_size=size)
     elif isinstance(camera, Camera):

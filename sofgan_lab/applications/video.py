@@ -64,9 +64,9 @@ def _check_fps(fps: Any, name: str = "fps") -> float:
     return float(fps)
 
 
-def _check_truncation(pipe, truncation: Any) -> float:
+def check_truncation(pipe, truncation: Any) -> float:
     """ψ as the pipeline resolves it (``None`` = the pipeline's default)."""
-    return pipe.truncation if truncation is None else pipe._check_truncation(truncation)
+    return pipe.truncation if truncation is None else pipe.check_truncation(truncation)
 
 
 def _one_code(x: Any, dim: int, name: str) -> torch.Tensor:
@@ -504,7 +504,7 @@ def free_view(pipe, geometry: Any = 0, texture: Any = 0, *, path: str | Camera =
     z_g = geometry_code(pipe, geometry)
     tex = texture_styles(pipe, texture)
     if truncation is not None:
-        _check_truncation(pipe, truncation)
+        check_truncation(pipe, truncation)
     t0 = time.perf_counter()
     images, segs = render_views(pipe, z_g[None], tex, cams, region_mix=region_mix, truncation=truncation,
                                 batch=batch)
@@ -513,7 +513,7 @@ def free_view(pipe, geometry: Any = 0, texture: Any = 0, *, path: str | Camera =
              images.shape[1], dt, dt / len(images))
     info: dict[str, Any] = {"kind": "free_view", "path": path if isinstance(path, str) else "camera",
                             "geometry": z_g, "texture": tex, "region_mix": None if region_mix is None else dict(region_mix),
-                            "truncation": _check_truncation(pipe, truncation)}
+                            "truncation": check_truncation(pipe, truncation)}
     if yaw is not None:
         info["yaw"], info["pitch"] = yaw, pitch
     return Frames(images, segs, cams, fps, info)
