@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--count", type=_int, default=8, help="number of portraits (default 8)")
     demo.add_argument("--size", type=_int, default=128, help="image side in pixels (default 128)")
     demo.add_argument("--seed", type=_int, default=0, help="seed (default 0)")
+    demo.add_argument("--source", choices=("auto", "pipeline", "synthetic"), default="auto",
+                      help="portraits from the demo pipeline, or the synthetic world's photos (default auto: the "
+                           "pipeline when the demo models are present)")
     demo.add_argument("--overwrite", action="store_true",
                       help="replace a non-empty OUT (a previous demo output is replaced anyway)")
 
@@ -194,8 +197,21 @@ def _add_parser_commands(tsub, esub) -> None:
     ep.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
 
 
+def _demo_available() -> bool:
+    from .demo import demo_dir
+
+    try:
+        for part in ("sof", "siw", "geometry_space"):
+            demo_dir(part)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def _demo(args) -> Path:
-    """Write portraits, their segmaps and a contact sheet (the demo models will take over here)."""
+    """Write portraits, their segmaps and a contact sheet: from the demo pipeline (geometry seed and
+    texture seed ``seed + i``), or the synthetic world's shaded photos when the demo models are absent
+    (or with ``--source synthetic``)."""
     import numpy as np
     from PIL import Image
 
@@ -205,12 +221,71 @@ def _demo(args) -> Path:
     previous = out_dir / "contact_sheet.png"
     # A previous demo in OUT is replaced; any other non-empty folder needs --overwrite.
     overwrite = args.overwrite or (previous.is_file() and (out_dir / "index.json").is_file())
-    out = write_photos(out_dir, count=args.count, size=args.size, seed=args.seed, with_segmaps=True,
-                       overwrite=overwrite, progress=not args.quiet)
+    if args.count < 1:
+        raise ValueError(f"count: expected an integer >= 1, got {args.count}")
+    if not 8 <= args.size <= 4096:
+        raise ValueError(f"size: expected an integer in 8..4096, got {args.size}")
+    source = args.source
+    if source == "auto":
+        source = "pipeline" if _demo_available() else "synthetic"
+        if source == "synthetic":
+            log.info("the demo texture model is not in data/demo/siw yet: writing the synthetic world's photos")
+    if source == "synthetic":
+        out = write_photos(out_dir, count=args.count, size=args.size, seed=args.seed, with_segmaps=True,
+                           overwrite=overwrite, progress=not args.quiet)
+    else:
+        out = _demo_portraits(out_dir, args, overwrite)
     tiles = [np.asarray(Image.open(out / "images" / f"{i:05d}.png")) for i in range(args.count)]
     vis = [np.asarray(Image.open(out / "segmaps_vis" / f"{i:05d}.png")) for i in range(args.count)]
     sheet = np.concatenate([np.concatenate(vis, 1), np.concatenate(tiles, 1)], 0)
     Image.fromarray(sheet).save(out / "contact_sheet.png")
+    return out
+
+
+def _demo_portraits(out: Path, args, overwrite: bool) -> Path:
+    """``count`` demo-pipeline portraits at ``size`` px into ``out`` (images/, segmaps/, segmaps_vis/, index.json)."""
+    import io
+    import shutil
+
+    from PIL import Image
+
+    from .io.checkpoints import atomic_write_bytes
+    from .pipeline import SofGAN
+
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out: {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise ValueError(f"out: {out} is not empty (pass --overwrite to replace its contents)")
+        shutil.rmtree(out)
+    from .io.checkpoints import CheckpointError
+
+    try:
+        pipe = SofGAN.from_pretrained("demo")
+    except (FileNotFoundError, CheckpointError) as exc:
+        raise ValueError(f"--source: {str(exc).partition(': ')[2] or exc}") from None
+    seeds = [args.seed + i for i in range(args.count)]
+    portraits = [p for k in range(0, len(seeds), 8)
+                 for p in pipe(geometry=seeds[k:k + 8], texture=seeds[k:k + 8])]
+
+    def png(im) -> bytes:
+        buf = io.BytesIO()
+        im.save(buf, format="PNG")
+        return buf.getvalue()
+
+    for i, p in enumerate(portraits):
+        image, seg = p.image, Image.fromarray(p.segmap)
+        vis = p.segmap_image("sof20")
+        if image.size != (args.size, args.size):
+            image = image.resize((args.size, args.size), Image.LANCZOS)
+        if seg.size != (args.size, args.size):
+            seg, vis = (im.resize((args.size, args.size), Image.NEAREST) for im in (seg, vis))
+        for sub, im in (("images", image), ("segmaps", seg), ("segmaps_vis", vis)):
+            atomic_write_bytes(out / sub / f"{i:05d}.png", png(im))
+    index = {"format": "sofgan-lab/demo-portraits", "generator": f"sofgan-lab {__version__}", "model": "demo",
+             "count": args.count, "size": args.size, "seed": args.seed, "label_set": "sof20",
+             "geometry_seeds": seeds, "texture_seeds": seeds, "truncation": pipe.truncation}
+    atomic_write_bytes(out / "index.json", (json.dumps(index, indent=2) + "\n").encode())
     return out
 
 

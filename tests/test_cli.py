@@ -194,7 +194,7 @@ def test_synth_photos_layout(tmp_path, segmaps):
 
 def test_demo_writes_images_and_a_contact_sheet(tmp_path):
     out = tmp_path / "demo"
-    assert main(["-q", "demo", str(out), "--count", "3", "--size", "24"]) == 0
+    assert main(["-q", "demo", str(out), "--count", "3", "--size", "24", "--source", "synthetic"]) == 0
     assert sorted(p.name for p in (out / "images").iterdir()) == ["00000.png", "00001.png", "00002.png"]
     sheet = Image.open(out / "contact_sheet.png")
     # two rows (segmaps, photos) of three tiles
@@ -206,18 +206,18 @@ def test_demo_writes_images_and_a_contact_sheet(tmp_path):
 
 def test_demo_replaces_a_previous_demo_but_not_other_folders(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["-q", "demo", str(out), "--count", "2", "--size", "16"]) == 0
-    assert main(["-q", "demo", str(out), "--count", "1", "--size", "16"]) == 0  # previous demo: replaced
+    assert main(["-q", "demo", str(out), "--count", "2", "--size", "16", "--source", "synthetic"]) == 0
+    assert main(["-q", "demo", str(out), "--count", "1", "--size", "16", "--source", "synthetic"]) == 0  # replaced
     assert sorted(p.name for p in (out / "images").iterdir()) == ["00000.png"]
     other = tmp_path / "notes"
     other.mkdir()
     (other / "keep.txt").write_text("mine")
     capsys.readouterr()
-    assert main(["-q", "demo", str(other), "--count", "1", "--size", "16"]) == 2
+    assert main(["-q", "demo", str(other), "--count", "1", "--size", "16", "--source", "synthetic"]) == 2
     err = capsys.readouterr().err
     assert "OUT" in err and "--overwrite" in err and "Traceback" not in err
     assert (other / "keep.txt").read_text() == "mine"
-    assert main(["-q", "demo", str(other), "--count", "1", "--size", "16", "--overwrite"]) == 0
+    assert main(["-q", "demo", str(other), "--count", "1", "--size", "16", "--overwrite", "--source", "synthetic"]) == 0
     assert not (other / "keep.txt").exists()
 
 

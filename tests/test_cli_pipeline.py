@@ -139,3 +139,32 @@ def test_eval_metrics_errors(model_dir, tmp_path, capsys, monkeypatch, args, mes
     monkeypatch.chdir(tmp_path)
     rc, _, err = _run(capsys, "eval", "metrics", "--model", str(model_dir), "--device", "cpu", *args)
     assert rc == 2 and message in err, err
+
+
+def test_demo_command_uses_the_demo_pipeline_when_present(model_dir, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(model_dir, data / "demo")          # a saved pipeline has the demo's layout
+    monkeypatch.setenv("SOFGAN_LAB_DATA", str(data))
+    out = tmp_path / "out"
+    rc, _, err = _run(capsys, "demo", out, "--count", 3, "--size", 32, "--seed", 4)
+    assert rc == 0, err
+    index = json.loads((out / "index.json").read_text())
+    assert index["format"] == "sofgan-lab/demo-portraits" and index["geometry_seeds"] == [4, 5, 6]
+    expected = SofGAN.from_pretrained(data / "demo")(geometry=5, texture=5)
+    assert np.array_equal(np.asarray(Image.open(out / "images" / "00001.png")), expected.array)
+    assert np.array_equal(np.asarray(Image.open(out / "segmaps" / "00001.png")), expected.segmap)
+    sheet = np.asarray(Image.open(out / "contact_sheet.png"))
+    assert sheet.shape == (64, 96, 3) and np.array_equal(sheet[32:, 32:64], expected.array)
+    # a second run replaces the previous demo; the synthetic source is still available
+    rc, _, _ = _run(capsys, "demo", out, "--count", 1, "--size", 32, "--source", "synthetic")
+    assert rc == 0 and sorted(p.name for p in (out / "images").iterdir()) == ["00000.png"]
+
+
+def test_demo_command_without_the_demo_texture_model(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SOFGAN_LAB_DATA", str(tmp_path / "empty"))
+    rc, _, err = _run(capsys, "demo", tmp_path / "out", "--count", 1, "--size", 16, "--source", "pipeline")
+    assert rc == 2 and "--source:" in err and "demo model" in err
+    rc, _, err = _run(capsys, "demo", tmp_path / "out2", "--count", 1, "--size", 16)   # auto: synthetic photos
+    assert rc == 0 and (tmp_path / "out2" / "contact_sheet.png").is_file()
