@@ -295,6 +295,22 @@ def test_batch_items_are_independent():
     assert y[1, 1, 7:9].tolist() == [R_NOSE, L_NOSE]
 
 
+def test_nose_split_follows_the_eyes_of_a_turned_face():
+    # A face turned to the image's right: skin reaches further left than right of the eyes, so the
+    # face's median column lies left of the symmetry line; the eyes' midpoint (column 10) does not.
+    L_EYE, R_EYE = int(L.CelebAMask.L_EYE), int(L.CelebAMask.R_EYE)
+    x = np.zeros((6, 16), np.int64)
+    x[:, 0:14] = int(L.CelebAMask.SKIN)
+    x[1, 7:9] = R_EYE       # the subject's right eye appears on the image's left
+    x[1, 11:13] = L_EYE
+    x[3, 8:12] = NOSE
+    y = L.celebamask_to_sof(x)
+    assert y[3, 8:12].tolist() == [R_NOSE, R_NOSE, L_NOSE, L_NOSE]          # split at column 10
+    x2 = x.copy()
+    x2[1, 11:13] = int(L.CelebAMask.SKIN)             # one eye only: the face's median column (6.5)
+    assert L.celebamask_to_sof(x2)[3, 8:12].tolist() == [L_NOSE] * 4
+
+
 def test_celebamask_to_sof_torch_and_dtype():
     x = np.zeros((3, 6), np.uint8)
     x[:, :] = SKIN
@@ -368,7 +384,10 @@ def reference_celebamask_to_sof(m: np.ndarray) -> tuple[np.ndarray, dict]:
                 out[i, j] = SOF20.index(name)
                 continue
             k = comp[i][j]
-            if is_face[k]:
+            eyes = {e: [b for a, b in comps[k] if CELEBA19[m[a, b]] == e] for e in ("l_eye", "r_eye")}
+            if is_face[k] and eyes["l_eye"] and eyes["r_eye"]:
+                thr = (statistics.mean(eyes["l_eye"]) + statistics.mean(eyes["r_eye"])) / 2
+            elif is_face[k]:
                 thr = statistics.median(b for _, b in comps[k])
             elif all_face_cols:
                 thr = statistics.median(all_face_cols)
@@ -383,7 +402,7 @@ def reference_celebamask_to_sof(m: np.ndarray) -> tuple[np.ndarray, dict]:
 celeba_maps = hnp.arrays(
     np.int64,
     st.tuples(st.integers(1, 9), st.integers(1, 12)),
-    elements=st.sampled_from([0, 0, 1, 1, 1, 2, 2, 2, 3, 4, 6, 10, 13, 17]),
+    elements=st.sampled_from([0, 0, 1, 1, 1, 2, 2, 2, 3, 4, 5, 6, 10, 13, 17]),
 )
 
 
@@ -401,7 +420,7 @@ def test_celebamask_to_sof_mirror_property(m):
     y = L.celebamask_to_sof(m)
     back = L.flip_horizontal(L.celebamask_to_sof(L.flip_horizontal(m, "celebamask19")), "sof20")
     differ = {(int(i), int(j)) for i, j in zip(*np.nonzero(back != y))}
-    # Only nose pixels exactly on an integer median column may differ (the tie goes to l_nose).
+    # Only nose pixels exactly on an integer threshold column may differ (the tie goes to l_nose).
     assert all(p in thresholds and thresholds[p] == p[1] for p in differ), differ
 
 
