@@ -19,35 +19,22 @@ from sofgan_lab.applications.projection import (
     project_texture,
 )
 from sofgan_lab.cameras import Camera
-from sofgan_lab.geometry.sof import SemanticOccupancyField
-from sofgan_lab.geometry.space import GeometrySpace
 from sofgan_lab.labels import SofGAN as C17, sof_to_sofgan
 from sofgan_lab.pipeline import PortraitList, SofGAN
 from sofgan_lab.texture import SIWConfig, SIWGenerator
 from sofgan_lab.texture.generator import style_mixing_latents
+from _tiny import tiny_pipeline  # tests/_tiny.py
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 SIZE = 32
 
 
-def _tiny_siw(seed: int = 0) -> SIWGenerator:
-    """A 32-px random generator whose zero/one parameters are perturbed, so biases, noise strengths
-    and SPADE layers all matter."""
-    torch.manual_seed(seed)
-    g = SIWGenerator(SIWConfig(size=SIZE, style_dim=32, channels={4: 32, 8: 32, 16: 16, 32: 16},
-                               encoder_channels=(8, 16, 32), spade_hidden=8, spade_min=16, spade_max=32))
-    gen = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for p in g.parameters():
-            if bool((p == 0).all()) or bool((p == 1).all()):
-                p.add_(0.1 * torch.randn(p.shape, generator=gen))
-    return g.eval()
 
 
 @pytest.fixture(scope="module")
 def pipe() -> SofGAN:
-    return SofGAN(SemanticOccupancyField.from_pretrained("demo"), _tiny_siw(), GeometrySpace.load("demo"))
+    return tiny_pipeline()
 
 
 @pytest.fixture(scope="module")

@@ -67,18 +67,9 @@ def _notebook(model_dir: Path) -> nbformat.NotebookNode:
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     """A small saved pipeline: the demo SOF and space with a tiny random texture generator (32 px)."""
-    import torch
+    from _tiny import tiny_pipeline  # tests/_tiny.py
 
-    from sofgan_lab.geometry.sof import SemanticOccupancyField
-    from sofgan_lab.geometry.space import GeometrySpace
-    from sofgan_lab.pipeline import SofGAN
-    from sofgan_lab.texture import SIWConfig, SIWGenerator
-
-    torch.manual_seed(0)
-    siw = SIWGenerator(SIWConfig(size=32, style_dim=32, channels={4: 32, 8: 32, 16: 16, 32: 16},
-                                 encoder_channels=(8, 16, 32), spade_hidden=8, spade_min=16, spade_max=32))
-    pipe = SofGAN(SemanticOccupancyField.from_pretrained("demo"), siw, GeometrySpace.load("demo"))
-    return pipe.save_pretrained(tmp_path_factory.mktemp("browser") / "pipe")
+    return tiny_pipeline().save_pretrained(tmp_path_factory.mktemp("browser") / "pipe")
 
 
 @pytest.fixture(scope="module")

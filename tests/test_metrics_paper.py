@@ -14,8 +14,6 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sofgan_lab.geometry.sof import SemanticOccupancyField
-from sofgan_lab.geometry.space import GeometrySpace
 from sofgan_lab.metrics import (FeatureStats, MetricResult, compute_features, fid, frechet_distance, fvv_identity,
                                 kid, load_lpips, lpips_diversity, make_provenance, metric_table, representability,
                                 ssg_diversity, table_to_csv, table_to_latex, table_to_markdown)
@@ -23,26 +21,16 @@ from sofgan_lab.metrics.features import FID_INCEPTION_FILE, InceptionFeatures, P
 from sofgan_lab.metrics.perceptual import BACKBONE_FILES
 from sofgan_lab.metrics.sampling import PipelineSampler, save_like
 from sofgan_lab.pipeline import SofGAN
-from sofgan_lab.texture import SIWConfig, SIWGenerator
+from _tiny import tiny_pipeline  # tests/_tiny.py
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _tiny_siw(seed: int = 0) -> SIWGenerator:
-    torch.manual_seed(seed)
-    g = SIWGenerator(SIWConfig(size=32, style_dim=32, channels={4: 32, 8: 32, 16: 16, 32: 16},
-                               encoder_channels=(8, 16, 32), spade_hidden=8, spade_min=16, spade_max=32))
-    gen = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for p in g.parameters():
-            if bool((p == 0).all()) or bool((p == 1).all()):
-                p.add_(0.1 * torch.randn(p.shape, generator=gen))
-    return g.eval()
 
 
 @pytest.fixture(scope="module")
 def pipe() -> SofGAN:
-    return SofGAN(SemanticOccupancyField.from_pretrained("demo"), _tiny_siw(), GeometrySpace.load("demo"))
+    return tiny_pipeline()
 
 
 @pytest.fixture(scope="module")

@@ -19,11 +19,9 @@ import pytest
 import torch
 from PIL import Image
 
-from sofgan_lab.geometry.sof import SemanticOccupancyField
-from sofgan_lab.geometry.space import GeometrySpace, restricted_edit
+from sofgan_lab.geometry.space import restricted_edit
 from sofgan_lab.labels import colorize
 from sofgan_lab.pipeline import SofGAN
-from sofgan_lab.texture import SIWConfig, SIWGenerator
 
 pytest.importorskip("ipywidgets")
 pytest.importorskip("ipycanvas")
@@ -35,6 +33,7 @@ from sofgan_lab.widgets import (  # noqa: E402
 )
 from sofgan_lab.widgets._render import decode_image  # noqa: E402
 from sofgan_lab.widgets.viewer3d import split_mesh_by_class  # noqa: E402
+from _tiny import tiny_pipeline  # tests/_tiny.py
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -42,21 +41,11 @@ FAST = 0.01  # debounce of the tests' widgets (seconds)
 WAIT = 60.0  # generous timeout of every wait(); a pass takes far less
 
 
-def _tiny_siw(seed: int = 0) -> SIWGenerator:
-    torch.manual_seed(seed)
-    g = SIWGenerator(SIWConfig(size=32, style_dim=32, channels={4: 32, 8: 32, 16: 16, 32: 16},
-                               encoder_channels=(8, 16, 32), spade_hidden=8, spade_min=16, spade_max=32))
-    gen = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for p in g.parameters():
-            if bool((p == 0).all()) or bool((p == 1).all()):
-                p.add_(0.1 * torch.randn(p.shape, generator=gen))
-    return g.eval()
 
 
 @pytest.fixture(scope="module")
 def pipe() -> SofGAN:
-    return SofGAN(SemanticOccupancyField.from_pretrained("demo"), _tiny_siw(), GeometrySpace.load("demo"))
+    return tiny_pipeline()
 
 
 @pytest.fixture
