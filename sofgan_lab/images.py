@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["tensor_to_uint8", "uint8_to_tensor"]
+__all__ = ["tensor_to_uint8", "uint8_to_tensor", "ImageResult"]
 
 
 def tensor_to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -36,3 +36,32 @@ def uint8_to_tensor(array: np.ndarray) -> torch.Tensor:
         raise ValueError(f"array: expected shape (H, W, 3) or (B, H, W, 3), got {a.shape}")
     t = torch.from_numpy(np.ascontiguousarray(a)).float() / 127.5 - 1.0
     return t.movedim(-1, -3).contiguous()
+
+
+class ImageResult:
+    """Mixin for result objects holding one image ``tensor`` ``(3, H, W)`` float in [-1, 1]:
+    ``array`` (uint8 ``(H, W, 3)``), ``image`` (a PIL image, made once) and ``_repr_png_`` for Jupyter."""
+
+    tensor: torch.Tensor
+
+    @property
+    def array(self) -> np.ndarray:
+        """The image as uint8 ``(H, W, 3)``."""
+        return tensor_to_uint8(self.tensor)
+
+    @property
+    def image(self):
+        """The image as a ``PIL.Image`` (RGB)."""
+        pil = self.__dict__.get("_pil_image")
+        if pil is None:
+            from PIL import Image
+
+            pil = self.__dict__["_pil_image"] = Image.fromarray(self.array)
+        return pil
+
+    def _repr_png_(self) -> bytes:
+        import io
+
+        buf = io.BytesIO()
+        self.image.save(buf, format="PNG")
+        return buf.getvalue()

@@ -25,7 +25,7 @@ import base64
 import io
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -36,7 +36,7 @@ from . import __version__
 from .cameras import DEFAULT_RADIUS, Camera
 from .geometry.sof import SemanticOccupancyField
 from .geometry.space import GeometrySpace
-from .images import tensor_to_uint8
+from .images import ImageResult
 from .labels import NUM_SOF_CLASSES, NUM_SOFGAN_CLASSES, colorize, sof_to_sofgan
 from .texture.generator import SIWGenerator
 from .texture.regions import STYLE_GROUPS, two_style_weights
@@ -58,7 +58,7 @@ def _png(image) -> bytes:
 
 
 @dataclass
-class Portrait:
+class Portrait(ImageResult):
     """One rendered portrait and everything that made it.
 
     Attributes:
@@ -85,21 +85,6 @@ class Portrait:
     camera: Camera | None
     region_mix: dict | None
     truncation: float
-    _image: Any = field(default=None, repr=False, compare=False)
-
-    @property
-    def array(self) -> np.ndarray:
-        """The image as uint8 ``(H, W, 3)``."""
-        return tensor_to_uint8(self.tensor)
-
-    @property
-    def image(self):
-        """The image as a ``PIL.Image`` (RGB)."""
-        if self._image is None:
-            from PIL import Image
-
-            self._image = Image.fromarray(self.array)
-        return self._image
 
     def segmap_image(self, label_set: str = "sof20"):
         """The label map coloured with the palette of ``label_set`` ("sof20" or "sofgan17"), as PIL."""
@@ -112,9 +97,6 @@ class Portrait:
         if label_set == "sofgan17":
             return Image.fromarray(colorize(self.segmap17, "sofgan17"))
         raise ValueError(f"label_set: expected 'sof20' or 'sofgan17', got {label_set!r}")
-
-    def _repr_png_(self) -> bytes:
-        return _png(self.image)
 
     def _repr_html_(self) -> str:
         seg = self.segmap_image("sof20" if self.segmap is not None else "sofgan17")

@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..cameras import Camera
-from ..images import tensor_to_uint8
+from ..images import ImageResult, tensor_to_uint8
 from ..labels import NUM_SOFGAN_CLASSES, celebamask_to_sof, sof_to_sofgan, validate_labels
 from ..texture.generator import SIWGenerator
 
@@ -330,7 +330,7 @@ def _class_weights(logits: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------------------- results
 @dataclass
-class TextureProjection:
+class TextureProjection(ImageResult):
     """A photo projected into the texture space (see :func:`project_texture`).
 
     Attributes:
@@ -363,28 +363,6 @@ class TextureProjection:
     mse: float
     initial_mse: float
     steps: int
-    _image: Any = field(default=None, repr=False, compare=False)
-
-    @property
-    def array(self) -> np.ndarray:
-        """The render as uint8 ``(H, W, 3)``."""
-        return tensor_to_uint8(self.tensor)
-
-    @property
-    def image(self):
-        """The render as a ``PIL.Image`` (RGB)."""
-        if self._image is None:
-            from PIL import Image
-
-            self._image = Image.fromarray(self.array)
-        return self._image
-
-    def _repr_png_(self) -> bytes:
-        import io
-
-        buf = io.BytesIO()
-        self.image.save(buf, format="PNG")
-        return buf.getvalue()
 
     def __repr__(self) -> str:
         k, L, d = self.latents.shape
