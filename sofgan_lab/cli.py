@@ -18,7 +18,7 @@
                          [--region-mix-prob X] [--region-mode exact|fast] [--scale-max X] [--no-flip]
                          [--segmap-labels auto|sof20|sofgan17|celebamask19] [--sample-every N]
                          [--checkpoint-every N] [--log-every N] [--eval-every N --parser DIR|demo]
-                         [--device cpu|cuda] [--amp-cpu] [--seed S] [--until N] [--limit N]
+                         [--device cpu|cuda] [--amp-cpu] [--stream-images] [--seed S] [--until N] [--limit N]
                                                    # the SIW-StyleGAN texture generator (unpaired)
     sofgan-lab eval metrics --model demo|DIR --metrics diversity,ssg,fvv,fid --n 2000 [--real PHOTOS]
                             [--net alex|vgg|squeeze] [--untrained-backbone] [--extractor inception|parser]
@@ -435,6 +435,8 @@ def _add_siw_command(tsub) -> None:
                     help="steps between parser-mIoU evaluations of G_ema samples (needs --parser; default 0 = off)")
     ts.add_argument("--parser", default=None, metavar="DIR|demo", help="face parser for --eval-every")
     ts.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
+    ts.add_argument("--stream-images", action="store_true",
+                    help="decode photos per batch instead of preloading them (default: preload when they fit in 4 GiB)")
     ts.add_argument("--amp-cpu", action="store_true",
                     help="bfloat16 autocast on CPU too (CPUs with AMX/AVX512-BF16: ~1.4x faster; CUDA always uses it)")
     ts.add_argument("--seed", type=_int, default=None, help="seed of the init and the data stream (default 0)")
@@ -469,6 +471,8 @@ def _train_siw(args) -> dict:
             overrides["flip"] = False
         if args.amp_cpu:
             overrides["amp_cpu"] = True
+        if args.stream_images:
+            overrides["images_in_memory"] = False
         cfg = SIWTrainConfig(device=args.device)
         if "steps" in overrides:  # keep checkpoints, samples and logs within short runs
             for k in ("checkpoint_every", "sample_every", "log_every"):

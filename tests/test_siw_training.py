@@ -487,7 +487,8 @@ def test_cli_train_siw(photos, tmp_path, capsys):
     args = ["-q", "train", "siw", str(photos), str(photos), "--out", str(run), "--size", "32", "--steps", "2",
             "--batch", "2", "--limit", "4", "--device", "cpu", "--lr", "0.001", "--r1-gamma", "5",
             "--pl-weight", "1", "--region-mix-prob", "1", "--region-mode", "fast", "--scale-max", "1.2",
-            "--no-flip", "--segmap-labels", "sof20", "--log-every", "1", "--seed", "3"]
+            "--no-flip", "--segmap-labels", "sof20", "--log-every", "1", "--seed", "3", "--stream-images",
+            "--amp-cpu"]
     assert main([*args, "--until", "1"]) == 0
     out = json.loads(capsys.readouterr().out.strip())
     assert out == {"model": None, "steps": 1, "finished": False}
@@ -500,6 +501,7 @@ def test_cli_train_siw(photos, tmp_path, capsys):
     assert (tc["steps"], tc["batch"], tc["lr"], tc["r1_gamma"], tc["pl_weight"], tc["region_mix_prob"],
             tc["region_mode"], tc["scale_max"], tc["flip"], tc["seed"], tc["log_every"], tc["device"]) == (
         2, 2, 0.001, 5.0, 1.0, 1.0, "fast", 1.2, False, 3, 1, "cpu")
+    assert tc["images_in_memory"] is False and tc["amp_cpu"] is True
     assert tc["checkpoint_every"] == tc["sample_every"] == 2  # clamped to --steps
     assert training["num_images"] == 4 and training["segmap_label_set"] == "sof20"
     assert [r["step"] for r in MetricsLogger.read(run / "metrics.jsonl")] == [1, 2]
@@ -563,3 +565,28 @@ def test_cli_bad_arguments(photos, tmp_path, capsys):
             main(args)
         assert exc.value.code == 2
         assert flag in capsys.readouterr().err
+
+
+def test_streamed_photos_train_exactly_like_preloaded_ones(straight, photos, tmp_path, monkeypatch):
+    from sofgan_lab.train import siw_trainer as st
+
+    r = train_siw(photos, photos, tmp_path / "stream", model_config=TINY, progress=False,
+                  train_config=cfg(images_in_memory=False))
+    a, b = straight.generator.state_dict(), r.generator.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # auto: a folder above the memory budget is streamed
+    seen = []
+    orig = st._image_source
+
+    def spy(*args):
+        src = orig(*args)
+        seen.append(type(src).__name__)
+        return src
+
+    monkeypatch.setattr(st, "_image_source", spy)
+    monkeypatch.setattr(st, "IMAGES_IN_MEMORY_BYTES", 100)
+    train_siw(photos, photos, tmp_path / "auto", model_config=TINY, progress=False, limit=4,
+              train_config=cfg(steps=1, sample_every=0, checkpoint_every=0))
+    assert seen == ["StreamingImageFolder"]
+    with pytest.raises(TypeError, match="images_in_memory: expected a bool"):
+        cfg(images_in_memory="yes")

@@ -97,6 +97,7 @@ class SIWTrainConfig(TrainConfigBase):
     device: str | None = None
     amp: bool = True                    # bfloat16 autocast on CUDA
     amp_cpu: bool = False               # bfloat16 autocast on CPU too (AMX / AVX512-BF16 CPUs: ~1.4x faster)
+    images_in_memory: bool | None = None  # decode all photos once (None: when they fit in 4 GiB), else per batch
     channels_last: bool = True          # on CUDA
     log_every: int = 50
     sample_every: int = 1000
@@ -138,6 +139,8 @@ class SIWTrainConfig(TrainConfigBase):
         if self.eval_every and not self.parser:
             raise ValueError("parser: eval_every > 0 needs a face parser (a folder or 'demo')")
         self._check_bools("flip", "amp", "amp_cpu", "channels_last")
+        if self.images_in_memory is not None:
+            self._check_bools("images_in_memory")
         self._check_device()
 
 
@@ -247,6 +250,25 @@ def sample_grid(g: SIWGenerator, segmaps: torch.Tensor, z: torch.Tensor) -> np.n
     return np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)
 
 
+#: Photos are preloaded (decoded once) when they take at most this many bytes at the training size.
+IMAGES_IN_MEMORY_BYTES = 4 * 2 ** 30
+
+
+def _image_source(folder: Path, size: int, limit: int | None, in_memory: bool | None):
+    """The photo folder, preloaded (:class:`ImageFolder`) or decoded per batch (``StreamingImageFolder``:
+    FFHQ-sized folders); both give the same values."""
+    from ..datasets.images import StreamingImageFolder
+    from .siw_data import list_images
+
+    if in_memory is None:
+        n = len(list_images(folder, "images", "images")[: limit or None])
+        in_memory = n * 3 * size * size <= IMAGES_IN_MEMORY_BYTES
+        if not in_memory:
+            log.info("images: %d photos at %d² would take %.1f GiB: decoding them per batch instead", n, size,
+                     n * 3 * size * size / 2 ** 30)
+    return ImageFolder(folder, size, limit=limit) if in_memory else StreamingImageFolder(folder, size, limit=limit)
+
+
 def _check_run_folder(out: Path, resume: bool, latest: Path | None) -> None:
     if resume:
         return
@@ -312,7 +334,7 @@ def train_siw(images: str | Path, segmaps: str | Path, out: str | Path, *, model
 def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg: SIWTrainConfig, resume: bool,
            progress: bool, until: int | None, device: torch.device, info: DistInfo, label_set: str,
            limit: int | None) -> SIWTrainResult:
-    imgs = ImageFolder(images_dir, mcfg.size, limit=limit)
+    imgs = _image_source(images_dir, mcfg.size, limit, cfg.images_in_memory)
     segs = SegmapFolder(segmaps_dir, mcfg.size, label_set=label_set, limit=limit)
     ckpt_dir = out / "checkpoints"
     latest = latest_checkpoint(ckpt_dir)
