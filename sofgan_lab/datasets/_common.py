@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -17,6 +16,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .. import __version__
+from ..io.checkpoints import commit_tree, new_tree  # noqa: F401  (re-exported for the dataset writers)
 
 log = logging.getLogger(__name__)
 
@@ -150,35 +150,6 @@ def run_jobs(fn: Callable[[Any], Any], jobs: Sequence[Any], *, workers: int | No
                     results.append(r)
                     bar.update(1)
     return results
-
-
-def new_tree(out: Any, overwrite: bool) -> Path:
-    """A hidden temporary sibling of ``out`` to build a whole tree in (see :func:`commit_tree`)."""
-    if not isinstance(out, (str, os.PathLike)):
-        raise TypeError(f"out: expected a path, got {type(out).__name__}")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out: {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ValueError(f"out: {out} is not empty (pass overwrite=True / --overwrite to replace it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)
-    return tmp
-
-
-def commit_tree(tmp: Path, out: Path) -> None:
-    """Replace ``out`` by the finished tree ``tmp`` (renames only)."""
-    out = Path(out)
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old)
 
 
 def numeric_key(path: Path) -> tuple:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -17,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from .. import __version__
 
 __all__ = ["FORMAT_VERSION", "CheckpointError", "save_module", "load_module", "atomic_write_bytes",
-           "atomic_save_safetensors", "read_json"]
+           "atomic_save_safetensors", "read_json", "new_tree", "commit_tree"]
 
 FORMAT_VERSION = 1
 
@@ -112,3 +114,32 @@ def load_module(cls, directory: str | Path, *, kind: str, config_cls, map_locati
                                   f"the model expects {tuple(own[k].shape)}")
     model.load_state_dict(state)
     return model.to(map_location)
+
+
+def new_tree(out: Any, overwrite: bool) -> Path:
+    """A hidden temporary sibling of ``out`` to build a whole tree in (see :func:`commit_tree`)."""
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out: expected a path, got {type(out).__name__}")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out: {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ValueError(f"out: {out} is not empty (pass overwrite=True / --overwrite to replace it)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)
+    return tmp
+
+
+def commit_tree(tmp: Path, out: Path) -> None:
+    """Replace ``out`` by the finished tree ``tmp`` (renames only)."""
+    out = Path(out)
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        out.rename(old)
+    tmp.rename(out)
+    if old is not None:
+        shutil.rmtree(old)

@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..cameras import Camera, random_views
+from ..io.checkpoints import commit_tree, new_tree
 from ..labels import colorize
 from .attributes import instance_rng, sample_attributes
 from .head import build_head
@@ -102,31 +102,6 @@ def _write_instance(job) -> str:
     return name
 
 
-def _prepare(out: Path, overwrite: bool) -> Path:
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out: {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ValueError(f"out: {out} is not empty (pass overwrite=True / --overwrite to replace it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it 0700; the dataset gets the usual permissions
-    return tmp
-
-
-def _commit(tmp: Path, out: Path) -> None:
-    out = Path(out)
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old)
-
-
 def _run(jobs, fn, workers, desc, progress):
     workers = _default_workers() if workers is None else _check_int(workers, "workers", 1)
     workers = min(workers, len(jobs))
@@ -176,7 +151,7 @@ def write_scans(out: str | os.PathLike, *, instances: int = 122, views: int = 64
     _check_int(views, "views", 1)
     _check_common(size, seed, camera, supersample)
     out = Path(out)
-    tmp = _prepare(out, overwrite)
+    tmp = new_tree(out, overwrite)
     try:
         jobs = [(str(tmp), i, views, size, seed, camera, supersample) for i in range(instances)]
         _run(jobs, _write_instance, workers, "scans", progress)
@@ -188,7 +163,7 @@ def write_scans(out: str | os.PathLike, *, instances: int = 122, views: int = 64
             "names": [f"{i:04d}" for i in range(instances)],
         }
         (tmp / "index.json").write_text(json.dumps(index, indent=2) + "\n")
-        _commit(tmp, out)
+        commit_tree(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -229,7 +204,7 @@ def write_photos(out: str | os.PathLike, *, count: int, size: int = 128, seed: i
     if not isinstance(with_segmaps, bool):
         raise TypeError(f"with_segmaps: expected a bool, got {type(with_segmaps).__name__}")
     out = Path(out)
-    tmp = _prepare(out, overwrite)
+    tmp = new_tree(out, overwrite)
     try:
         for sub in ("images", "meta") + (("segmaps", "segmaps_vis") if with_segmaps else ()):
             (tmp / sub).mkdir()
@@ -245,7 +220,7 @@ def write_photos(out: str | os.PathLike, *, count: int, size: int = 128, seed: i
                  "camera": camera, "with_segmaps": with_segmaps, "label_set": "sof20",
                  "supersample": supersample}
         (tmp / "index.json").write_text(json.dumps(index, indent=2) + "\n")
-        _commit(tmp, out)
+        commit_tree(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
