@@ -53,6 +53,26 @@ class Panel(W.VBox):
                 return 0
             raise
 
+    def _attach_portrait(self, pipe: Any, portrait: Any, **traits: Any) -> tuple[Any, bool]:
+        """Resolve a control's ``portrait`` argument into ``self.portrait``: ``True`` builds a
+        ``PortraitView(pipe, **traits)`` whose debounce follows this control's, a ``PortraitView`` is
+        used as given, ``False``/``None`` gives none. :meth:`wait` then waits for it too. Returns
+        ``(view or None, built here)``."""
+        from .portrait import PortraitView
+
+        if portrait is True:
+            view, built = PortraitView(pipe, debounce=self.debounce, **traits), True
+            W.dlink((self, "debounce"), (view, "debounce"))
+        elif isinstance(portrait, PortraitView):
+            view, built = portrait, False
+        elif portrait in (False, None):
+            view, built = None, False
+        else:
+            raise TypeError(f"portrait: expected True, False, None or a PortraitView, got {type(portrait).__name__}")
+        self.portrait = view
+        self._add_linked(view)
+        return view, built
+
     def _add_linked(self, panel: "Panel | None") -> None:
         """Make :meth:`wait` also wait for ``panel`` (e.g. the portrait this control drives)."""
         if panel is not None and panel is not self and panel not in self._linked:

@@ -89,17 +89,11 @@ class CameraControl(Panel):
         self.portrait: PortraitView | None = None
         rows: list[W.Widget] = [self._yaw, self._pitch, self._radius, W.HBox([self._ortho, self._fov]),
                                 W.HBox([self._play, self._reset])]
-        if portrait is True:
-            self.portrait = PortraitView(pipe, debounce=self.debounce, camera=self.camera)
-            W.dlink((self, "debounce"), (self.portrait, "debounce"))
-            rows.append(self.portrait)
-        elif isinstance(portrait, PortraitView):
-            self.portrait = portrait
-        elif portrait not in (False, None):
-            raise TypeError(f"portrait: expected True, False, None or a PortraitView, got {type(portrait).__name__}")
-        if self.portrait is not None:
-            W.dlink((self, "camera"), (self.portrait, "camera"))
-            self._add_linked(self.portrait)
+        view, built = self._attach_portrait(pipe, portrait, camera=self.camera)
+        if built:
+            rows.append(view)
+        if view is not None:
+            W.dlink((self, "camera"), (view, "camera"))
         self.children = rows
 
     # ------------------------------------------------------------------ state

@@ -94,24 +94,18 @@ class RegionStyleMixer(Panel):
 
         self.portrait: PortraitView | None = None
         children: list[W.Widget] = [W.HBox([self._a, self._b]), *rows, self._all, self._trunc]
-        if portrait is True:
-            kw = {"geometry": list(self.geometry)} if self.geometry else {}
-            self.portrait = PortraitView(pipe, debounce=self.debounce, **kw)
-            W.dlink((self, "debounce"), (self.portrait, "debounce"))
-            W.dlink((self, "geometry"), (self.portrait, "geometry"), transform=lambda g: g or self.portrait.geometry)
-            children.append(self.portrait)
-        elif isinstance(portrait, PortraitView):
-            self.portrait = portrait
-        elif portrait not in (False, None):
-            raise TypeError(f"portrait: expected True, False, None or a PortraitView, got {type(portrait).__name__}")
-        if self.portrait is not None:
+        kw = {"geometry": list(self.geometry)} if self.geometry else {}
+        view, built = self._attach_portrait(pipe, portrait, **kw)
+        if built:
+            W.dlink((self, "geometry"), (view, "geometry"), transform=lambda g: g or view.geometry)
+            children.append(view)
+        if view is not None:
             p = self.portrait
             with p.hold_trait_notifications():
                 W.dlink((self, "style_a"), (p, "texture"))
                 W.dlink((self, "style_b"), (p, "texture_b"))
                 W.dlink((self, "mix"), (p, "region_mix"))
                 W.dlink((self, "truncation"), (p, "truncation"))
-            self._add_linked(p)
         self.children = children
 
     # ------------------------------------------------------------------ state

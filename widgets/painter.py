@@ -123,20 +123,14 @@ class SegmapPainter(Panel):
         self._loader = self._add_renderer(Renderer(self._render_geometry, self._deliver_geometry, self._failed,
                                                    debounce=self.debounce, name="sofgan-lab-painter"))
         self.portrait: PortraitView | None = None
-        if portrait is True:
-            self.portrait = PortraitView(pipe, segmap=self.segmap, show_segmap=False, texture=self.texture,
-                                         truncation=self.truncation, display_size=display_size,
-                                         debounce=self.debounce)
-            W.dlink((self, "debounce"), (self.portrait, "debounce"))
-        elif isinstance(portrait, PortraitView):
-            self.portrait = portrait
-            portrait.segmap = self.segmap
-        elif portrait not in (False, None):
-            raise TypeError(f"portrait: expected True, False, None or a PortraitView, got {type(portrait).__name__}")
-        if self.portrait is not None:
-            W.dlink((self, "texture"), (self.portrait, "texture"))
-            W.dlink((self, "truncation"), (self.portrait, "truncation"))
-            self._add_linked(self.portrait)
+        view, built = self._attach_portrait(pipe, portrait, segmap=self.segmap, show_segmap=False,
+                                            texture=self.texture, truncation=self.truncation,
+                                            display_size=display_size)
+        if view is not None and not built:
+            view.segmap = self.segmap
+        if view is not None:
+            W.dlink((self, "texture"), (view, "texture"))
+            W.dlink((self, "truncation"), (view, "truncation"))
         tools = W.VBox([W.HBox(buttons[:10]), W.HBox(buttons[10:]), self._label_text,
                         W.HBox([self._tool, self._brush]),
                         W.HBox([self._undo_btn, self._clear_btn, self._geo_btn, self._upload]), self.status])

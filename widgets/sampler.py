@@ -112,16 +112,9 @@ class GeometrySampler(Panel):
         children: list[W.Widget] = [W.HBox([self._seed, self._component, self._resample]),
                                     W.HBox([self._temperature, self._mode]), self.canvas, self.status]
         self.portrait: PortraitView | None = None
-        if portrait is True:
-            self.portrait = PortraitView(pipe, debounce=self.debounce)
-            W.dlink((self, "debounce"), (self.portrait, "debounce"))
-            children.append(self.portrait)
-        elif isinstance(portrait, PortraitView):
-            self.portrait = portrait
-        elif portrait not in (False, None):
-            raise TypeError(f"portrait: expected True, False, None or a PortraitView, got {type(portrait).__name__}")
-        if self.portrait is not None:
-            self._add_linked(self.portrait)
+        view, built = self._attach_portrait(pipe, portrait)
+        if built:
+            children.append(view)
         self.children = children
         self._renderer = self._add_renderer(Renderer(self._render, self._deliver, self._failed,
                                                      debounce=self.debounce, name="sofgan-lab-sampler"))

@@ -130,16 +130,10 @@ class AttributeSliders(Panel):
         children: list[W.Widget] = [W.HBox(boxes), W.HBox([self._restrict, self._regions, self._reset])]
 
         self.portrait: PortraitView | None = None
-        if portrait is True:
-            self.portrait = PortraitView(pipe, debounce=self.debounce, geometry=list(self.code))
-            W.dlink((self, "debounce"), (self.portrait, "debounce"))
-            children.append(self.portrait)
-        elif isinstance(portrait, PortraitView):
-            self.portrait = portrait
-        elif portrait not in (False, None):
-            raise TypeError(f"portrait: expected True, False, None or a PortraitView, got {type(portrait).__name__}")
-        if self.portrait is not None:
-            self._add_linked(self.portrait)
+        view, built = self._attach_portrait(pipe, portrait, geometry=list(self.code))
+        if built:
+            children.append(view)
+        if view is not None:
             self._push_to_portrait()
         self.children = children
 
