@@ -406,7 +406,7 @@ def test_metric_table_cells_marks_and_writers(tmp_path):
 
 def test_plot_metrics_draws_bars_with_error_bars():
     pytest.importorskip("plotly")
-    from sofgan_lab.metrics import plot_metrics
+    from sofgan_lab.widgets import plot_metrics
 
     fig = plot_metrics([_result("lpips_diversity", 0.66, 0.0581, 100, "SofGAN"),
                         _result("fvv_identity", 0.4, 0.1, 100, "SofGAN", caveats=("x",))], error="se")

@@ -277,3 +277,20 @@ def test_nbval_sanitizer_file_parses_and_scrubs():
     leftovers = {s: scrub(s) for s, volatile in samples.items() if volatile in scrub(s)}
     assert not leftovers, f"sanitize.cfg leaves volatile text in: {leftovers}"
     assert scrub("segmap (2, 256, 256) int64, 20 classes") == "segmap (2, 256, 256) int64, 20 classes"
+
+
+def test_core_source_never_imports_front_end_modules_even_on_use():
+    """The import probe above sees module-level imports only; an import inside a function would slip
+    through it, so scan the core package's source for import statements of front-end modules."""
+    import ast
+
+    offenders = []
+    for path in sorted((REPO / "sofgan_lab").rglob("*.py")):
+        if path.is_relative_to(REPO / "sofgan_lab" / "widgets"):
+            continue  # a development install may map the widgets folder here
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            offenders += [f"{path.relative_to(REPO)}:{node.lineno} imports {n}" for n in names
+                          if n.split(".")[0] in FRONTEND_MODULES]
+    assert not offenders, "front-end imports in the core package:\n" + "\n".join(offenders)

@@ -551,6 +551,9 @@ def test_metric_table_runs_metrics_with_progress(pipe, make):
     assert mt.error == "" and mt.progress.value == 1 and mt.completed == 1
     assert "LPIPS" in mt.output.value and "SofGAN" in mt.output.value
     assert list(mt.table.columns) == ["LPIPS (alex)"]
+    bars = [t for t in mt.figure.data if t.type == "bar"]  # the bar chart of the same results
+    assert mt._plot_box.children == (mt.figure,) and len(bars) == 1
+    assert bars[0].y[0] == pytest.approx(mt.results[0].value) and bars[0].marker.pattern.shape == "/"
     mt.metrics = []
     mt.run()
     assert mt.wait(WAIT)

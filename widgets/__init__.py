@@ -23,7 +23,8 @@ import importlib
 from typing import Any
 
 __all__ = ["PortraitView", "GeometrySampler", "AttributeSliders", "SOFViewer3D", "CameraControl",
-           "RegionStyleMixer", "SegmapPainter", "MetricTable", "Explorer", "Renderer", "Panel"]
+           "RegionStyleMixer", "SegmapPainter", "MetricTable", "Explorer", "Renderer", "Panel",
+           "plot_metrics"]
 
 _WHERE = {
     "PortraitView": "portrait",
@@ -34,6 +35,7 @@ _WHERE = {
     "RegionStyleMixer": "mixer",
     "SegmapPainter": "painter",
     "MetricTable": "metrics",
+    "plot_metrics": "metrics",
     "Explorer": "explorer",
     "Renderer": "_render",
     "Panel": "_base",

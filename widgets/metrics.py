@@ -3,7 +3,8 @@
 Each chosen metric is one call of ``sofgan_lab.metrics`` on the pipeline, with ``n`` units (LPIPS
 pairs, SSG segmaps, FVV instances; small by default — the paper used 50k / 1k / 1k), run one
 after the other on the renderer's thread with a progress bar (one step per metric); the results
-go through ``sofgan_lab.metrics.metric_table`` and are shown as HTML (with the table's footnotes).
+go through ``sofgan_lab.metrics.metric_table`` and are shown as HTML (with the table's footnotes)
+and as a bar chart with standard-error bars (:func:`plot_metrics`, a plotly ``FigureWidget``).
 ``pretrained_backbone`` (default: whether the ImageNet weights of the LPIPS trunk are on disk;
 nothing is downloaded) decides whether LPIPS uses them; without them results are marked not
 comparable to the paper.
@@ -20,7 +21,7 @@ from traitlets import Bool, Enum, Int, List, TraitError, Unicode, validate
 from ._base import Panel
 from ._render import Renderer, RenderJob, pipeline_lock, status_html
 
-__all__ = ["MetricTable", "WIDGET_METRICS"]
+__all__ = ["MetricTable", "WIDGET_METRICS", "plot_metrics"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def _backbone_on_disk(net: str = "alex") -> bool:
 
 
 class MetricTable(Panel):
-    """Run chosen metrics with a progress bar and show the table (see the module docstring).
+    """Run chosen metrics with a progress bar and show the table and a bar chart (see the module docstring).
 
     Args:
         pipe: a :class:`~sofgan_lab.pipeline.SofGAN`.
@@ -81,9 +82,11 @@ class MetricTable(Panel):
         self.progress = W.IntProgress(value=0, min=0, max=max(1, len(self.metrics)), description="",
                                       layout=W.Layout(width="300px"))
         self.output = W.HTML()
+        self.figure = None                      # the bar chart (plotly FigureWidget) of the last run
+        self._plot_box = W.Box()
         self.status = W.HTML(status_html("choose metrics and press run"))
         self.children = [W.HBox([self._pick, W.VBox([self._n, self._pre, self._run])]), self.progress, self.status,
-                          self.output]
+                          self.output, self._plot_box]
         self._renderer = self._add_renderer(Renderer(self._render, self._deliver, self._failed,
                                                      debounce=self.debounce, name="sofgan-lab-metrics"))
 
@@ -131,8 +134,60 @@ class MetricTable(Panel):
         self.table = metric_table(results)
         notes = "".join(f"<div style='font-size:small'>{html.escape(f)}</div>" for f in self.table.attrs["footnotes"])
         self.output.value = self.table.to_html(escape=True) + notes
+        import plotly.graph_objects as go
+
+        fig = plot_metrics(results, error="se", title=f"{self.model_name}: error bars = standard error; "
+                                                       "hatched = not comparable to the paper")
+        fig.update_layout(height=320, margin=dict(l=40, r=20, t=60, b=30))
+        self.figure = go.FigureWidget(fig)
+        self._plot_box.children = (self.figure,)
         self.error = ""
         self.status.value = status_html(f"{len(results)} metric(s), n = {job.params[1]}")
 
     def _failed(self, exc: BaseException, job: RenderJob) -> None:
         self._show_error(exc, self.status)
+
+
+def plot_metrics(results: Iterable[MetricResult] | MetricResult, *, error: str = "std", title: str | None = None):
+    """Bars per model, one panel per table column, with error bars; non-comparable results hatched.
+
+    Args:
+        error: ``"std"`` (the per-unit standard deviation — the paper's ± before its ×100 scaling) or
+            ``"se"`` (the standard error of the mean — what a model comparison needs).
+
+    Returns:
+        A ``plotly.graph_objects.Figure`` (show it, or wrap it in ``go.FigureWidget``).
+    """
+    if error not in ("std", "se"):
+        raise ValueError(f"error: expected 'std' or 'se', got {error!r}")
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from sofgan_lab.metrics.tables import _check_results, metric_table
+
+    res = _check_results(results)
+    df = metric_table(res)
+    cols = list(df.columns)
+    arrows = {c: "↑" if df.attrs["higher_is_better"][c] else "↓" for c in cols}
+    fig = make_subplots(rows=1, cols=len(cols), subplot_titles=[f"{c} {arrows[c]}" for c in cols])
+    models = list(df.index)
+    palette = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D"]
+    for j, c in enumerate(cols):
+        for i, m in enumerate(models):
+            cell = df.attrs["cells"].get(m, {}).get(c)
+            if cell is None:
+                continue
+            r = cell["result"]
+            e = r["std"] if error == "std" else r["error"]
+            hover = f"{m}<br>{c}: {cell['value']}" + (f" ± {cell['error']} (×10⁻²)" if cell["error"] else "") + \
+                f"<br>n = {r['n']}" + ("" if r["comparable_to_paper"] else "<br>" + "<br>".join(r["caveats"]))
+            fig.add_trace(go.Bar(
+                x=[m], y=[r["value"]], name=m, legendgroup=m, showlegend=j == 0,
+                marker=dict(color=palette[i % len(palette)],
+                            pattern=dict(shape="" if r["comparable_to_paper"] else "/")),
+                error_y=dict(type="data", array=[e], visible=e is not None), hovertext=hover, hoverinfo="text"),
+                row=1, col=j + 1)
+    fig.update_layout(title=title or f"Metrics (error bars: {'std' if error == 'std' else 'standard error'}; "
+                                     "hatched = not comparable to the paper)", barmode="group", bargap=0.3)
+    return fig
+

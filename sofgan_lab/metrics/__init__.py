@@ -7,7 +7,7 @@
 * :mod:`.frechet` — :func:`frechet_distance`, :func:`kid`, :class:`FeatureStats`, :func:`fid` (Fig. 7)
 * :mod:`.features` — :class:`InceptionFeatures` (FID Inception), :class:`ParserFeatures`, ...
 * :mod:`.sof_space` — :func:`representability` (Fig. 9)
-* :mod:`.tables` — :func:`metric_table`, :func:`plot_metrics`
+* :mod:`.tables` — :func:`metric_table` (the bar chart is :func:`sofgan_lab.widgets.plot_metrics`)
 
 Everything but the segmentation metrics loads on first use (torch, lpips, pandas are not imported
 by ``import sofgan_lab.metrics``).
@@ -26,7 +26,6 @@ _LAZY = {
     "ParserFeatures": "features", "as_feature_extractor": "features",
     "representability": "sof_space",
     "metric_table": "tables", "table_to_markdown": "tables", "table_to_latex": "tables", "table_to_csv": "tables",
-    "plot_metrics": "tables",
     "PipelineSampler": "sampling",
 }
 

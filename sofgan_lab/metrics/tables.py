@@ -9,8 +9,8 @@ set of caveats, explained in ``df.attrs["footnotes"]``.
 
 :func:`table_to_markdown`, :func:`table_to_latex` and :func:`table_to_csv` write it out (the
 Markdown writer is our own: pandas' needs ``tabulate``, which is not a dependency).
-:func:`plot_metrics` draws the results as bars with error bars (plotly, imported on use; matplotlib
-is not installed in the lab environment).
+:func:`sofgan_lab.widgets.plot_metrics` draws them as bars with error bars (plotly lives with the
+widgets: the core library never imports it).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import pandas as pd
 
 from .results import MetricResult, metric_spec
 
-__all__ = ["metric_table", "table_to_markdown", "table_to_latex", "table_to_csv", "plot_metrics", "MARKS"]
+__all__ = ["metric_table", "table_to_markdown", "table_to_latex", "table_to_csv", "MARKS"]
 
 log = logging.getLogger(__name__)
 
@@ -204,49 +204,3 @@ def table_to_csv(df: pd.DataFrame, path: str | Path | None = None, *, numeric: b
     if path is not None:
         Path(path).write_text(text, encoding="utf-8")
     return text
-
-
-def plot_metrics(results: Iterable[MetricResult] | MetricResult, *, error: str = "std", title: str | None = None):
-    """Bars per model, one panel per table column, with error bars; non-comparable results hatched.
-
-    Args:
-        error: ``"std"`` (the per-unit standard deviation — the paper's ± before its ×100 scaling) or
-            ``"se"`` (the standard error of the mean — what a model comparison needs).
-
-    Returns:
-        A ``plotly.graph_objects.Figure`` (plotly is imported here, on use: it is in the ``lab``
-        extra; matplotlib is not a dependency).
-    """
-    if error not in ("std", "se"):
-        raise ValueError(f"error: expected 'std' or 'se', got {error!r}")
-    res = _check_results(results)
-    try:
-        import plotly.graph_objects as go
-        from plotly.subplots import make_subplots
-    except ImportError as exc:  # pragma: no cover - the lab extra provides it
-        raise ImportError("plot_metrics: needs plotly (pip install 'sofgan-lab[lab]')") from exc
-    df = metric_table(res)
-    cols = list(df.columns)
-    arrows = {c: "↑" if df.attrs["higher_is_better"][c] else "↓" for c in cols}
-    fig = make_subplots(rows=1, cols=len(cols), subplot_titles=[f"{c} {arrows[c]}" for c in cols])
-    models = list(df.index)
-    palette = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D"]
-    for j, c in enumerate(cols):
-        for i, m in enumerate(models):
-            cell = df.attrs["cells"].get(m, {}).get(c)
-            if cell is None:
-                continue
-            r = cell["result"]
-            e = r["std"] if error == "std" else r["error"]
-            hover = f"{m}<br>{c}: {cell['value']}" + (f" ± {cell['error']} (×10⁻²)" if cell["error"] else "") + \
-                f"<br>n = {r['n']}" + ("" if r["comparable_to_paper"] else "<br>" + "<br>".join(r["caveats"]))
-            fig.add_trace(go.Bar(
-                x=[m], y=[r["value"]], name=m, legendgroup=m, showlegend=j == 0,
-                marker=dict(color=palette[i % len(palette)],
-                            pattern=dict(shape="" if r["comparable_to_paper"] else "/")),
-                error_y=dict(type="data", array=[e], visible=e is not None), hovertext=hover, hoverinfo="text"),
-                row=1, col=j + 1)
-    fig.update_layout(title=title or f"Metrics (error bars: {'std' if error == 'std' else 'standard error'}; "
-                                     "hatched = not comparable to the paper)", barmode="group", bargap=0.3)
-    return fig
-
