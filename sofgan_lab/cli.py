@@ -13,6 +13,9 @@
                                    [--eval PHOTOS2] [--amp] [--resume] [--device cpu|cuda]
     sofgan-lab eval parser MODEL --data PHOTOS [--blur SIGMA] [--noise STD] [--flip-average]
                                                    # prints one JSON line (miou, per-class IoU, ...)
+    sofgan-lab eval siw MODEL --segmaps SEGMAPS [--n N] [--parser demo|DIR] [--truncation PSI]
+                        [--group hair] [--dilation 5] [--which g_ema|g]
+                                                   # a texture generator's parser mIoU and hair leakage
     sofgan-lab train siw IMAGES SEGMAPS --out RUN [--size 128] [--preset demo|official] [--resume]
                          [--steps N] [--batch N] [--lr X] [--r1-gamma X] [--pl-weight X]
                          [--region-mix-prob X] [--region-mode exact|fast] [--scale-max X] [--no-flip]
@@ -196,6 +199,52 @@ def _add_parser_commands(tsub, esub) -> None:
                     help="average each photo's and its mirror image's class probabilities (2x the cost)")
     ep.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
 
+    es = esub.add_parser("siw", help="a texture generator's parser mIoU against its input segmaps and its hair-edit "
+                                     "leakage; prints one JSON line")
+    es.add_argument("model", type=Path, metavar="MODEL",
+                    help="'demo', a generator folder (RUN/model), a run folder or a checkpoint folder (RUN/checkpoints/step_N)")
+    es.add_argument("--segmaps", type=Path, required=True, metavar="SEGMAPS",
+                    help="label-map folder (or a folder with segmaps/), e.g. held-out sofgan-lab synth photos --with-segmaps")
+    es.add_argument("--n", type=_int, default=None, help="evaluate the first N segmaps (default all)")
+    es.add_argument("--parser", default="demo", metavar="demo|DIR", help="face parser (default: the demo parser)")
+    es.add_argument("--truncation", type=_float, default=1.0, help="truncation psi of the styles (default 1.0)")
+    es.add_argument("--group", default="hair", help="style group whose style changes for the leakage (default hair)")
+    es.add_argument("--dilation", type=_int, default=5, help="pixels the group's region is dilated by (default 5)")
+    es.add_argument("--which", choices=("g_ema", "g"), default="g_ema",
+                    help="from a checkpoint: the EMA generator (default) or the raw one")
+    es.add_argument("--seed", type=_int, default=0, help="seed of the styles (default 0)")
+    es.add_argument("--batch", type=_int, default=8, help="segmaps per forward pass (default 8)")
+    es.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
+
+
+def _eval_siw(args) -> dict:
+    import torch
+
+    from .parsing import FaceParser
+    from .train.common import resolve_device
+    from .train.siw_data import SegmapFolder
+    from .train.siw_trainer import evaluate_siw, load_siw_generator
+
+    device = resolve_device(args.device)
+    model = "demo" if str(args.model) == "demo" else args.model
+    try:
+        G = load_siw_generator(model, which=args.which, map_location=device)
+    except FileNotFoundError as exc:  # no shipped demo texture model
+        raise ValueError(f"model: {str(exc).partition(': ')[2] or exc}") from None
+    parser_dir = "demo" if args.parser == "demo" else Path(args.parser)
+    if parser_dir != "demo" and not parser_dir.is_dir():
+        raise ValueError(f"parser: {parser_dir} is not a folder")
+    parser = FaceParser.from_pretrained(parser_dir, map_location=device)
+    if not args.segmaps.is_dir():
+        raise ValueError(f"segmaps: {args.segmaps} is not a folder")
+    if args.n is not None and args.n < 1:
+        raise ValueError(f"n: expected a positive number of segmaps, got {args.n}")
+    segs = SegmapFolder(args.segmaps, G.config.size, limit=args.n).data
+    with torch.no_grad():
+        rep = evaluate_siw(G, parser, segs, seed=args.seed, truncation=args.truncation, group=args.group,
+                           dilation=args.dilation, batch=args.batch)
+    return {"model": str(args.model), "segmaps": str(args.segmaps), "parser": str(args.parser), **rep}
+
 
 def _demo_available() -> bool:
     from .demo import demo_dir
@@ -349,6 +398,10 @@ _PARSER_TRAIN_FLAGS = {"photos_dir": "PHOTOS", "out_dir": "--out", "steps": "--s
                        "lr": "--lr", "crop": "--crop", "warmup_steps": "--warmup-steps", "eval_dir": "--eval",
                        "eval_every": "--eval-every", "checkpoint_every": "--checkpoint-every", "seed": "--seed",
                        "device": "--device", "checkpoint": "--resume"}
+_SIW_EVAL_FLAGS = {"model": "MODEL", "path": "MODEL", "directory": "MODEL", "segmaps": "--segmaps",
+                   "folder": "--segmaps", "n": "--n", "parser": "--parser", "truncation": "--truncation",
+                   "group": "--group", "dilation": "--dilation", "which": "--which", "seed": "--seed",
+                   "batch": "--batch", "device": "--device"}
 _PARSER_EVAL_FLAGS = {"model": "MODEL", "directory": "MODEL", "photos_dir": "--data", "blur_sigma": "--blur",
                       "noise_std": "--noise", "seed": "--seed", "batch_size": "--batch", "device": "--device"}
 
@@ -838,9 +891,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     flags = {"train": _TRAIN_FLAGS, "eval": _EVAL_FLAGS}.get(args.command, _FLAGS)
     runners = {("train", "sof"): _train_sof, ("eval", "sof"): _eval_sof,
                ("train", "parser"): _train_parser, ("eval", "parser"): _eval_parser,
-               ("train", "siw"): _train_siw}
+               ("train", "siw"): _train_siw, ("eval", "siw"): _eval_siw}
     if getattr(args, "what", None) == "parser":
         flags = _PARSER_TRAIN_FLAGS if args.command == "train" else _PARSER_EVAL_FLAGS
+    if args.command == "eval" and getattr(args, "what", None) == "siw":
+        flags = _SIW_EVAL_FLAGS
     if args.command == "data":
         flags = _DATA_FLAGS[args.what]
     try:

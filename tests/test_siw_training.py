@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from sofgan_lab.cli import main
-from sofgan_lab.labels import NUM_SOFGAN_CLASSES, celebamask_to_sof, sof_to_sofgan, swap_left_right
+from sofgan_lab.labels import NUM_SOFGAN_CLASSES, SOFGAN17_NAMES, celebamask_to_sof, sof_to_sofgan, swap_left_right
 from sofgan_lab.synthetic.writers import write_photos
 from sofgan_lab.texture.generator import SIWConfig, SIWGenerator
 from sofgan_lab.train import siw_trainer
@@ -590,3 +591,68 @@ def test_streamed_photos_train_exactly_like_preloaded_ones(straight, photos, tmp
     assert seen == ["StreamingImageFolder"]
     with pytest.raises(TypeError, match="images_in_memory: expected a bool"):
         cfg(images_in_memory="yes")
+
+
+def test_load_siw_generator_from_model_run_and_checkpoint_folders(straight):
+    from sofgan_lab.train import load_siw_generator
+
+    out = straight.out
+    ref = parameters_checksum(straight.generator)
+    assert parameters_checksum(load_siw_generator(out / "model")) == ref
+    assert parameters_checksum(load_siw_generator(out)) == ref                      # run folder -> model/
+    ck2, ck4 = (p for _, p in list_checkpoints(out / "checkpoints"))
+    assert parameters_checksum(load_siw_generator(ck4)) == ref                      # G_ema of the last step
+    state = load_file(str(ck2 / "model.safetensors"))
+    g2 = load_siw_generator(ck2, which="g")
+    assert not g2.training
+    assert all(torch.equal(v, state["g." + k]) for k, v in g2.state_dict().items())
+    assert not all(torch.equal(v, state["g_ema." + k]) for k, v in g2.state_dict().items())
+    with pytest.raises(ValueError, match="which: .*'g' needs a checkpoint folder"):
+        load_siw_generator(out / "model", which="g")
+    with pytest.raises(ValueError, match="which: expected"):
+        load_siw_generator(ck4, which="d")
+    with pytest.raises(ValueError, match="path: .* is not a folder"):
+        load_siw_generator(out / "nothing")
+
+
+def test_load_siw_generator_from_an_unfinished_run_takes_the_newest_checkpoint(straight, tmp_path):
+    from sofgan_lab.train import load_siw_generator
+
+    run = tmp_path / "run"
+    shutil.copytree(straight.out / "checkpoints", run / "checkpoints")
+    assert parameters_checksum(load_siw_generator(run)) == parameters_checksum(straight.generator)
+    with pytest.raises(ValueError, match="holds no model/, no checkpoints"):
+        load_siw_generator(tmp_path)
+
+
+def test_evaluate_siw_and_the_eval_siw_command(straight, photos, tmp_path, capsys):
+    from sofgan_lab.parsing.model import FaceParser, FaceParserConfig
+    from sofgan_lab.train import evaluate_siw
+
+    torch.manual_seed(0)
+    parser_dir = tmp_path / "parser"
+    parser = FaceParser(FaceParserConfig(widths=(4, 8)))
+    parser.save_pretrained(parser_dir)
+    segs = SegmapFolder(photos, 32).data[:4]
+    rep = evaluate_siw(straight.generator, parser, segs, seed=1)
+    assert rep["count"] == 4 and 0 <= rep["miou"] <= 1 and 0 <= rep["pixel_accuracy"] <= 1
+    assert rep["leak_outside"] >= 0 and rep["leak_inside"] > 0 and set(rep["per_class"]) <= set(SOFGAN17_NAMES)
+    assert rep["miou"] == pytest.approx(np.mean(list(rep["per_class"].values())))
+
+    base = ["-q", "eval", "siw", str(straight.out / "checkpoints" / "step_00000004"), "--segmaps", str(photos),
+            "--parser", str(parser_dir), "--n", "4", "--seed", "1"]
+    assert main(base) == 0
+    out = json.loads(capsys.readouterr().out.strip())
+    assert out["miou"] == pytest.approx(rep["miou"]) and out["leak_outside"] == pytest.approx(rep["leak_outside"])
+    assert out["count"] == 4 and out["group"] == "hair" and out["truncation"] == 1.0
+    assert main([*base, "--which", "g"]) == 0
+    assert json.loads(capsys.readouterr().out.strip())["leak_inside"] != out["leak_inside"]
+
+    for extra, flag in ((["--n", "0"], "--n:"), (["--parser", str(tmp_path / "none")], "--parser:"),
+                        (["--group", "beard"], "--group:"), (["--dilation", "-1"], "--dilation:")):
+        assert main([*base, *extra]) == 2, extra
+        assert capsys.readouterr().err.startswith(f"sofgan-lab: error: {flag}"), extra
+    assert main(["-q", "eval", "siw", str(tmp_path / "none"), "--segmaps", str(photos)]) == 2
+    assert capsys.readouterr().err.startswith("sofgan-lab: error: MODEL:")
+    assert main([*base[:3], str(straight.out), "--segmaps", str(tmp_path / "none")]) == 2
+    assert capsys.readouterr().err.startswith("sofgan-lab: error: --segmaps:")

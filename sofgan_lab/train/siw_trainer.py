@@ -45,6 +45,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -63,7 +64,7 @@ from .common import (TrainConfigBase, DistInfo, MetricsLogger, all_gather_tensor
 from .siw_data import ImageFolder, SegmapFolder, augment_batch
 
 __all__ = ["SIWTrainConfig", "SIWTrainResult", "SIWNetworks", "train_siw", "d_logistic_loss", "g_nonsaturating_loss",
-           "r1_penalty", "sample_grid"]
+           "r1_penalty", "sample_grid", "load_siw_generator", "evaluate_siw"]
 
 log = logging.getLogger(__name__)
 
@@ -568,3 +569,61 @@ def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg:
         model_dir = out / "model"
     return SIWTrainResult(generator=g_ema, out=out, step=max(stop, start), finished=finished,
                           metrics=last_metrics, model_dir=model_dir)
+
+
+# ------------------------------------------------------------------------------------------
+# loading and evaluating a trained generator
+# ------------------------------------------------------------------------------------------
+
+def load_siw_generator(path: str | Path, *, which: str = "g_ema", map_location: Any = "cpu") -> SIWGenerator:
+    """The generator of ``path``, in eval mode.
+
+    ``path`` is ``"demo"``, a saved generator folder (``save_pretrained``), a run folder (its
+    ``model/`` when training finished, else its newest checkpoint) or one checkpoint folder
+    (``RUN/checkpoints/step_N``). From a checkpoint, ``which`` picks ``"g_ema"`` (default, what
+    training exports) or the raw ``"g"``. Nothing is unpickled: safetensors and JSON only.
+    """
+    from ..io.checkpoints import load_module
+    from .common import latest_checkpoint
+
+    if which not in ("g_ema", "g"):
+        raise ValueError(f"which: expected 'g_ema' or 'g', got {which!r}")
+    if str(path) == "demo":
+        return SIWGenerator.from_pretrained("demo", map_location=map_location).eval()
+    p = Path(path)
+    if not p.is_dir():
+        raise ValueError(f"path: {p} is not a folder (expected 'demo', a model, run or checkpoint folder)")
+    if not (p / "trainer.json").is_file() and not (p / "config.json").is_file():
+        if (p / "model" / "config.json").is_file():
+            p = p / "model"
+        else:
+            newest = latest_checkpoint(p / "checkpoints")
+            if newest is None:
+                raise ValueError(f"path: {p} holds no model/, no checkpoints/step_N and no config.json")
+            p = newest
+    if (p / "trainer.json").is_file():
+        nets = load_module(SIWNetworks, p, kind="siw_train", config_cls=SIWConfig, map_location=map_location)
+        return getattr(nets, which).eval()
+    if which != "g_ema":
+        raise ValueError(f"which: {p} is a saved generator (it holds G_ema only); 'g' needs a checkpoint folder")
+    return SIWGenerator.from_pretrained(p, map_location=map_location).eval()
+
+
+def evaluate_siw(generator: SIWGenerator, parser: Any, segmaps: Any, *, seed: int = 0, truncation: float = 1.0,
+                 group: str = "hair", dilation: int = 5, batch: int = 8) -> dict:
+    """The demo texture model's two targets on ``segmaps`` (SofGAN-17 ids ``[N, H, W]``):
+
+    * ``miou``: the parser's mIoU of the generated images against their input segmaps (one random
+      style per segmap; :func:`~sofgan_lab.metrics.texture.segmentation_consistency`), with the
+      per-class IoU and pixel accuracy;
+    * ``leak_outside`` / ``leak_inside``: the mean absolute pixel change (in [0, 1] units) when only
+      ``group``'s style changes, outside that region dilated by ``dilation`` pixels and inside it
+      (:func:`~sofgan_lab.metrics.texture.region_edit_leakage`).
+    """
+    from ..metrics.texture import region_edit_leakage, segmentation_consistency
+
+    seg = segmentation_consistency(generator, parser, segmaps, seed=seed, batch=batch, truncation=truncation)
+    leak = region_edit_leakage(generator, segmaps, group, seed=seed, batch=batch, dilation=dilation)
+    return {"miou": seg["miou"], "pixel_accuracy": seg["pixel_accuracy"], "count": seg["count"],
+            "truncation": truncation, "seed": seed, "group": group, "dilation": dilation,
+            "leak_outside": leak["outside"], "leak_inside": leak["inside"], "per_class": seg["per_class"]}
