@@ -48,3 +48,35 @@ def test_demo_space_smile_direction_grows_the_mouth():
                       .sum((1, 2)).numpy() for a in np.linspace(0.0, 3.0, 5)], 1)
     growing = (np.diff(areas, axis=1) > 0).all(1).mean()
     assert growing >= 0.9, areas
+
+
+def test_demo_texture_model_is_small_and_loads_without_pickle():
+    import json
+
+    from sofgan_lab.texture import SIWConfig, SIWGenerator
+
+    d = demo_dir("siw")
+    size = sum(f.stat().st_size for f in d.iterdir())
+    assert size <= 20 * 2**20, f"the demo texture model is {size / 2**20:.1f} MB (limit 20 MB)"
+    assert {f.suffix for f in d.iterdir()} <= {".json", ".safetensors"}
+    G = SIWGenerator.from_pretrained("demo")
+    assert G.config.to_dict() == SIWConfig.demo(128).to_dict()
+    training = json.loads((d / "training.json").read_text())
+    assert training["model_config"] == G.config.to_dict() and training["images_seen"] > 100_000
+
+
+def test_demo_texture_model_follows_new_segmaps_and_keeps_hair_edits_local(tmp_path):
+    # 24 segmaps of heads never seen in training (seed 4); data/demo/README.md reports the mIoU on
+    # 300 of them. The bar here is the leakage target and a floor well under the measured mIoU.
+    from sofgan_lab.parsing import FaceParser
+    from sofgan_lab.synthetic.writers import write_photos
+    from sofgan_lab.train import evaluate_siw, load_siw_generator
+    from sofgan_lab.train.siw_data import SegmapFolder
+
+    held = write_photos(tmp_path / "held", count=24, size=128, seed=4, with_segmaps=True, workers=2, progress=False)
+    segs = SegmapFolder(held, 128).data
+    rep = evaluate_siw(load_siw_generator("demo"), FaceParser.from_pretrained("demo"), segs, seed=0)
+    assert rep["leak_outside"] <= 0.02, rep
+    assert rep["leak_inside"] >= 0.05, rep        # the hair did change
+    assert rep["miou"] >= 0.42, rep
+    assert min(rep["per_class"][c] for c in ("background", "cloth", "hair", "skin")) >= 0.7, rep["per_class"]
