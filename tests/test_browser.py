@@ -1,5 +1,5 @@
 """A real browser: JupyterLab started on 127.0.0.1 by the test, driven by Playwright with Debian's
-Chromium (``/usr/bin/chromium``, or ``$SOFGAN_LAB_CHROMIUM``): open a notebook, run it, move a
+Chromium (``/usr/bin/chromium``, or ``$SOFGAN_LAB_CHROMIUM``): open tutorial 04, run it, move a
 slider of the region style mixer, and check that the portrait changed.
 
 Screenshots are kept in ``out/test-artifacts/browser/`` (``$SOFGAN_LAB_ARTIFACTS`` overrides).
@@ -48,37 +48,29 @@ def _write_settings(settings: Path) -> None:
         f.write_text(json.dumps(body))
 
 
-def _notebook(model_dir: Path) -> nbformat.NotebookNode:
-    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+NOTEBOOK = REPO / "notebooks" / "04_texture_and_region_styles.ipynb"
 
-    cells = [
-        new_markdown_cell("# Region style mixer (browser test)"),
-        new_code_cell("from sofgan_lab.pipeline import SofGAN\n"
-                      "from sofgan_lab.widgets import RegionStyleMixer\n"
-                      f"pipe = SofGAN.from_pretrained({str(model_dir)!r})\n"
-                      "mixer = RegionStyleMixer(pipe, style_a=2, style_b=7, geometry=pipe.space.sample(1, seed=1)[0].tolist())\n"
-                      "mixer"),
-    ]
-    return new_notebook(cells=cells, metadata={
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"}})
+
+def _tutorial_without_outputs() -> nbformat.NotebookNode:
+    """Tutorial 04 (it ends with a ``RegionStyleMixer``), outputs cleared as a reader would open it fresh."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nb
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    """A small saved pipeline: the demo SOF and space with a tiny random texture generator (32 px)."""
-    from _tiny import tiny_pipeline  # tests/_tiny.py
+def lab(tmp_path_factory):
+    """JupyterLab on 127.0.0.1 with a throw-away config, serving a folder with a copy of tutorial 04."""
+    from sofgan_lab.demo import demo_dir
 
-    return tiny_pipeline().save_pretrained(tmp_path_factory.mktemp("browser") / "pipe")
+    demo_dir("siw")  # the tutorial needs the demo texture model: a clear error when it is missing
 
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory, model_dir):
-    """JupyterLab on 127.0.0.1 with a throw-away config, serving a folder with the test notebook."""
     root = tmp_path_factory.mktemp("lab")
     served = root / "served"
     served.mkdir()
-    nbformat.write(_notebook(model_dir), served / "mixer.ipynb")
+    nbformat.write(_tutorial_without_outputs(), served / "tutorial.ipynb")
     settings, workspaces, config, runtime = (root / n for n in ("settings", "workspaces", "config", "runtime"))
     _write_settings(settings)
     port = _free_port()
@@ -147,7 +139,7 @@ def test_region_mixer_slider_changes_the_portrait(lab):
             "--disable-sync", "--no-first-run", "--disable-quic"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
-            page.goto(f"{lab}/lab/tree/mixer.ipynb")
+            page.goto(f"{lab}/lab/tree/tutorial.ipynb")
             page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
             page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
             page.wait_for_function("""() => {
@@ -159,17 +151,20 @@ def test_region_mixer_slider_changes_the_portrait(lab):
             }""", timeout=90_000)
             page.click("text=Run", timeout=10_000)
             page.click('[data-command="runmenu:run-all"]', timeout=10_000)
-            page.wait_for_function(f"() => ({_PIXELS_JS})('{img_sel}') !== null", timeout=120_000)
+            # the tutorial's last code cells leave the mixer's hair weight at 1.0
+            page.wait_for_function("() => { const r = document.querySelector('.sofgan-mix-hair .widget-readout');"
+                                   " return r && parseFloat(r.textContent) >= 0.99; }", timeout=240_000)
+            page.wait_for_function(f"() => ({_PIXELS_JS})('{img_sel}') !== null", timeout=60_000)
             before = page.evaluate(_PIXELS_JS, img_sel)
             src_before = page.get_attribute(img_sel, "src")
             page.screenshot(path=str(ARTIFACTS / "mixer_before.png"))
             handle = page.locator(".sofgan-mix-hair .noUi-handle").first
             handle.focus()
-            for _ in range(20):                         # 20 x 0.05: hair weight 0 -> 1
-                handle.press("ArrowRight")
+            for _ in range(20):                         # 20 x 0.05: hair weight 1 -> 0
+                handle.press("ArrowLeft")
             page.wait_for_function(
                 "() => { const r = document.querySelector('.sofgan-mix-hair .widget-readout');"
-                " return r && parseFloat(r.textContent) >= 0.99; }", timeout=30_000)
+                " return r && parseFloat(r.textContent) <= 0.01; }", timeout=30_000)
             page.wait_for_function(f"(b) => {{ const p = ({_PIXELS_JS})('{img_sel}'); return p !== null && p !== b; }}",
                                    arg=before, timeout=60_000)
             after = page.evaluate(_PIXELS_JS, img_sel)
