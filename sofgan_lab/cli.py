@@ -226,9 +226,8 @@ def _eval_siw(args) -> dict:
     from .train.siw_trainer import evaluate_siw, load_siw_generator
 
     device = resolve_device(args.device)
-    model = "demo" if str(args.model) == "demo" else args.model
     try:
-        G = load_siw_generator(model, which=args.which, map_location=device)
+        G = load_siw_generator(args.model, which=args.which, map_location=device)  # "demo" included
     except FileNotFoundError as exc:  # no shipped demo texture model
         raise ValueError(f"model: {str(exc).partition(': ')[2] or exc}") from None
     parser_dir = "demo" if args.parser == "demo" else Path(args.parser)
@@ -398,10 +397,10 @@ _PARSER_TRAIN_FLAGS = {"photos_dir": "PHOTOS", "out_dir": "--out", "steps": "--s
                        "lr": "--lr", "crop": "--crop", "warmup_steps": "--warmup-steps", "eval_dir": "--eval",
                        "eval_every": "--eval-every", "checkpoint_every": "--checkpoint-every", "seed": "--seed",
                        "device": "--device", "checkpoint": "--resume"}
-_SIW_EVAL_FLAGS = {"model": "MODEL", "path": "MODEL", "directory": "MODEL", "segmaps": "--segmaps",
-                   "folder": "--segmaps", "n": "--n", "parser": "--parser", "truncation": "--truncation",
-                   "group": "--group", "dilation": "--dilation", "which": "--which", "seed": "--seed",
-                   "batch": "--batch", "device": "--device"}
+_SIW_EVAL_FLAGS = {"model": "MODEL", "path": "MODEL", "directory": "MODEL", "segmaps": "--segmaps", "n": "--n",
+                   "parser": "--parser", "truncation": "--truncation", "group": "--group",
+                   "dilation": "--dilation", "which": "--which", "seed": "--seed", "batch": "--batch",
+                   "device": "--device"}
 _PARSER_EVAL_FLAGS = {"model": "MODEL", "directory": "MODEL", "photos_dir": "--data", "blur_sigma": "--blur",
                       "noise_std": "--noise", "seed": "--seed", "batch_size": "--batch", "device": "--device"}
 
