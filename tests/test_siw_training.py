@@ -346,6 +346,21 @@ def test_exact_resume_past_a_killed_checkpoint(straight, photos, tmp_path):
         train_siw(photos, photos, run, model_config=other, train_config=cfg(), progress=False, resume=True)
 
 
+def test_resume_applies_a_new_learning_rate(photos, tmp_path):
+    """``--resume --lr X`` anneals: the optimizers' saved learning rate does not override the config."""
+    run = tmp_path / "anneal"
+    train_siw(photos, photos, run, model_config=TINY, train_config=cfg(), progress=False, until=2)
+    new = cfg(lr=0.0005, beta2=0.9)
+    train_siw(photos, photos, run, model_config=TINY, train_config=new, progress=False, resume=True)
+    for step, c in ((2, cfg()), (4, new)):
+        saved = json.loads((run / "checkpoints" / f"step_{step:08d}" / "trainer.json").read_text())
+        for name, every in (("g", c.g_reg_every), ("d", c.d_reg_every)):
+            ratio = every / (every + 1)
+            (group,) = saved["optimizer"]["multiple"][name]["param_groups"]
+            assert group["lr"] == pytest.approx(c.lr * ratio) and group["betas"][1] == pytest.approx(c.beta2 ** ratio)
+    assert json.loads((run / "run.json").read_text())["train_config"]["lr"] == 0.0005
+
+
 @pytest.mark.parametrize("mode,prob", [("fast", 1.0), ("exact", 0.0)])
 def test_region_mix_batches(photos, tmp_path, monkeypatch, mode, prob):
     seen = []

@@ -383,6 +383,15 @@ def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg:
     if resume and latest is not None:
         meta = load_checkpoint(latest, model=nets, optimizer=optimizers, generators={gen_name: gen})
         start = int(meta["step"])
+        # the optimizer state carries the learning rate and betas it was saved with; this run's
+        # config decides them (so ``--resume --lr`` anneals instead of being silently ignored)
+        for opt, ratio in ((opt_g, g_ratio), (opt_d, d_ratio)):
+            for group in opt.param_groups:
+                lr, betas = cfg.lr * ratio, (cfg.beta1 ** ratio, cfg.beta2 ** ratio)
+                if group["lr"] != lr or tuple(group["betas"]) != betas:
+                    log.info("resume: learning rate %.3g -> %.3g, betas %s -> %s", group["lr"], lr,
+                             tuple(group["betas"]), betas)
+                group["lr"], group["betas"] = lr, betas
     elif resume:
         log.info("resume: no checkpoint in %s; starting afresh", ckpt_dir)
 
