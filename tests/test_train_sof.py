@@ -23,7 +23,7 @@ from sofgan_lab.geometry import SemanticOccupancyField, SOFConfig
 from sofgan_lab.io.checkpoints import CheckpointError
 from sofgan_lab.synthetic import write_scans
 from sofgan_lab.train.common import (MetricsLogger, latest_checkpoint, list_checkpoints, load_checkpoint,
-                                     make_warmup_cosine, save_checkpoint,
+                                     make_warmup_cosine, save_checkpoint, schedule_config, apply_schedule_config,
                                      warmup_cosine_factor)
 from sofgan_lab.train.sof_trainer import SOFTrainConfig, train_sof
 
@@ -74,6 +74,34 @@ def test_warmup_cosine_values():
         opt.step()
         sched.step()
     np.testing.assert_allclose(lrs, [2 * f(s) for s in range(10)])
+
+
+def test_resumed_schedule_follows_this_runs_config(tmp_path):
+    """load_checkpoint restores the saved peak lr and schedule; apply_schedule_config puts this run's
+    --lr/--steps back (at the saved step), and leaves an unchanged schedule exactly as saved."""
+    def run(lr, total, steps, ck=None):
+        opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(2))], lr=lr)
+        sched = make_warmup_cosine(opt, total_steps=total, warmup_steps=2, min_lr_ratio=0.1)
+        if ck is not None:
+            cfg_now = schedule_config(sched)
+            load_checkpoint(ck, model=torch.nn.Linear(1, 1), optimizer=opt, scheduler=sched)
+            changed = apply_schedule_config(sched, cfg_now)
+        else:
+            changed = None
+        for _ in range(steps):
+            opt.step()
+            sched.step()
+        return opt, sched, changed
+
+    opt, sched, _ = run(1.0, 10, 4)
+    ck = save_checkpoint(tmp_path / "ck", 4, model=torch.nn.Linear(1, 1), model_kind="test", model_config={},
+                         optimizer=opt, scheduler=sched)
+    f = lambda s, total: warmup_cosine_factor(s, total_steps=total, warmup_steps=2, min_lr_ratio=0.1)  # noqa: E731
+    same, sched_same, changed = run(1.0, 10, 0, ck)
+    assert changed is False and same.param_groups[0]["lr"] == opt.param_groups[0]["lr"] == f(4, 10)
+    new, sched_new, changed = run(0.5, 20, 2, ck)
+    assert changed is True and sched_new.last_epoch == 6
+    assert new.param_groups[0]["lr"] == pytest.approx(0.5 * f(6, 20)) and sched_new.base_lrs == [0.5]
 
 
 def test_metrics_logger_truncates_after_resume(tmp_path):

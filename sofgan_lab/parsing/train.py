@@ -535,8 +535,8 @@ def train_parser(photos_dir: str | os.PathLike, out_dir: str | os.PathLike, conf
     Returns:
         :class:`ParserTrainResult`; when finished ``out_dir/model`` holds the parser.
     """
-    from ..train.common import (MetricsLogger, latest_checkpoint, load_checkpoint, make_warmup_cosine,
-                                resolve_device, save_checkpoint)
+    from ..train.common import (MetricsLogger, apply_schedule_config, latest_checkpoint, load_checkpoint,
+                                make_warmup_cosine, resolve_device, save_checkpoint, schedule_config)
 
     cfg = config if config is not None else ParserTrainConfig()
     if not isinstance(cfg, ParserTrainConfig):
@@ -583,9 +583,13 @@ def train_parser(photos_dir: str | os.PathLike, out_dir: str | os.PathLike, conf
     weights = class_weights(ps.class_counts(), cfg.class_weight_power, cfg.max_class_weight).to(device)
     start = 0
     if resume and latest is not None:
+        schedule = schedule_config(scheduler)
         meta = load_checkpoint(latest, model=model, optimizer=optimizer, scheduler=scheduler,
                                generators={"augment": generator})
         start = int(meta["step"])
+        if apply_schedule_config(scheduler, schedule):  # --lr/--steps/warm-up of this run, not the saved ones
+            log.info("resume: learning-rate schedule of this run's config (peak %s, %d steps)",
+                     [f"{b:.3g}" for b in scheduler.base_lrs], cfg.steps)
         log.info("resuming at step %d from %s", start, latest)
     elif resume:
         log.info("resume: no checkpoint in %s; starting afresh", ckpt_dir)

@@ -18,6 +18,7 @@ process leaves either the whole checkpoint or none of it; the newest ``keep`` ar
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -39,7 +40,7 @@ from .. import __version__
 from ..io.checkpoints import CheckpointError, atomic_save_safetensors, atomic_write_bytes, read_json, save_module
 
 __all__ = [
-    "TrainConfigBase", "CHECKPOINT_FORMAT_VERSION", "warmup_cosine_factor", "WarmupCosine", "make_warmup_cosine",
+    "TrainConfigBase", "CHECKPOINT_FORMAT_VERSION", "warmup_cosine_factor", "WarmupCosine", "make_warmup_cosine", "schedule_config", "apply_schedule_config",
     "MetricsLogger", "DistInfo", "init_distributed", "cleanup_distributed", "all_gather_tensor",
     "barrier", "unwrap", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "list_checkpoints",
     "capture_rng_state", "restore_rng_state", "flatten_optimizer_state", "unflatten_optimizer_state",
@@ -120,6 +121,35 @@ def make_warmup_cosine(optimizer: torch.optim.Optimizer, *, total_steps: int, wa
                        min_lr_ratio: float) -> torch.optim.lr_scheduler.LambdaLR:
     """``LambdaLR`` with :class:`WarmupCosine`; call ``.step()`` after every optimiser step."""
     return torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(total_steps, warmup_steps, min_lr_ratio))
+
+
+def schedule_config(scheduler: torch.optim.lr_scheduler.LambdaLR) -> tuple[list[float], list]:
+    """A copy of a ``LambdaLR``'s peak learning rates and schedule callables, to take before
+    :func:`load_checkpoint` (which overwrites both in place) and hand to :func:`apply_schedule_config`."""
+    return [float(b) for b in scheduler.base_lrs], [copy.copy(lam) for lam in scheduler.lr_lambdas]
+
+
+def apply_schedule_config(scheduler: torch.optim.lr_scheduler.LambdaLR, config: tuple[list[float], list]) -> bool:
+    """After resuming from a checkpoint: this run's configuration decides the peak learning rates
+    and the schedule's shape (``--lr``, ``--steps``, warm-up), the checkpoint only the step reached.
+
+    ``config`` comes from :func:`schedule_config`, taken before the checkpoint was loaded. Each
+    group's learning rate becomes ``base_lr * lambda(step)``, exactly what the scheduler itself
+    sets, so an unchanged configuration resumes bit for bit. Returns whether anything changed."""
+    base_lrs, lr_lambdas = config
+
+    def state(lam):
+        return dict(vars(lam)) if hasattr(lam, "__dict__") else lam
+    changed = ([float(b) for b in scheduler.base_lrs] != list(base_lrs)
+               or [state(a) for a in scheduler.lr_lambdas] != [state(b) for b in lr_lambdas])
+    scheduler.base_lrs = list(base_lrs)
+    scheduler.lr_lambdas = list(lr_lambdas)
+    step = scheduler.last_epoch
+    for group, base, lam in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+        group["initial_lr"] = base
+        group["lr"] = base * lam(step)
+    scheduler._last_lr = [g["lr"] for g in scheduler.optimizer.param_groups]
+    return changed
 
 
 # ------------------------------------------------------------------------------------------

@@ -48,7 +48,8 @@ from ..io.checkpoints import atomic_write_bytes
 from ..labels import SOF20_NAMES
 from ..metrics.segmentation import ConfusionMatrix
 from .common import (TrainConfigBase, DistInfo, MetricsLogger, all_gather_tensor, barrier, cleanup_distributed, init_distributed,
-                     latest_checkpoint, load_checkpoint, make_warmup_cosine, resolve_device, save_checkpoint)
+                     latest_checkpoint, load_checkpoint, make_warmup_cosine, schedule_config, apply_schedule_config,
+                     resolve_device, save_checkpoint)
 from .sof_data import RayBatch, SOFScanDataset, ViewSplit
 
 __all__ = ["SOFTrainConfig", "SOFTrainResult", "SOFLoss", "sof_loss", "train_sof", "evaluate_views",
@@ -361,9 +362,13 @@ def _train(data_root: Path, out: Path, mcfg: SOFConfig, cfg: SOFTrainConfig, res
 
     start = 0
     if resume and latest is not None:
+        schedule = schedule_config(scheduler)
         meta = load_checkpoint(latest, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
                                generators={gen_name: generator})
         start = int(meta["step"])
+        if apply_schedule_config(scheduler, schedule):  # --lr/--steps/warm-up of this run, not the saved ones
+            log.info("resume: learning-rate schedule of this run's config (peak %s, %d steps)",
+                     [f"{b:.3g}" for b in scheduler.base_lrs], cfg.steps)
         log.info("resuming at step %d from %s", start, latest)
     elif resume:
         log.info("resume: no checkpoint in %s; starting afresh", ckpt_dir)
