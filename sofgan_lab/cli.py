@@ -466,6 +466,13 @@ def _add_siw_command(tsub) -> None:
     ts.add_argument("--preset", choices=("demo", "official"), default="demo",
                     help="network widths (default: demo, CPU-trainable; official: the release's)")
     ts.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    ts.add_argument("--spade-min", type=_int, default=None, metavar="RES",
+                    help="lowest resolution with SPADE gamma/beta (default: the preset's, 64)")
+    ts.add_argument("--spade-max", type=_int, default=None, metavar="RES",
+                    help="highest resolution with SPADE gamma/beta (default: the preset's, 256)")
+    ts.add_argument("--init-from", default=None, metavar="MODEL",
+                    help="start from these weights ('demo', a model, run or checkpoint folder) instead of a random "
+                         "init; SPADE layers added by --spade-min/--spade-max start as the identity")
     ts.add_argument("--steps", type=_int, default=None, help="training steps (default 100000)")
     ts.add_argument("--batch", type=_int, default=None, help="images per step and process (default 8)")
     ts.add_argument("--lr", type=_float, default=None, help="Adam learning rate (default 0.002)")
@@ -497,7 +504,9 @@ def _add_siw_command(tsub) -> None:
 
 
 _SIW_TRAIN_FLAGS = {"images": "IMAGES", "segmaps": "SEGMAPS", "out": "--out", "size": "--size", "preset": "--preset",
-                    "model_config": "--preset/--size", "steps": "--steps", "batch": "--batch", "lr": "--lr",
+                    "model_config": "--preset/--size", "spade_min/spade_max": "--spade-min/--spade-max",
+                    "spade_min": "--spade-min", "spade_max": "--spade-max",
+                    "init_from": "--init-from", "steps": "--steps", "batch": "--batch", "lr": "--lr",
                     "r1_gamma": "--r1-gamma", "pl_weight": "--pl-weight", "region_mix_prob": "--region-mix-prob",
                     "region_mode": "--region-mode", "scale_min/scale_max": "--scale-max",
                     "label_set": "--segmap-labels",
@@ -514,6 +523,9 @@ def _train_siw(args) -> dict:
 
     try:
         model_config = SIWConfig.preset(args.preset, args.size)
+        spade = {k: getattr(args, k) for k in ("spade_min", "spade_max") if getattr(args, k) is not None}
+        if spade:
+            model_config = SIWConfig.from_dict({**model_config.to_dict(), **spade})
         names = {"steps": "steps", "batch": "batch", "lr": "lr", "r1_gamma": "r1_gamma", "pl_weight": "pl_weight",
                  "region_mix_prob": "region_mix_prob", "region_mode": "region_mode", "scale_max": "scale_max",
                  "sample_every": "sample_every", "checkpoint_every": "checkpoint_every", "log_every": "log_every",
@@ -543,7 +555,7 @@ def _train_siw(args) -> dict:
         try:
             result = train_siw(args.images, args.segmaps, args.out, model_config=model_config, train_config=cfg,
                                resume=args.resume, progress=not args.quiet, until=args.until,
-                               segmap_label_set=args.segmap_labels, limit=args.limit)
+                               segmap_label_set=args.segmap_labels, limit=args.limit, init_from=args.init_from)
         except (FileNotFoundError, FileExistsError) as exc:  # missing files, an existing run in --out
             raise ValueError(str(exc)) from None
     except ValueError as exc:  # name the flag, not the library argument

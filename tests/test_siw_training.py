@@ -671,3 +671,57 @@ def test_evaluate_siw_and_the_eval_siw_command(straight, photos, tmp_path, capsy
     assert capsys.readouterr().err.startswith("sofgan-lab: error: MODEL:")
     assert main([*base[:3], str(straight.out), "--segmaps", str(tmp_path / "none")]) == 2
     assert capsys.readouterr().err.startswith("sofgan-lab: error: --segmaps:")
+
+
+def test_init_from_grows_spade_layers_as_the_identity(straight, photos, tmp_path, capsys):
+    """Fine-tuning: start from a checkpoint, add SPADE at 16² and 32² (the source has none at 32²);
+    the new layers start as the identity, so the first images are the source's exactly."""
+    from sofgan_lab.train import load_siw_generator
+    from sofgan_lab.train.siw_trainer import SIWNetworks, _ema_beta, _init_from
+
+    ck = straight.out / "checkpoints" / "step_00000004"
+    grown_cfg = SIWConfig(**{**TINY.to_dict(), "spade_min": 16})
+    torch.manual_seed(3)
+    nets = SIWNetworks(grown_cfg)
+    info = _init_from(nets, ck)
+    assert info["networks"] == ["d", "g", "g_ema"] and info["new_spade_layers"] == ["convs.2", "convs.4"]
+    src = load_siw_generator(ck)
+    seg = SegmapFolder(photos, 32).batch(torch.tensor([0, 1]))
+    z = torch.randn(2, TINY.style_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(nets.g_ema.eval()(seg, z), src(seg, z), rtol=0, atol=1e-6)
+    assert nets.g_ema.convs[2].segEncoder.mlp_gamma.weight.abs().max() == 0
+    assert nets.g_ema.convs[2].segEncoder.mlp_shared[0].weight.abs().max() > 0  # only gamma/beta are zeroed
+    # D comes along from a checkpoint; a saved generator brings G only
+    d_src = load_file(str(ck / "model.safetensors"))
+    assert all(torch.equal(v, d_src[f"d.{k}"]) for k, v in nets.d.state_dict().items())
+    assert _init_from(SIWNetworks(TINY), straight.model_dir)["networks"] == ["g", "g_ema"]
+    # anything but added SPADE layers is an error
+    with pytest.raises(ValueError, match="init_from: .* does not fit this model"):
+        _init_from(SIWNetworks(SIWConfig(**{**TINY.to_dict(), "style_dim": 16})), ck)
+    with pytest.raises(ValueError, match="init_from: .* is not a folder"):
+        _init_from(SIWNetworks(TINY), tmp_path / "none")
+    # a fine-tuning run's EMA has no ramp-up (it would throw the trained G_ema away)
+    c = cfg()
+    assert _ema_beta(c, 16, 8, rampup=False) == pytest.approx(0.5 ** (8 / 10000))
+    assert _ema_beta(c, 16, 8) < 0.01
+
+    # the command: --init-from + --spade-min, recorded in run.json, resumable
+    common = ["-q", "train", "siw", str(photos), str(photos), "--size", "32", "--steps", "1", "--batch", "2",
+              "--pl-weight", "0", "--device", "cpu"]
+    assert main([*common, "--out", str(tmp_path / "src")]) == 0  # the demo preset at 32², SPADE from 64²: none
+    run = tmp_path / "ft"
+    args = [*common, "--out", str(run), "--spade-min", "16", "--init-from", str(tmp_path / "src")]
+    assert main(args) == 0
+    capsys.readouterr()
+    record = json.loads((run / "run.json").read_text())
+    assert record["init_from"] == str(tmp_path / "src") and record["model_config"]["spade_min"] == 16
+    tuned = load_siw_generator(run)
+    assert tuned.config.spade_min == 16 and tuned.convs[4].segEncoder.mlp_gamma.weight.abs().max() > 0
+    for extra, flag in ((["--spade-min", "24"], "--spade-min:"), (["--spade-min", "64", "--spade-max", "32"],
+                                                                   "--spade-min/--spade-max:"),
+                        (["--init-from", str(tmp_path / "none")], "--init-from:")):
+        bad = [a for a in args if a not in ("--spade-min", "16")]
+        bad[bad.index("--out") + 1] = str(tmp_path / "bad")
+        assert main([*bad, *extra]) == 2, extra
+        assert capsys.readouterr().err.startswith(f"sofgan-lab: error: {flag}"), extra

@@ -112,6 +112,13 @@ class SIWConfig:
                 raise ValueError(f"channels: width at {r} must be >= 1, got {self.channels[r]}")
         if len(self.encoder_channels) != 3 or min(self.encoder_channels) < 1:
             raise ValueError(f"encoder_channels: expected three positive widths, got {self.encoder_channels}")
+        for name in ("spade_min", "spade_max"):
+            pos_int(name)
+            if not _is_pow2(getattr(self, name)):
+                raise ValueError(f"{name}: expected a power of two, got {getattr(self, name)}")
+        if self.spade_min > self.spade_max:
+            raise ValueError(f"spade_min/spade_max: expected spade_min <= spade_max, got {self.spade_min} > "
+                             f"{self.spade_max}")
 
     @property
     def log_size(self) -> int:

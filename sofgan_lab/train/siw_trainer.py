@@ -278,9 +278,11 @@ def _check_run_folder(out: Path, resume: bool, latest: Path | None) -> None:
                               "or choose a new folder")
 
 
-def _ema_beta(cfg: SIWTrainConfig, images_seen: int, batch_total: int) -> float:
+def _ema_beta(cfg: SIWTrainConfig, images_seen: int, batch_total: int, rampup: bool = True) -> float:
+    """EMA decay per step; the ramp-up (short half-life early on, to forget a random init) is
+    skipped when ``rampup`` is false (runs that start from trained weights)."""
     ema_nimg = cfg.ema_kimg * 1000
-    if cfg.ema_rampup:
+    if cfg.ema_rampup and rampup:
         ema_nimg = min(ema_nimg, images_seen * cfg.ema_rampup)
     return 0.5 ** (batch_total / max(ema_nimg, 1e-8))
 
@@ -299,7 +301,8 @@ def _ema_update(g_ema: SIWGenerator, g: SIWGenerator, beta: float) -> None:
 
 def train_siw(images: str | Path, segmaps: str | Path, out: str | Path, *, model_config: SIWConfig | None = None,
               train_config: SIWTrainConfig | None = None, resume: bool = False, progress: bool = True,
-              until: int | None = None, segmap_label_set: str = "auto", limit: int | None = None) -> SIWTrainResult:
+              until: int | None = None, segmap_label_set: str = "auto", limit: int | None = None,
+              init_from: str | Path | None = None) -> SIWTrainResult:
     """Train SIW-StyleGAN on the images of ``images`` and the label maps of ``segmaps`` (unpaired).
 
     Args:
@@ -312,6 +315,10 @@ def train_siw(images: str | Path, segmaps: str | Path, out: str | Path, *, model
         until: stop after this step (checkpointing it) without finishing.
         segmap_label_set: ``"auto"``, ``"sof20"``, ``"sofgan17"`` or ``"celebamask19"``.
         limit: use only the first ``limit`` files of each folder (tests, quick looks).
+        init_from: start from the weights of ``"demo"``, a saved generator, a run or a checkpoint
+            folder instead of a random init (fine-tuning; ``model_config`` may add SPADE layers,
+            which start as the identity). The optimizers start afresh. Ignored when ``resume``
+            finds a checkpoint.
     """
     cfg = train_config if train_config is not None else SIWTrainConfig()
     if not isinstance(cfg, SIWTrainConfig):
@@ -327,14 +334,14 @@ def train_siw(images: str | Path, segmaps: str | Path, out: str | Path, *, model
     info = init_distributed(device)
     try:
         return _train(Path(images), Path(segmaps), Path(out), mcfg, cfg, resume, progress, until, device, info,
-                      segmap_label_set, limit)
+                      segmap_label_set, limit, init_from)
     finally:
         cleanup_distributed(info)
 
 
 def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg: SIWTrainConfig, resume: bool,
            progress: bool, until: int | None, device: torch.device, info: DistInfo, label_set: str,
-           limit: int | None) -> SIWTrainResult:
+           limit: int | None, init_from: str | Path | None = None) -> SIWTrainResult:
     imgs = _image_source(images_dir, mcfg.size, limit, cfg.images_in_memory)
     segs = SegmapFolder(segmaps_dir, mcfg.size, label_set=label_set, limit=limit)
     ckpt_dir = out / "checkpoints"
@@ -345,6 +352,13 @@ def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg:
               "segmaps": str(segmaps_dir.resolve()), "num_segmaps": len(segs),
               "segmap_label_set": segs.source_label_set, "model_config": mcfg.to_dict(),
               "train_config": cfg.to_dict(), "world_size": info.world_size}
+    old_init = None
+    if resume and (out / "run.json").is_file():
+        old_init = json.loads((out / "run.json").read_text()).get("init_from")
+    if init_from is None and old_init is not None and latest is not None:
+        init_from = old_init  # a fine-tuning run stays one when resumed (its EMA has no ramp-up)
+    if init_from is not None:
+        record["init_from"] = str(init_from)
     if resume and (out / "run.json").is_file():
         old = json.loads((out / "run.json").read_text())
         if old.get("model_config") != record["model_config"]:
@@ -394,6 +408,8 @@ def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg:
                 group["lr"], group["betas"] = lr, betas
     elif resume:
         log.info("resume: no checkpoint in %s; starting afresh", ckpt_dir)
+    if init_from is not None and start == 0:
+        _init_from(nets, init_from)
 
     # fixed samples for the grids and evaluation (independent of the training stream)
     fixed_gen = torch.Generator().manual_seed(cfg.seed + 12345)
@@ -533,7 +549,7 @@ def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg:
                 sums["pl"] += float(pl_pen.detach())
                 counts["pl"] += 1
             # ---------------- EMA
-            _ema_update(g_ema, g, _ema_beta(cfg, done * batch_total, batch_total))
+            _ema_update(g_ema, g, _ema_beta(cfg, done * batch_total, batch_total, rampup=init_from is None))
             bar.update(1)
             n_last += 1
             if done % cfg.log_every == 0 or done == stop:
@@ -593,29 +609,77 @@ def load_siw_generator(path: str | Path, *, which: str = "g_ema", map_location: 
     training exports) or the raw ``"g"``. Nothing is unpickled: safetensors and JSON only.
     """
     from ..io.checkpoints import load_module
-    from .common import latest_checkpoint
 
     if which not in ("g_ema", "g"):
         raise ValueError(f"which: expected 'g_ema' or 'g', got {which!r}")
-    if str(path) == "demo":
+    p = _siw_source(path)
+    if p == "demo":
         return SIWGenerator.from_pretrained("demo", map_location=map_location).eval()
-    p = Path(path)
-    if not p.is_dir():
-        raise ValueError(f"path: {p} is not a folder (expected 'demo', a model, run or checkpoint folder)")
-    if not (p / "trainer.json").is_file() and not (p / "config.json").is_file():
-        if (p / "model" / "config.json").is_file():
-            p = p / "model"
-        else:
-            newest = latest_checkpoint(p / "checkpoints")
-            if newest is None:
-                raise ValueError(f"path: {p} holds no model/, no checkpoints/step_N and no config.json")
-            p = newest
     if (p / "trainer.json").is_file():
         nets = load_module(SIWNetworks, p, kind="siw_train", config_cls=SIWConfig, map_location=map_location)
         return getattr(nets, which).eval()
     if which != "g_ema":
         raise ValueError(f"which: {p} is a saved generator (it holds G_ema only); 'g' needs a checkpoint folder")
     return SIWGenerator.from_pretrained(p, map_location=map_location).eval()
+
+
+def _siw_source(path: str | Path, name: str = "path") -> Path | str:
+    """``"demo"``, or the folder to read for ``path``: a checkpoint folder (``trainer.json``), a saved
+    generator (``config.json``), a run's ``model/`` or, before it exists, its newest checkpoint."""
+    from .common import latest_checkpoint
+
+    if str(path) == "demo":
+        return "demo"
+    p = Path(path)
+    if not p.is_dir():
+        raise ValueError(f"{name}: {p} is not a folder (expected 'demo', a model, run or checkpoint folder)")
+    if not (p / "trainer.json").is_file() and not (p / "config.json").is_file():
+        if (p / "model" / "config.json").is_file():
+            p = p / "model"
+        else:
+            newest = latest_checkpoint(p / "checkpoints")
+            if newest is None:
+                raise ValueError(f"{name}: {p} holds no model/, no checkpoints/step_N and no config.json")
+            p = newest
+    return p
+
+
+def _init_from(nets: SIWNetworks, source: str | Path) -> dict:
+    """Start ``nets`` from the weights of ``source`` (:func:`_siw_source`): G, G_ema and D from a
+    checkpoint, G and G_ema from a saved generator (D then starts fresh). The new model may add
+    SPADE layers the source lacks (a wider ``spade_min``/``spade_max``): they start as the identity
+    (γ = β = 0), so the first images equal the source's. Anything else that differs is an error."""
+    from ..io.checkpoints import load_module
+
+    p = _siw_source(source, "init_from")
+    if p != "demo" and (p / "trainer.json").is_file():
+        src = load_module(SIWNetworks, p, kind="siw_train", config_cls=SIWConfig)
+        parts = {"g": src.g, "g_ema": src.g_ema, "d": src.d}
+    else:
+        g = SIWGenerator.from_pretrained(p)
+        parts = {"g": g, "g_ema": g}
+    added: set[str] = set()
+    for name, module in parts.items():
+        target = getattr(nets, name)
+        have, want = module.state_dict(), target.state_dict()
+        missing = sorted(k for k in want if k not in have)
+        extra = sorted(k for k in have if k not in want)
+        bad = [k for k in want if k in have and have[k].shape != want[k].shape]
+        grown = [k for k in missing if ".segEncoder." in k]
+        if extra or bad or len(grown) != len(missing):
+            raise ValueError(f"init_from: {source} does not fit this model ({name}): "
+                             f"missing {[k for k in missing if k not in grown][:4]}, unexpected {extra[:4]}, "
+                             f"other shapes {bad[:4]}; only SPADE layers may be added")
+        target.load_state_dict({**want, **have}, strict=True)
+        params = dict(target.named_parameters())
+        with torch.no_grad():
+            for k in grown:
+                if ".mlp_gamma." in k or ".mlp_beta." in k:
+                    params[k].zero_()
+        added.update(k.split(".segEncoder.")[0] for k in grown)
+    log.info("init_from: weights of %s (%s)%s", source, ", ".join(parts),
+             f"; new SPADE layers start as the identity: {sorted(added)}" if added else "")
+    return {"source": str(source), "networks": sorted(parts), "new_spade_layers": sorted(added)}
 
 
 def evaluate_siw(generator: SIWGenerator, parser: Any, segmaps: Any, *, seed: int = 0, truncation: float = 1.0,
