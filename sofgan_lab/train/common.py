@@ -40,7 +40,8 @@ from .. import __version__
 from ..io.checkpoints import CheckpointError, atomic_save_safetensors, atomic_write_bytes, read_json, save_module
 
 __all__ = [
-    "TrainConfigBase", "CHECKPOINT_FORMAT_VERSION", "warmup_cosine_factor", "WarmupCosine", "make_warmup_cosine", "schedule_config", "apply_schedule_config",
+    "TrainConfigBase", "CHECKPOINT_FORMAT_VERSION", "warmup_cosine_factor", "WarmupCosine", "make_warmup_cosine",
+    "schedule_config", "apply_schedule_config",
     "MetricsLogger", "DistInfo", "init_distributed", "cleanup_distributed", "all_gather_tensor",
     "barrier", "unwrap", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "list_checkpoints",
     "capture_rng_state", "restore_rng_state", "flatten_optimizer_state", "unflatten_optimizer_state",

@@ -352,15 +352,12 @@ def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg:
               "segmaps": str(segmaps_dir.resolve()), "num_segmaps": len(segs),
               "segmap_label_set": segs.source_label_set, "model_config": mcfg.to_dict(),
               "train_config": cfg.to_dict(), "world_size": info.world_size}
-    old_init = None
-    if resume and (out / "run.json").is_file():
-        old_init = json.loads((out / "run.json").read_text()).get("init_from")
-    if init_from is None and old_init is not None and latest is not None:
-        init_from = old_init  # a fine-tuning run stays one when resumed (its EMA has no ramp-up)
+    old = json.loads((out / "run.json").read_text()) if resume and (out / "run.json").is_file() else None
+    if init_from is None and old is not None and old.get("init_from") is not None and latest is not None:
+        init_from = old["init_from"]  # a fine-tuning run stays one when resumed (its EMA has no ramp-up)
     if init_from is not None:
         record["init_from"] = str(init_from)
-    if resume and (out / "run.json").is_file():
-        old = json.loads((out / "run.json").read_text())
+    if old is not None:
         if old.get("model_config") != record["model_config"]:
             raise ValueError(f"model_config: differs from the run being resumed ({out / 'run.json'})")
         if old.get("world_size") != record["world_size"]:
