@@ -718,7 +718,8 @@ def test_init_from_grows_spade_layers_as_the_identity(straight, photos, tmp_path
     assert record["init_from"] == str(tmp_path / "src") and record["model_config"]["spade_min"] == 16
     tuned = load_siw_generator(run)
     assert tuned.config.spade_min == 16 and tuned.convs[4].segEncoder.mlp_gamma.weight.abs().max() > 0
-    # resumed without --init-from, it stays a fine-tuning run (recorded; EMA without ramp-up)
+    # resumed without --init-from, it stays a fine-tuning run (run.json keeps init_from, which
+    # is what turns the EMA ramp-up off)
     resumed = [a if a != "1" else "2" for a in args if a not in ("--init-from", str(tmp_path / "src"))]
     assert main([*resumed, "--resume"]) == 0
     capsys.readouterr()
