@@ -68,6 +68,21 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
+def _channel_table(text: str) -> dict[int, int]:
+    """``RES:C[,RES:C...]`` -> {RES: C}."""
+    table = {}
+    for item in text.split(","):
+        res, sep, width = item.strip().partition(":")
+        try:
+            if not sep:
+                raise ValueError
+            table[int(res)] = int(width)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected RES:WIDTH pairs separated by commas (e.g. 64:64,128:32), "
+                                             f"got {text!r}") from None
+    return table
+
+
 def _float(text: str) -> float:
     try:
         return float(text)
@@ -470,9 +485,12 @@ def _add_siw_command(tsub) -> None:
                     help="lowest resolution with SPADE gamma/beta (default: the preset's, 64)")
     ts.add_argument("--spade-max", type=_int, default=None, metavar="RES",
                     help="highest resolution with SPADE gamma/beta (default: the preset's, 256)")
+    ts.add_argument("--channels", type=_channel_table, default=None, metavar="RES:C,...",
+                    help="network widths at these resolutions instead of the preset's, e.g. 64:64,128:32")
     ts.add_argument("--init-from", default=None, metavar="MODEL",
                     help="start from these weights ('demo', a model, run or checkpoint folder) instead of a random "
-                         "init; SPADE layers added by --spade-min/--spade-max start as the identity")
+                         "init; SPADE layers added by --spade-min/--spade-max start as the identity, channels "
+                         "added by --channels start disconnected (the first images are the source's)")
     ts.add_argument("--steps", type=_int, default=None, help="training steps (default 100000)")
     ts.add_argument("--batch", type=_int, default=None, help="images per step and process (default 8)")
     ts.add_argument("--lr", type=_float, default=None, help="Adam learning rate (default 0.002)")
@@ -505,7 +523,7 @@ def _add_siw_command(tsub) -> None:
 
 _SIW_TRAIN_FLAGS = {"images": "IMAGES", "segmaps": "SEGMAPS", "out": "--out", "size": "--size", "preset": "--preset",
                     "model_config": "--preset/--size", "spade_min/spade_max": "--spade-min/--spade-max",
-                    "spade_min": "--spade-min", "spade_max": "--spade-max",
+                    "spade_min": "--spade-min", "spade_max": "--spade-max", "channels": "--channels",
                     "init_from": "--init-from", "steps": "--steps", "batch": "--batch", "lr": "--lr",
                     "r1_gamma": "--r1-gamma", "pl_weight": "--pl-weight", "region_mix_prob": "--region-mix-prob",
                     "region_mode": "--region-mode", "scale_min/scale_max": "--scale-max",
@@ -524,6 +542,11 @@ def _train_siw(args) -> dict:
     try:
         model_config = SIWConfig.preset(args.preset, args.size)
         spade = {k: getattr(args, k) for k in ("spade_min", "spade_max") if getattr(args, k) is not None}
+        if args.channels:
+            unknown = sorted(set(args.channels) - set(model_config.channels))
+            if unknown:
+                raise ValueError(f"channels: resolutions {unknown} are not in 4..{args.size}")
+            spade["channels"] = {**model_config.channels, **args.channels}
         if spade:
             model_config = SIWConfig.from_dict({**model_config.to_dict(), **spade})
         names = {"steps": "steps", "batch": "batch", "lr": "lr", "r1_gamma": "r1_gamma", "pl_weight": "pl_weight",

@@ -731,3 +731,58 @@ def test_init_from_grows_spade_layers_as_the_identity(straight, photos, tmp_path
         bad[bad.index("--out") + 1] = str(tmp_path / "bad")
         assert main([*bad, *extra]) == 2, extra
         assert capsys.readouterr().err.startswith(f"sofgan-lab: error: {flag}"), extra
+
+
+def test_init_from_widens_the_channels_without_changing_the_function(straight, photos, tmp_path, capsys):
+    """``--channels`` + ``--init-from``: a wider model (more channels at 16² and 32²) starts from a
+    narrower checkpoint and computes what it computed — G, G_ema and D — while the new channels
+    are connected onward (they can learn) and the old weights are all there."""
+    from sofgan_lab.train import load_siw_generator
+    from sofgan_lab.train.siw_trainer import SIWNetworks, _init_from
+    from sofgan_lab.io.checkpoints import load_module
+
+    ck = straight.out / "checkpoints" / "step_00000004"
+    wide_cfg = SIWConfig(**{**TINY.to_dict(), "channels": {4: 32, 8: 32, 16: 24, 32: 32}})
+    torch.manual_seed(4)
+    nets = SIWNetworks(wide_cfg)
+    info = _init_from(nets, ck)
+    assert info["widened"] == {"16": [16, 24], "32": [16, 32]}
+    src = load_module(SIWNetworks, ck, kind="siw_train", config_cls=SIWConfig)
+    seg = SegmapFolder(photos, 32).batch(torch.tensor([0, 1, 2]))
+    z = torch.randn(3, TINY.style_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for name in ("g", "g_ema"):
+            torch.manual_seed(1)  # the same noise draws: their shapes do not depend on the widths
+            want = getattr(src, name).eval()(seg, z)
+            torch.manual_seed(1)
+            torch.testing.assert_close(getattr(nets, name).eval()(seg, z), want, rtol=0, atol=1e-5)
+        x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+        torch.testing.assert_close(nets.d(x), src.d(x), rtol=0, atol=1e-4)
+    # the equalised-lr weights were rescaled for their larger fan-in; the new inputs are zero, the
+    # new outputs are not (D's first 32² layer: 16 -> 32 outputs from RGB)
+    w_old, w_new = src.g.convs[4].conv.weight, nets.g.convs[4].conv.weight  # to 32²: in 16 -> 24, out 16 -> 32
+    torch.testing.assert_close(w_new[:, :16, :16], w_old * (24 / 16) ** 0.5)
+    assert w_new[:, :, 16:].abs().max() == 0 and w_new[:, 16:, :16].abs().max() > 0
+    assert nets.d.convs[0][0].weight[16:].abs().max() > 0
+    assert torch.equal(w_new[:, 16:], nets.g_ema.convs[4].conv.weight[:, 16:])  # G_ema starts as G
+    # narrower or a different 4x4 width: an error that names init_from
+    for table in ({4: 32, 8: 32, 16: 8, 32: 16}, {4: 48, 8: 32, 16: 16, 32: 16}):
+        with pytest.raises(ValueError, match="init_from: .* may only be wider"):
+            _init_from(SIWNetworks(SIWConfig(**{**TINY.to_dict(), "channels": table})), ck)
+
+    # the command: --channels with --init-from trains on, and --channels is checked
+    common = ["-q", "train", "siw", str(photos), str(photos), "--size", "32", "--steps", "1", "--batch", "2",
+              "--pl-weight", "0", "--device", "cpu"]
+    assert main([*common, "--out", str(tmp_path / "src")]) == 0
+    run = tmp_path / "wide"
+    assert main([*common, "--out", str(run), "--channels", "32:96", "--init-from", str(tmp_path / "src")]) == 0
+    capsys.readouterr()
+    assert load_siw_generator(run).config.channels[32] == 96
+    with pytest.raises(SystemExit) as exit_:  # argparse's own error
+        main([*common, "--out", str(tmp_path / "bad"), "--channels", "32:x"])
+    assert exit_.value.code == 2 and "argument --channels: expected RES:WIDTH" in capsys.readouterr().err
+    for extra, flag in ((["--channels", "64:8"], "--channels:"),
+                        (["--channels", "32:16", "--init-from", str(tmp_path / "src")], "--init-from:")):
+        assert main([*common, "--out", str(tmp_path / "bad"), *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert flag in err.splitlines()[-1], (extra, err)

@@ -641,11 +641,34 @@ def _siw_source(path: str | Path, name: str = "path") -> Path | str:
     return p
 
 
+def _widened(target: nn.Module, key: str, want: torch.Tensor, have: torch.Tensor) -> torch.Tensor:
+    """``have`` (a source tensor) placed in the leading block of the wider ``want`` so that the wider
+    network computes the same function: weights from the new input channels are zero (the new
+    channels do not reach the old ones), the new output channels keep ``want``'s fresh init (their
+    downstream weights are zero), except SPADE γ/β rows, which are zero (identity). Equalised-lr
+    layers scale their weight by 1/sqrt(fan-in) at run time, so the copied block is rescaled by
+    sqrt(new fan-in / old fan-in)."""
+    owner, _, leaf = key.rpartition(".")
+    module = target.get_submodule(owner)
+    out = torch.zeros_like(want) if (".mlp_gamma." in key or ".mlp_beta." in key) else want.clone()
+    in_dim = {5: 2, 4: 1, 2: 1}.get(want.dim()) if leaf == "weight" else None
+    factor = 1.0
+    if in_dim is not None and want.shape[in_dim] > have.shape[in_dim]:
+        out.narrow(in_dim, have.shape[in_dim], want.shape[in_dim] - have.shape[in_dim]).zero_()
+        if hasattr(module, "scale"):
+            factor = math.sqrt(want.shape[in_dim] / have.shape[in_dim])
+    out[tuple(slice(0, n) for n in have.shape)] = have.to(out.dtype) * factor
+    return out
+
+
 def _init_from(nets: SIWNetworks, source: str | Path) -> dict:
     """Start ``nets`` from the weights of ``source`` (:func:`_siw_source`): G, G_ema and D from a
     checkpoint, G and G_ema from a saved generator (D then starts fresh). The new model may add
     SPADE layers the source lacks (a wider ``spade_min``/``spade_max``): they start as the identity
-    (γ = β = 0), so the first images equal the source's. Anything else that differs is an error."""
+    (γ = β = 0), so the first images equal the source's. It may also be wider (``channels`` larger
+    at some resolutions of 8 and above, as ``--channels``): the old channels keep their weights,
+    the new ones start disconnected from them (:func:`_widened`), so again the first images and D's
+    scores equal the source's. Anything else that differs is an error."""
     from ..io.checkpoints import load_module
 
     p = _siw_source(source, "init_from")
@@ -655,28 +678,42 @@ def _init_from(nets: SIWNetworks, source: str | Path) -> dict:
     else:
         g = SIWGenerator.from_pretrained(p)
         parts = {"g": g, "g_ema": g}
+    src_cfg, cfg = parts["g"].config, nets.g.config
+    narrower = {r: (src_cfg.channels.get(r), c) for r, c in cfg.channels.items()
+                if r not in src_cfg.channels or c < src_cfg.channels[r] or (r == 4 and c != src_cfg.channels[r])}
+    if narrower:
+        raise ValueError(f"init_from: {source} does not fit this model: widths (source, new) {narrower}; the new "
+                         f"model may only be wider, at resolutions of 8 and above, at the same size")
+    widened = {r: (src_cfg.channels[r], c) for r, c in sorted(cfg.channels.items()) if c != src_cfg.channels[r]}
     added: set[str] = set()
     for name, module in parts.items():
         target = getattr(nets, name)
         have, want = module.state_dict(), target.state_dict()
         missing = sorted(k for k in want if k not in have)
         extra = sorted(k for k in have if k not in want)
-        bad = [k for k in want if k in have and have[k].shape != want[k].shape]
         grown = [k for k in missing if ".segEncoder." in k]
+        bad = [k for k in want if k in have and have[k].shape != want[k].shape
+               and (not widened or have[k].dim() != want[k].dim()
+                    or any(a > b for a, b in zip(have[k].shape, want[k].shape)))]
         if extra or bad or len(grown) != len(missing):
             raise ValueError(f"init_from: {source} does not fit this model ({name}): "
                              f"missing {[k for k in missing if k not in grown][:4]}, unexpected {extra[:4]}, "
-                             f"other shapes {bad[:4]}; only SPADE layers may be added")
-        target.load_state_dict({**want, **have}, strict=True)
+                             f"other shapes {bad[:4]}; only SPADE layers and wider channels may be added")
+        state = {k: (have[k] if have[k].shape == want[k].shape else _widened(target, k, want[k], have[k]))
+                 for k in want if k in have}
+        target.load_state_dict({**want, **state}, strict=True)
         params = dict(target.named_parameters())
         with torch.no_grad():
             for k in grown:
                 if ".mlp_gamma." in k or ".mlp_beta." in k:
                     params[k].zero_()
         added.update(k.split(".segEncoder.")[0] for k in grown)
-    log.info("init_from: weights of %s (%s)%s", source, ", ".join(parts),
-             f"; new SPADE layers start as the identity: {sorted(added)}" if added else "")
-    return {"source": str(source), "networks": sorted(parts), "new_spade_layers": sorted(added)}
+    log.info("init_from: weights of %s (%s)%s%s", source, ", ".join(parts),
+             f"; new SPADE layers start as the identity: {sorted(added)}" if added else "",
+             f"; widened (resolution: old -> new channels) {widened}, the new channels start disconnected"
+             if widened else "")
+    return {"source": str(source), "networks": sorted(parts), "new_spade_layers": sorted(added),
+            "widened": {str(r): list(v) for r, v in widened.items()}}
 
 
 def evaluate_siw(generator: SIWGenerator, parser: Any, segmaps: Any, *, seed: int = 0, truncation: float = 1.0,
