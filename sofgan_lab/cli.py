@@ -541,14 +541,14 @@ def _train_siw(args) -> dict:
 
     try:
         model_config = SIWConfig.preset(args.preset, args.size)
-        spade = {k: getattr(args, k) for k in ("spade_min", "spade_max") if getattr(args, k) is not None}
+        arch = {k: getattr(args, k) for k in ("spade_min", "spade_max") if getattr(args, k) is not None}
         if args.channels:
             unknown = sorted(set(args.channels) - set(model_config.channels))
             if unknown:
                 raise ValueError(f"channels: resolutions {unknown} are not in 4..{args.size}")
-            spade["channels"] = {**model_config.channels, **args.channels}
-        if spade:
-            model_config = SIWConfig.from_dict({**model_config.to_dict(), **spade})
+            arch["channels"] = {**model_config.channels, **args.channels}
+        if arch:
+            model_config = SIWConfig.from_dict({**model_config.to_dict(), **arch})
         names = {"steps": "steps", "batch": "batch", "lr": "lr", "r1_gamma": "r1_gamma", "pl_weight": "pl_weight",
                  "region_mix_prob": "region_mix_prob", "region_mode": "region_mode", "scale_max": "scale_max",
                  "sample_every": "sample_every", "checkpoint_every": "checkpoint_every", "log_every": "log_every",
