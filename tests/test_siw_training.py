@@ -758,8 +758,8 @@ def test_init_from_widens_the_channels_without_changing_the_function(straight, p
             torch.testing.assert_close(getattr(nets, name).eval()(seg, z), want, rtol=0, atol=1e-5)
         x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(2))
         torch.testing.assert_close(nets.d(x), src.d(x), rtol=0, atol=1e-4)
-    # the equalised-lr weights were rescaled for their larger fan-in; the new inputs are zero, the
-    # new outputs are not (D's first 32² layer: 16 -> 32 outputs from RGB)
+    # the equalised-lr weights were rescaled for their larger fan-in; weights from the new inputs
+    # are zero, the new outputs keep their fresh init (also in D's first layer: 16 -> 32 from RGB)
     w_old, w_new = src.g.convs[4].conv.weight, nets.g.convs[4].conv.weight  # to 32²: in 16 -> 24, out 16 -> 32
     torch.testing.assert_close(w_new[:, :16, :16], w_old * (24 / 16) ** 0.5)
     assert w_new[:, :, 16:].abs().max() == 0 and w_new[:, 16:, :16].abs().max() > 0
