@@ -50,6 +50,12 @@ import torch
 __all__ = [
     "DEFAULT_TARGET",
     "DEFAULT_RADIUS",
+    "PORTRAIT_TARGET",
+    "PORTRAIT_ZOOM",
+    "TRAINED_YAW_RANGE",
+    "TRAINED_PITCH_RANGE",
+    "FRAMINGS",
+    "framing",
     "OFFICIAL_PIXELS_PER_UNIT_128",
     "MAX_IMAGE_SIZE",
     "look_at",
@@ -75,6 +81,23 @@ DEFAULT_TARGET: tuple[float, float, float] = (0.0, 0.1, 0.0)
 DEFAULT_RADIUS: float = 4.5
 #: Pixels per world unit of the release's orthographic sampler at 128 px (f = 36, c = 64).
 OFFICIAL_PIXELS_PER_UNIT_128: float = 36.0
+#: Look-at point of the portrait framing (world units): between the top of the hair and the top
+#: of the shoulders of the synthetic busts, so the whole head is in view and the shoulders meet
+#: the bottom edge, as in CelebAMask-HQ portraits.
+PORTRAIT_TARGET: tuple[float, float, float] = (0.0, 0.47, 0.0)
+#: Focal-length multiplier of the portrait framing: 1.95 x the release's 36 px per unit at 128 px
+#: (the image spans 1.82 world units, the face of a synthetic head covers about 23 % of it).
+PORTRAIT_ZOOM: float = 1.95
+#: Yaw and pitch ranges (degrees) of the release's view sampler (:func:`random_views`), the poses
+#: the SOF training views are drawn from.
+TRAINED_YAW_RANGE: tuple[float, float] = (-34.4, 34.4)
+TRAINED_PITCH_RANGE: tuple[float, float] = (-11.5, 11.5)
+#: Named framings: ``target`` and ``zoom`` for :meth:`Camera.from_orbit`. ``"official"`` is the
+#: release's (the whole bust small in the frame), ``"portrait"`` the demo world's.
+FRAMINGS: dict[str, dict[str, Any]] = {
+    "official": {"target": DEFAULT_TARGET, "zoom": 1.0},
+    "portrait": {"target": PORTRAIT_TARGET, "zoom": PORTRAIT_ZOOM},
+}
 #: Largest accepted image side, in pixels.
 MAX_IMAGE_SIZE: int = 4096
 
@@ -215,6 +238,15 @@ def _linspace(lo: float, hi: float, n: int) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 # look-at and conventions
 # --------------------------------------------------------------------------------------------
+
+
+def framing(name: str) -> dict[str, Any]:
+    """``{"target": (x, y, z), "zoom": z}`` of a named framing (``"official"`` or ``"portrait"``),
+    keyword arguments for :meth:`Camera.from_orbit` and the view paths."""
+    if not isinstance(name, str) or name not in FRAMINGS:
+        raise ValueError(f"framing: expected one of {sorted(FRAMINGS)}, got {name!r}")
+    f = FRAMINGS[name]
+    return {"target": tuple(f["target"]), "zoom": float(f["zoom"])}
 
 
 def look_at(
@@ -616,6 +648,7 @@ class Camera:
         target: Any = DEFAULT_TARGET,
         image_size: Any = 128,
         pixels_per_unit: Any = None,
+        zoom: Any = 1.0,
         dtype: torch.dtype | None = None,
         device: Any = None,
     ) -> "Camera":
@@ -631,12 +664,17 @@ class Camera:
             image_size: int or ``(H, W)`` pixels.
             pixels_per_unit: orthographic scale; default ``36 * H / 128`` (the release's sampler:
                 the image spans about 3.56 world units vertically). Not allowed with ``fov``.
+            zoom: focal-length multiplier (> 0) applied to the orthographic scale or to the
+                perspective focal length of ``fov``; 1 = unchanged. ``framing("portrait")`` gives
+                the demo world's ``target`` and ``zoom``.
             dtype, device: of the result; by default float32 and the device of any tensor input.
 
         Returns:
             A Camera with batch ``B`` (the broadcast of yaw, pitch, radius, target, fov).
         """
         hw = _check_image_size(image_size)
+        if isinstance(zoom, bool) or not isinstance(zoom, numbers.Real) or not math.isfinite(zoom) or zoom <= 0:
+            raise ValueError(f"zoom: expected a finite number > 0, got {zoom!r}")
         eye = orbit_eye(yaw, pitch, radius, target, dtype=dtype, device=device)
         dt, dev = eye.dtype, eye.device
         target_t = _as_vec3(target, "target", dtype=dt, device=dev).reshape(-1, 3)
@@ -654,6 +692,10 @@ class Camera:
                 )
             k = _fov_intrinsics(fov, hw, "fov", dt, dev)
             ortho = False
+        if zoom != 1.0:
+            k = k.clone()
+            k[..., 0, 0] *= float(zoom)
+            k[..., 1, 1] *= float(zoom)
         if k.dim() == 3 and k.shape[0] not in (1, c2w.shape[0]):
             if c2w.shape[0] == 1:
                 c2w = c2w.expand(k.shape[0], 4, 4)
@@ -1060,8 +1102,8 @@ def random_views(
     *,
     seed: int | None = None,
     generator: torch.Generator | None = None,
-    yaw_range: tuple[float, float] = (-34.4, 34.4),
-    pitch_range: tuple[float, float] = (-11.5, 11.5),
+    yaw_range: tuple[float, float] = TRAINED_YAW_RANGE,
+    pitch_range: tuple[float, float] = TRAINED_PITCH_RANGE,
     **orbit_kwargs: Any,
 ) -> Camera:
     """``n`` views with yaw and pitch drawn uniformly from their ranges (degrees).

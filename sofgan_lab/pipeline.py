@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from . import __version__
-from .cameras import DEFAULT_RADIUS, Camera
+from .cameras import DEFAULT_RADIUS, DEFAULT_TARGET, TRAINED_PITCH_RANGE, TRAINED_YAW_RANGE, Camera
 from .geometry.sof import SemanticOccupancyField
 from .geometry.space import GeometrySpace
 from .images import ImageResult
@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 
 PIPELINE_FORMAT = "sofgan-lab/pipeline"
 PIPELINE_FORMAT_VERSION = 1
-_CAMERA_KEYS = ("yaw", "pitch", "radius", "fov")
+_CAMERA_KEYS = ("yaw", "pitch", "radius", "fov", "target", "zoom")
+_POSE_KEYS = ("yaw", "pitch")
 
 
 # --------------------------------------------------------------------------------------- results
@@ -188,15 +189,22 @@ class SofGAN:
         sof: the geometry model.
         siw: the texture generator.
         space: the geometry space (seeds for ``geometry`` need it), or ``None``.
-        camera: the default camera as orbit parameters ``{"yaw", "pitch", "radius", "fov"}``
-            (degrees, world units; ``fov`` ``None`` = orthographic, the release's sampler).
+        camera: the default camera as orbit parameters ``{"yaw", "pitch", "radius", "fov", "target",
+            "zoom"}`` (degrees, world units; ``fov`` ``None`` = orthographic; ``target`` the look-at
+            point; ``zoom`` the focal-length multiplier). Missing keys take the release's framing
+            (frontal, radius 4.5, orthographic, target ``(0, 0.1, 0)``, zoom 1), which an imported
+            official pipeline keeps; models trained on portrait-framed data record
+            ``cameras.framing("portrait")`` in their ``pipeline.json``.
+        pose_range: ``{"yaw": (lo, hi), "pitch": (lo, hi)}`` in degrees, the poses the SOF was
+            trained on (default: the release's sampler, yaw ±34.4°, pitch ±11.5°). Widgets keep the
+            camera inside it unless the user leaves it on purpose.
         truncation: the default ψ of calls that do not give one.
         image_size: the size of rendered segmaps (default: the generator's size).
     """
 
     def __init__(self, sof: SemanticOccupancyField, siw: SIWGenerator, space: GeometrySpace | None = None,
                  camera: Mapping[str, Any] | None = None, *, truncation: float = 0.7,
-                 image_size: int | None = None):
+                 image_size: int | None = None, pose_range: Mapping[str, Any] | None = None):
         if not isinstance(sof, SemanticOccupancyField):
             raise TypeError(f"sof: expected a SemanticOccupancyField, got {type(sof).__name__}")
         if not isinstance(siw, SIWGenerator):
@@ -212,8 +220,10 @@ class SofGAN:
         self.sof = sof.eval()
         self.siw = siw.eval()
         self.space = space
-        self.default_camera = {"yaw": 0.0, "pitch": 0.0, "radius": DEFAULT_RADIUS, "fov": None}
+        self.default_camera = {"yaw": 0.0, "pitch": 0.0, "radius": DEFAULT_RADIUS, "fov": None,
+                               "target": [float(v) for v in DEFAULT_TARGET], "zoom": 1.0}
         self.default_camera.update(self.camera_params(camera or {}, "camera"))
+        self.pose_range = self.check_pose_range(pose_range)
         self.truncation = self.check_truncation(truncation)
         size = image_size if image_size is not None else siw.config.size
         if not _is_int(size) or not 8 <= size <= 1024:
@@ -258,7 +268,7 @@ class SofGAN:
         siw = SIWGenerator.from_pretrained(d / parts["siw"], map_location=device)
         space = GeometrySpace.load(d / parts["geometry_space"]) if parts.get("geometry_space") else None
         pipe = cls(sof, siw, space, meta.get("camera"), truncation=meta.get("truncation", 0.7),
-                   image_size=meta.get("image_size"))
+                   image_size=meta.get("image_size"), pose_range=meta.get("pose_range"))
         log.info("loaded the SofGAN pipeline from %s", d)
         return pipe
 
@@ -277,7 +287,8 @@ class SofGAN:
         meta = {"format": PIPELINE_FORMAT, "format_version": PIPELINE_FORMAT_VERSION, "library_version": __version__,
                 "components": {"sof": "sof", "siw": "siw",
                                "geometry_space": "geometry_space" if self.space is not None else None},
-                "camera": dict(self.default_camera), "truncation": self.truncation, "image_size": self.image_size}
+                "camera": dict(self.default_camera), "pose_range": {k: list(v) for k, v in self.pose_range.items()},
+                "truncation": self.truncation, "image_size": self.image_size}
         atomic_write_bytes(d / "pipeline.json", (json.dumps(meta, indent=2) + "\n").encode())
         return d
 
@@ -305,8 +316,57 @@ class SofGAN:
         return float(t)
 
     @staticmethod
+    def check_pose_range(pose_range: Mapping[str, Any] | None) -> dict:
+        """``{"yaw": (lo, hi), "pitch": (lo, hi)}`` (degrees, lo < hi; pitch within (-90, 90));
+        missing keys take the release's sampler ranges. Errors name ``pose_range``."""
+        out = {"yaw": tuple(TRAINED_YAW_RANGE), "pitch": tuple(TRAINED_PITCH_RANGE)}
+        if pose_range is None:
+            return out
+        if not isinstance(pose_range, Mapping):
+            raise TypeError(f"pose_range: expected a dict like {{'yaw': [-34.4, 34.4]}}, got "
+                            f"{type(pose_range).__name__}")
+        unknown = sorted(set(pose_range) - set(_POSE_KEYS))
+        if unknown:
+            raise ValueError(f"pose_range: unknown keys {unknown}; expected some of {list(_POSE_KEYS)}")
+        for k, v in pose_range.items():
+            ok = isinstance(v, (list, tuple)) and len(v) == 2 and all(
+                not isinstance(x, bool) and isinstance(x, (int, float, np.floating, np.integer)) and math.isfinite(x)
+                for x in v)
+            if not ok or not v[0] < v[1]:
+                raise ValueError(f"pose_range: {k} must be [low, high] with low < high, got {v!r}")
+            if k == "pitch" and not (-90 < v[0] and v[1] < 90):
+                raise ValueError(f"pose_range: pitch must lie within (-90, 90), got {v!r}")
+            out[k] = (float(v[0]), float(v[1]))
+        return out
+
+    @property
+    def framing(self) -> dict:
+        """The default camera's framing as keyword arguments for :meth:`Camera.from_orbit` and the
+        view paths: ``{"target": (x, y, z), "zoom": z}`` (e.g. ``random_views(8, **pipe.framing)``)."""
+        return {"target": tuple(self.default_camera["target"]), "zoom": float(self.default_camera["zoom"])}
+
+    @property
+    def framing_name(self) -> str | None:
+        """``"portrait"`` or ``"official"`` when the default camera has that named framing
+        (:data:`sofgan_lab.cameras.FRAMINGS`; e.g. for ``write_photos(..., framing=pipe.framing_name)``),
+        else ``None``."""
+        from .cameras import FRAMINGS
+
+        f = self.framing
+        for name, g in FRAMINGS.items():
+            if np.allclose(f["target"], g["target"], atol=1e-6) and abs(f["zoom"] - g["zoom"]) < 1e-6:
+                return name
+        return None
+
+    def in_pose_range(self, yaw: float, pitch: float) -> bool:
+        """Whether ``(yaw, pitch)`` (degrees) lies inside :attr:`pose_range`, the trained poses."""
+        (ylo, yhi), (plo, phi) = self.pose_range["yaw"], self.pose_range["pitch"]
+        return ylo <= float(yaw) <= yhi and plo <= float(pitch) <= phi
+
+    @staticmethod
     def camera_params(camera: Mapping[str, Any], name: str = "camera") -> dict:
-        """Validate orbit parameters ``{"yaw", "pitch", "radius", "fov"}`` (errors name ``name``)."""
+        """Validate orbit parameters ``{"yaw", "pitch", "radius", "fov", "target", "zoom"}`` (errors
+        name ``name``); ``target`` comes back as a list of 3 floats."""
         unknown = sorted(set(camera) - set(_CAMERA_KEYS))
         if unknown:
             raise ValueError(f"{name}: unknown keys {unknown}; expected some of {list(_CAMERA_KEYS)}")
@@ -315,22 +375,35 @@ class SofGAN:
             if k == "fov" and v is None:
                 out[k] = None
                 continue
+            if k == "target":
+                vals = list(v) if isinstance(v, (list, tuple, np.ndarray)) else None
+                if vals is None or len(vals) != 3 or not all(
+                        not isinstance(x, bool) and isinstance(x, (int, float, np.floating, np.integer))
+                        and math.isfinite(x) for x in vals):
+                    raise ValueError(f"{name}: target must be 3 finite numbers (x, y, z), got {v!r}")
+                out[k] = [float(x) for x in vals]
+                continue
             if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v):
                 raise ValueError(f"{name}: {k} must be a finite number, got {v!r}")
+            if k == "zoom" and not float(v) > 0:
+                raise ValueError(f"{name}: zoom must be > 0, got {v!r}")
             out[k] = float(v)
         return out
 
     def camera(self, yaw: float | None = None, pitch: float | None = None, radius: float | None = None,
-               fov: float | None | str = "default", *, image_size: int | None = None) -> Camera:
+               fov: float | None | str = "default", *, image_size: int | None = None,
+               target: Any = None, zoom: float | None = None) -> Camera:
         """An orbit camera at the pipeline's image size: unset arguments take the default camera's
-        values (yaw, pitch in degrees; ``fov`` ``None`` = orthographic)."""
+        values (yaw, pitch in degrees; ``fov`` ``None`` = orthographic; ``target``, ``zoom`` the
+        framing)."""
         p = dict(self.default_camera)
-        given = {"yaw": yaw, "pitch": pitch, "radius": radius}
+        given = {"yaw": yaw, "pitch": pitch, "radius": radius, "target": target, "zoom": zoom}
         p.update(self.camera_params({k: v for k, v in given.items() if v is not None}, "camera"))
         if fov != "default":
             p.update(self.camera_params({"fov": fov}, "camera"))
         size = self.image_size if image_size is None else image_size
-        return Camera.from_orbit(p["yaw"], p["pitch"], p["radius"], fov=p["fov"], image_size=size)
+        return Camera.from_orbit(p["yaw"], p["pitch"], p["radius"], fov=p["fov"], image_size=size,
+                                 target=tuple(p["target"]), zoom=p["zoom"])
 
     def resolve_camera(self, camera: Any, batch: int = 1) -> Camera:
         """``None`` (the default camera), a mapping of orbit parameters, or a :class:`Camera` with 1 or
@@ -341,7 +414,8 @@ class SofGAN:
             cam = camera
         elif isinstance(camera, Mapping):
             p = self.camera_params(camera, "camera")
-            cam = self.camera(p.get("yaw"), p.get("pitch"), p.get("radius"), p["fov"] if "fov" in p else "default")
+            cam = self.camera(p.get("yaw"), p.get("pitch"), p.get("radius"), p["fov"] if "fov" in p else "default",
+                              target=p.get("target"), zoom=p.get("zoom"))
         else:
             raise TypeError(f"camera: expected None, a dict like {{'yaw': 20, 'pitch': 5}}, or a sofgan_lab.cameras."
                             f"Camera, got {type(camera).__name__}")

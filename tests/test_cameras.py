@@ -525,6 +525,107 @@ def test_random_views_deterministic_and_in_range():
 
 
 # ------------------------------------------------------------------------------------------
+# zoom and named framings
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("zoom", [2, 0.5, 1.95, np.float64(3.0)])
+def test_zoom_multiplies_the_orthographic_scale_only(zoom):
+    base = Camera.from_orbit(20.0, 5.0, image_size=(48, 64))
+    cam = Camera.from_orbit(20.0, 5.0, image_size=(48, 64), zoom=zoom)
+    assert cam.orthographic and torch.equal(cam.cam2world, base.cam2world)
+    assert_close(cam.focal, [[36.0 * 48 / 128 * float(zoom)] * 2], 1e-5, "fx, fy = zoom x 36 H / 128")
+    assert torch.equal(cam.principal_point, base.principal_point)
+    ppu = Camera.from_orbit(image_size=32, pixels_per_unit=10.0, zoom=zoom)
+    assert_close(ppu.focal, [[10.0 * float(zoom)] * 2], 1e-5, "zoom x pixels_per_unit")
+    # a point 0.5 units right of the target lands zoom times as far from the centre
+    frontal = Camera.from_orbit(image_size=64, zoom=zoom)
+    uv, _ = frontal.project(torch.tensor([[0.5, 0.1, 0.0]]))
+    assert_close(uv[0, 0], [32.0 + 0.5 * 18.0 * float(zoom), 32.0], 1e-4, "projected offset")
+
+
+def test_zoom_multiplies_the_perspective_focal_length():
+    fov = torch.tensor([20.0, 40.0])
+    base = Camera.from_orbit(torch.tensor([0.0, 10.0]), fov=fov, image_size=32)
+    cam = Camera.from_orbit(torch.tensor([0.0, 10.0]), fov=fov, image_size=32, zoom=2.5)
+    assert not cam.orthographic and torch.equal(cam.cam2world, base.cam2world)
+    fy = 16.0 / torch.tan(torch.deg2rad(fov) / 2)                   # (H / 2) / tan(fov / 2)
+    assert_close(cam.focal, torch.stack([2.5 * fy, 2.5 * fy], -1), 1e-4, "fx, fy")
+    assert_close(cam.principal_point, [[16.0, 16.0]] * 2, 0, "centre")
+    # a zoom of 2 is the field of view whose half-angle tangent is halved
+    narrow = Camera.from_orbit(fov=math.degrees(2 * math.atan(math.tan(math.radians(15.0)) / 2)), image_size=32)
+    assert_close(Camera.from_orbit(fov=30.0, image_size=32, zoom=2).intrinsics, narrow.intrinsics, 1e-4, "K")
+
+
+@pytest.mark.parametrize("zoom", [0, -1, 0.0, float("nan"), float("inf"), True, "2", None])
+def test_bad_zoom_is_refused(zoom):
+    with pytest.raises(ValueError, match=r"^zoom: "):
+        Camera.from_orbit(zoom=zoom)
+    with pytest.raises(ValueError, match=r"^zoom: "):
+        yaw_sweep(3, zoom=zoom)
+
+
+def test_framings():
+    assert set(C.FRAMINGS) == {"official", "portrait"}
+    assert C.framing("official") == {"target": C.DEFAULT_TARGET, "zoom": 1.0}
+    assert C.framing("portrait") == {"target": C.PORTRAIT_TARGET, "zoom": C.PORTRAIT_ZOOM}
+    f = C.framing("portrait")
+    assert isinstance(f["target"], tuple) and isinstance(f["zoom"], float)
+    f["zoom"] = 5.0                                                  # a copy: the table is unchanged
+    assert C.framing("portrait")["zoom"] == C.PORTRAIT_ZOOM
+    # the official framing is from_orbit's defaults exactly
+    official = Camera.from_orbit(10.0, -3.0, **C.framing("official"))
+    default = Camera.from_orbit(10.0, -3.0)
+    assert torch.equal(official.cam2world, default.cam2world) and torch.equal(official.intrinsics, default.intrinsics)
+    # the image spans H / fy world units: 128 / 36 = 3.56 (official), 128 / (36 x 1.95) = 1.82 (portrait)
+    portrait = Camera.from_orbit(image_size=128, **C.framing("portrait"))
+    assert 128 / float(default.focal[0, 1]) == pytest.approx(3.556, abs=1e-3)
+    assert 128 / float(portrait.focal[0, 1]) == pytest.approx(1.82, abs=5e-3)
+    uv, _ = portrait.project(torch.tensor([C.PORTRAIT_TARGET]))
+    assert_close(uv[0, 0], [64.0, 64.0], 1e-4, "the portrait target is the image centre")
+    assert C.TRAINED_YAW_RANGE == (-34.4, 34.4) and C.TRAINED_PITCH_RANGE == (-11.5, 11.5)
+    for name in ("PORTRAIT_TARGET", "PORTRAIT_ZOOM", "TRAINED_YAW_RANGE", "TRAINED_PITCH_RANGE", "FRAMINGS",
+                 "framing"):
+        assert name in C.__all__
+
+
+@pytest.mark.parametrize("name", ["close", "Portrait", "", None, 3, ("official",)])
+def test_unknown_framing_is_refused(name):
+    with pytest.raises(ValueError, match=r"^framing: "):
+        C.framing(name)
+
+
+@pytest.mark.parametrize("name", sorted(PATHS))
+@pytest.mark.parametrize("persp", [False, True])
+def test_view_paths_pass_zoom_and_target_through(name, persp):
+    kw = dict(image_size=(16, 24), fov=20.0 if persp else None)
+    base = PATHS[name](4, **kw)
+    cam = PATHS[name](4, **kw, **C.framing("portrait"))
+    assert len(cam) == 4
+    assert_close(cam.focal, base.focal * C.PORTRAIT_ZOOM, 1e-4, "focal x zoom")
+    assert torch.equal(cam.principal_point, base.principal_point)
+    # the same poses around the new target: same rotations, positions moved by the target shift
+    assert_close(cam.rotation, base.rotation, 1e-5, "rotation")
+    shift = torch.tensor(C.PORTRAIT_TARGET) - TARGET
+    assert_close(cam.position - base.position, shift.expand(4, 3), 1e-5, "position")
+    uv, _ = cam.project(torch.tensor([C.PORTRAIT_TARGET]))
+    assert_close(uv[:, 0], torch.tensor([12.0, 8.0]).expand(4, 2), 1e-3, "target at image centre")
+
+
+def test_random_views_poses_do_not_depend_on_the_framing():
+    a = random_views(32, seed=5)
+    b = random_views(32, seed=5, **C.framing("portrait"))
+    ya, pa = _yaw_pitch(a)
+    yb, pb = _yaw_pitch(b, torch.tensor(C.PORTRAIT_TARGET))
+    assert_close(yb, ya, 1e-3, "yaw")
+    assert_close(pb, pa, 1e-3, "pitch")
+    lo, hi = C.TRAINED_YAW_RANGE
+    assert float(yb.min()) >= lo - 1e-3 and float(yb.max()) <= hi + 1e-3
+    lo, hi = C.TRAINED_PITCH_RANGE
+    assert float(pb.min()) >= lo - 1e-3 and float(pb.max()) <= hi + 1e-3
+
+
+# ------------------------------------------------------------------------------------------
 # errors: each names the argument
 # ------------------------------------------------------------------------------------------
 

@@ -250,6 +250,22 @@ def test_sofgan_whole_pixelnorm_from_safetensors(sofgan_cases):
 # sofgan-lab import-official
 # --------------------------------------------------------------------------------------------
 
+def _assert_official_framing(pipe, out: Path) -> None:
+    """An imported pipeline keeps the release's framing: target (0, 0.1, 0), zoom 1, the sampler's poses."""
+    from sofgan_lab.cameras import DEFAULT_TARGET, TRAINED_PITCH_RANGE, TRAINED_YAW_RANGE, Camera, framing
+
+    assert pipe.default_camera["target"] == [0.0, 0.1, 0.0] == list(DEFAULT_TARGET)
+    assert pipe.default_camera["zoom"] == 1.0 and pipe.default_camera["fov"] is None
+    assert pipe.pose_range == {"yaw": TRAINED_YAW_RANGE, "pitch": TRAINED_PITCH_RANGE}
+    meta = json.loads((out / "pipeline.json").read_text())
+    assert meta["camera"]["target"] == [0.0, 0.1, 0.0] and meta["camera"]["zoom"] == 1.0
+    assert meta["pose_range"] == {"yaw": list(TRAINED_YAW_RANGE), "pitch": list(TRAINED_PITCH_RANGE)}
+    cam = pipe.camera(yaw=15.0)
+    ref = Camera.from_orbit(15.0, image_size=pipe.image_size, **framing("official"))
+    assert torch.equal(cam.cam2world, ref.cam2world) and torch.equal(cam.intrinsics, ref.intrinsics)
+    assert float(cam.focal[0, 0]) == 36.0 * pipe.image_size / 128   # the release's orthographic scale
+
+
 needs_pipeline = pytest.mark.skipif(importlib.util.find_spec("sofgan_lab.pipeline") is None,
                                     reason="sofgan_lab.pipeline is not available yet")
 
@@ -272,6 +288,7 @@ def test_cli_import_official_writes_a_native_pipeline(tmp_path, sof_pth, sofgan_
     assert pipe.siw.config.pixel_norm == "whole"
     a, b = pipe.siw.state_dict(), sofgan.state_dict()
     assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+    _assert_official_framing(pipe, out)
 
 
 @needs_fixtures
@@ -318,3 +335,4 @@ def test_cli_import_official_fits_a_space_with_enough_codes(tmp_path, capsys):
     assert pipe.space is not None and pipe.space.dim == 16
     assert torch.equal(pipe.sof.latents.weight, sof.latents.weight)
     assert pipe.siw.config == siw.config
+    _assert_official_framing(pipe, out)

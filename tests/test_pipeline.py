@@ -14,7 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from sofgan_lab.cameras import Camera
+from sofgan_lab.cameras import (DEFAULT_RADIUS, DEFAULT_TARGET, PORTRAIT_TARGET, PORTRAIT_ZOOM, TRAINED_PITCH_RANGE,
+                                TRAINED_YAW_RANGE, Camera, framing)
 from sofgan_lab.io import CheckpointError
 from sofgan_lab.labels import sof_to_sofgan
 from sofgan_lab.pipeline import Portrait, PortraitList, SofGAN
@@ -190,12 +191,141 @@ def test_bad_segmaps_and_constructor_arguments(pipe):
         SofGAN(pipe.siw, pipe.siw)
     with pytest.raises(TypeError, match="siw: expected a SIWGenerator"):
         SofGAN(pipe.sof, pipe.sof)
-    with pytest.raises(ValueError, match="camera: unknown keys"):
-        SofGAN(pipe.sof, pipe.siw, camera={"zoom": 2})
+    with pytest.raises(ValueError, match=r"camera: unknown keys \['roll'\]"):
+        SofGAN(pipe.sof, pipe.siw, camera={"roll": 2})      # (zoom is a camera key since framings)
     no_space = SofGAN(pipe.sof, pipe.siw)
     with pytest.raises(ValueError, match="geometry: this pipeline has no geometry space"):
         no_space(geometry=1)
     assert no_space(geometry=pipe.sof.latents.weight[0]).tensor.shape == (3, 32, 32)
+
+
+# ---------------------------------------------------------------------- framing and pose range
+
+def test_default_camera_is_the_release_framing_and_pose_range_the_trained_one(pipe):
+    assert pipe.default_camera == {"yaw": 0.0, "pitch": 0.0, "radius": DEFAULT_RADIUS, "fov": None,
+                                   "target": list(DEFAULT_TARGET), "zoom": 1.0}
+    assert pipe.pose_range == {"yaw": TRAINED_YAW_RANGE, "pitch": TRAINED_PITCH_RANGE}
+    ref = Camera.from_orbit(image_size=32, **framing("official"))
+    cam = pipe.camera()
+    assert torch.equal(cam.cam2world, ref.cam2world) and torch.equal(cam.intrinsics, ref.intrinsics)
+    assert float(cam.focal[0, 0]) == 36.0 * 32 / 128             # the release's 36 px per unit at 128 px
+
+
+def test_camera_target_and_zoom(pipe):
+    base = pipe.camera(yaw=20)
+    zoomed = pipe.camera(yaw=20, zoom=2)
+    assert torch.equal(zoomed.focal, 2 * base.focal) and torch.equal(zoomed.cam2world, base.cam2world)
+    moved = pipe.camera(yaw=20, target=PORTRAIT_TARGET)
+    uv, _ = moved.project(torch.tensor([PORTRAIT_TARGET]))
+    torch.testing.assert_close(uv[0, 0], torch.tensor([16.0, 16.0]), atol=1e-4, rtol=0)  # look-at point = centre
+    portrait = pipe.camera(yaw=20, pitch=-5, **framing("portrait"))
+    ref = Camera.from_orbit(20.0, -5.0, image_size=32, **framing("portrait"))
+    assert torch.equal(portrait.cam2world, ref.cam2world) and torch.equal(portrait.intrinsics, ref.intrinsics)
+    persp = pipe.camera(fov=30.0, zoom=1.5)
+    assert torch.equal(persp.focal, 1.5 * pipe.camera(fov=30.0).focal)
+
+
+def test_calls_use_the_camera_dict_target_and_zoom(pipe):
+    cam = {"zoom": 2, "target": [0.0, 0.3, 0.0]}
+    p = pipe(geometry=1, texture=2, camera=cam)
+    assert torch.equal(p.camera.focal, 2 * pipe.camera().focal)
+    same = pipe(geometry=1, texture=2, camera=pipe.camera(zoom=2, target=(0.0, 0.3, 0.0)))
+    assert torch.equal(p.tensor, same.tensor) and np.array_equal(p.segmap, same.segmap)
+    assert not np.array_equal(p.segmap, pipe(geometry=1, texture=2).segmap)
+    segs = pipe.render_segmap(1, pipe.resolve_camera(cam))
+    assert np.array_equal(segs.labels[0].numpy(), p.segmap)
+
+
+def test_constructor_camera_and_pose_range(pipe):
+    q = SofGAN(pipe.sof, pipe.siw, pipe.space, camera={"target": np.array([0, 0.47, 0]), "zoom": PORTRAIT_ZOOM},
+               pose_range={"yaw": [-20, 20]})
+    assert q.default_camera == {"yaw": 0.0, "pitch": 0.0, "radius": DEFAULT_RADIUS, "fov": None,
+                                "target": [0.0, 0.47, 0.0], "zoom": PORTRAIT_ZOOM}
+    assert all(type(v) is float for v in q.default_camera["target"])
+    assert q.pose_range == {"yaw": (-20.0, 20.0), "pitch": TRAINED_PITCH_RANGE}
+    ref = Camera.from_orbit(image_size=32, **framing("portrait"))
+    assert torch.equal(q.camera().cam2world, ref.cam2world) and torch.equal(q.camera().intrinsics, ref.intrinsics)
+    # a call's camera dict overrides the default framing key by key
+    assert torch.equal(q.resolve_camera({"zoom": 1}).focal, pipe.camera().focal)
+    assert torch.allclose(q.resolve_camera({"target": list(DEFAULT_TARGET)}).focal, q.camera().focal)
+
+
+def test_in_pose_range(pipe):
+    lo, hi = TRAINED_YAW_RANGE
+    plo, phi = TRAINED_PITCH_RANGE
+    assert pipe.in_pose_range(0, 0) and pipe.in_pose_range(lo, plo) and pipe.in_pose_range(hi, phi)  # bounds in
+    assert not pipe.in_pose_range(hi + 0.1, 0) and not pipe.in_pose_range(lo - 0.1, 0)
+    assert not pipe.in_pose_range(0, phi + 0.1) and not pipe.in_pose_range(0, plo - 0.1)
+    q = SofGAN(pipe.sof, pipe.siw, pose_range={"yaw": (-10, 50), "pitch": (0, 5)})
+    assert q.in_pose_range(45, 3) and not q.in_pose_range(-20, 3) and not q.in_pose_range(0, -1)
+
+
+@pytest.mark.parametrize("bad, exc, match", [
+    ([(-30, 30)], TypeError, "pose_range: expected a dict"),
+    ({"roll": (-1, 1)}, ValueError, r"pose_range: unknown keys \['roll'\]"),
+    ({"yaw": (20, -20)}, ValueError, "pose_range: yaw must be"),
+    ({"yaw": (5, 5)}, ValueError, "pose_range: yaw must be"),
+    ({"yaw": (1,)}, ValueError, "pose_range: yaw must be"),
+    ({"yaw": (0, float("nan"))}, ValueError, "pose_range: yaw must be"),
+    ({"yaw": (True, 3)}, ValueError, "pose_range: yaw must be"),
+    ({"yaw": "ab"}, ValueError, "pose_range: yaw must be"),
+    ({"pitch": (-95, 10)}, ValueError, r"pose_range: pitch must lie within \(-90, 90\)"),
+    ({"pitch": (-10, 90)}, ValueError, r"pose_range: pitch must lie within \(-90, 90\)"),
+])
+def test_bad_pose_range_names_the_argument(pipe, bad, exc, match):
+    with pytest.raises(exc, match=match):
+        SofGAN.check_pose_range(bad)
+    with pytest.raises(exc, match=match):
+        SofGAN(pipe.sof, pipe.siw, pose_range=bad)
+
+
+@pytest.mark.parametrize("cam, match", [
+    ({"target": [0, 0.1]}, "camera: target must be 3 finite numbers"),
+    ({"target": [0, float("nan"), 0]}, "camera: target must be 3 finite numbers"),
+    ({"target": [0, True, 0]}, "camera: target must be 3 finite numbers"),
+    ({"target": "0,0,0"}, "camera: target must be 3 finite numbers"),
+    ({"target": 0.1}, "camera: target must be 3 finite numbers"),
+    ({"zoom": 0}, "camera: zoom must be > 0"),
+    ({"zoom": -2}, "camera: zoom must be > 0"),
+    ({"zoom": float("nan")}, "camera: zoom must be a finite number"),
+    ({"zoom": True}, "camera: zoom must be a finite number"),
+    ({"zoom": "2"}, "camera: zoom must be a finite number"),
+])
+def test_bad_target_and_zoom_name_the_camera(pipe, cam, match):
+    with pytest.raises(ValueError, match=match):
+        SofGAN.camera_params(cam)
+    with pytest.raises(ValueError, match=match):
+        pipe(geometry=1, texture=2, camera=cam)
+    with pytest.raises(ValueError, match=match):
+        SofGAN(pipe.sof, pipe.siw, camera=cam)
+    with pytest.raises(ValueError, match=match):
+        pipe.camera(**cam)
+
+
+def test_save_and_load_keep_the_framing_and_pose_range(pipe, tmp_path):
+    cam = {"yaw": 12.0, "pitch": -3.0, "radius": 5.0, "fov": 25.0, "target": [0.0, 0.47, 0.1], "zoom": 1.5}
+    q = SofGAN(pipe.sof, pipe.siw, pipe.space, camera=cam, pose_range={"yaw": (-20, 25), "pitch": (-5, 8)})
+    d = q.save_pretrained(tmp_path / "framed")
+    meta = json.loads((d / "pipeline.json").read_text())
+    assert meta["camera"] == cam
+    assert meta["pose_range"] == {"yaw": [-20.0, 25.0], "pitch": [-5.0, 8.0]}
+    r = SofGAN.from_pretrained(d)
+    assert r.default_camera == cam and r.pose_range == {"yaw": (-20.0, 25.0), "pitch": (-5.0, 8.0)}
+    assert torch.equal(r.camera().intrinsics, q.camera().intrinsics)
+    assert torch.equal(r.camera().cam2world, q.camera().cam2world)
+
+
+def test_an_old_pipeline_json_loads_with_the_release_framing(pipe, tmp_path):
+    d = pipe.save_pretrained(tmp_path / "old")
+    meta = json.loads((d / "pipeline.json").read_text())
+    del meta["pose_range"]
+    meta["camera"] = {"yaw": 10.0, "pitch": 0.0, "radius": 4.5, "fov": None}   # written before framings
+    (d / "pipeline.json").write_text(json.dumps(meta))
+    q = SofGAN.from_pretrained(d)
+    assert q.default_camera == {"yaw": 10.0, "pitch": 0.0, "radius": 4.5, "fov": None,
+                                "target": list(DEFAULT_TARGET), "zoom": 1.0}
+    assert q.pose_range == {"yaw": TRAINED_YAW_RANGE, "pitch": TRAINED_PITCH_RANGE}
+    assert torch.equal(q(geometry=3, texture=4).tensor, pipe(geometry=3, texture=4, camera={"yaw": 10}).tensor)
 
 
 def test_jupyter_display(pipe):

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from sofgan_lab import labels as L
-from sofgan_lab.cameras import Camera
+from sofgan_lab.cameras import PORTRAIT_TARGET, PORTRAIT_ZOOM, Camera
 from sofgan_lab.labels import SOF, flip_horizontal
 from sofgan_lab.synthetic import (ATTRIBUTE_NAMES, ATTRIBUTES, build_head, default_attributes,
                                   instance_rng, render_segmap, sample_attributes,
@@ -682,7 +682,7 @@ def no_leftovers(parent: Path) -> list[str]:
 def test_write_scans_layout(scans_dir):
     index = json.loads((scans_dir / "index.json").read_text())
     for key, value in dict(format="sofgan-lab/sof-scans", seed=0, instances=12, views=4, size=96,
-                           label_set="sof20", camera="orthographic", supersample=1).items():
+                           label_set="sof20", camera="orthographic", framing="portrait", supersample=1).items():
         assert index[key] == value, f"index[{key!r}] = {index.get(key)!r}"
     assert index["format_version"] == W.FORMAT_VERSION and index["generator"].startswith("sofgan-lab ")
     names = [f"{i:04d}" for i in range(12)]
@@ -709,9 +709,10 @@ def test_write_scans_layout(scans_dir):
         np.testing.assert_allclose(R.transpose(0, 2, 1) @ R, np.broadcast_to(np.eye(3), R.shape), atol=1e-5)
         np.testing.assert_allclose(np.linalg.det(R), 1.0, atol=1e-5)
         np.testing.assert_allclose(c2w[:, 3], np.broadcast_to([0, 0, 0, 1], (4, 4)))
-        # the release's sampler: orthographic at radius 4.5 around (0, 0.1, 0), 36 px/unit at 128 px
-        np.testing.assert_allclose(np.linalg.norm(c2w[:, :3, 3] - [0, 0.1, 0], axis=1), 4.5, atol=1e-4)
-        np.testing.assert_allclose(K[:, 0, 0], 36.0 * 96 / 128, rtol=1e-6)
+        # the release's sampler poses, portrait framing: orthographic at radius 4.5 around
+        # PORTRAIT_TARGET, PORTRAIT_ZOOM x 36 px/unit at 128 px
+        np.testing.assert_allclose(np.linalg.norm(c2w[:, :3, 3] - np.array(PORTRAIT_TARGET), axis=1), 4.5, atol=1e-4)
+        np.testing.assert_allclose(K[:, 0, 0], PORTRAIT_ZOOM * 36.0 * 96 / 128, rtol=1e-6)
         np.testing.assert_allclose(K[:, :2, 2], 48.0, rtol=1e-6)
         attrs = json.loads((d / "attributes.json").read_text())
         assert set(attrs) == set(ATTRIBUTE_NAMES)
@@ -890,9 +891,53 @@ def test_perspective_scans_use_the_perspective_camera(tmp_path):
     out = write_scans(tmp_path / "p", instances=1, views=2, size=32, camera="perspective", workers=1, progress=False)
     assert json.loads((out / "index.json").read_text())["camera"] == "perspective"
     K = np.load(out / "0000" / "intrinsic.npy")
-    # vertical fov 43.1 degrees: fy = (H / 2) / tan(fov / 2)
-    np.testing.assert_allclose(K[:, 1, 1], 16.0 / math.tan(math.radians(43.1 / 2)), rtol=1e-5)
+    # vertical fov 43.1 degrees: fy = (H / 2) / tan(fov / 2), times the portrait framing's zoom
+    np.testing.assert_allclose(K[:, 1, 1], PORTRAIT_ZOOM * 16.0 / math.tan(math.radians(43.1 / 2)), rtol=1e-5)
     assert (np.asarray(Image.open(out / "0000" / "seg_00.png")) > 0).any()
+
+
+def test_official_framing_is_the_release_sampler_and_poses_do_not_depend_on_framing(tmp_path):
+    kw = dict(instances=1, views=3, size=32, workers=1, progress=False)
+    off = write_scans(tmp_path / "o", framing="official", **kw)
+    por = write_scans(tmp_path / "p", **kw)
+    assert json.loads((off / "index.json").read_text())["framing"] == "official"
+    c_off, c_por = np.load(off / "0000" / "cam2world.npy"), np.load(por / "0000" / "cam2world.npy")
+    np.testing.assert_allclose(np.linalg.norm(c_off[:, :3, 3] - [0, 0.1, 0], axis=1), 4.5, atol=1e-4)
+    np.testing.assert_allclose(np.load(off / "0000" / "intrinsic.npy")[:, 0, 0], 36.0 * 32 / 128, rtol=1e-6)
+    # the same view directions, only the look-at point and the scale differ
+    np.testing.assert_allclose(c_off[:, :3, :3], c_por[:, :3, :3], atol=1e-6)
+    np.testing.assert_allclose(np.load(por / "0000" / "intrinsic.npy")[:, 0, 0] / (36.0 * 32 / 128), PORTRAIT_ZOOM,
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="^framing:"):
+        write_scans(tmp_path / "x", framing="closeup", **kw)
+    with pytest.raises(ValueError, match="^framing:"):
+        write_photos(tmp_path / "y", count=1, size=16, framing=None, progress=False)
+
+
+def test_portrait_framing_frames_a_portrait():
+    """The face (SOF ids 1-10) covers >= 20 % of a frontal portrait-framed view (mean over heads),
+    the head and hair are in view (nothing but background on the top row and the side columns)
+    and the top of the torso (cloth) meets the bottom edge in most views (a low collar leaves the neck
+    there: the torso's top lies 2 px below the frame); the official framing shows the head small."""
+    from sofgan_lab.cameras import framing
+
+    face_ids = list(range(int(L.SOF.SKIN), int(L.SOF.L_LIP) + 1))
+    fracs, off_fracs, top, sides, cloth_bottom = [], [], [], [], []
+    for i in range(12):
+        head = build_head(sample_attributes(instance_rng(0, i)))
+        lab = render_labels(head, Camera.from_orbit(0.0, 0.0, image_size=64, **framing("portrait")))[0].numpy()
+        off = render_labels(head, Camera.from_orbit(0.0, 0.0, image_size=64, **framing("official")))[0].numpy()
+        fracs.append(np.isin(lab, face_ids).mean())
+        off_fracs.append(np.isin(off, face_ids).mean())
+        top.append((lab[0] > 0).mean())
+        sides.append((lab[:, [0, -1]] > 0).mean())
+        bottom = lab[-3:]  # the bottom 5 % of the rows: neck, collar or torso, long hair; never the face
+        assert not np.isin(bottom, face_ids).any(), f"head {i}: the face reaches the bottom edge"
+        cloth_bottom.append((bottom == int(L.SOF.CLOTH)).any())
+    assert np.mean(fracs) >= 0.20, f"face covers {np.mean(fracs):.3f} of the portrait frame"
+    assert np.mean(off_fracs) < 0.08, f"official framing: face {np.mean(off_fracs):.3f}"
+    assert max(top) == 0 and max(sides) == 0, f"head cut: top row {max(top):.2f}, sides {max(sides):.2f}"
+    assert np.mean(cloth_bottom) >= 0.6, f"shoulders at the bottom edge in {np.mean(cloth_bottom):.0%} of views"
 
 
 def test_written_dataset_gets_the_usual_permissions(tmp_path):

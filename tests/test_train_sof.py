@@ -210,15 +210,15 @@ def test_exact_resume(scans, tmp_path):
 def test_loss_falls(tmp_path):
     data = write_scans(tmp_path / "one", instances=1, views=4, size=16, workers=1, progress=False)
     r = train_sof(data, tmp_path / "run", model_config=TINY, progress=False,
-                  train_config=cfg(steps=30, batch_views=3, rays_per_view=128, lr=1e-2, warmup_steps=3,
+                  train_config=cfg(steps=60, batch_views=3, rays_per_view=128, lr=1e-2, warmup_steps=3,
                                    checkpoint_every=0, holdout_views=0))
     recs = [x for x in MetricsLogger.read(tmp_path / "run" / "metrics.jsonl") if x["event"] == "train"]
-    assert [x["step"] for x in recs] == list(range(1, 31))
+    assert [x["step"] for x in recs] == list(range(1, 61))
     first = np.mean([x["ce"] for x in recs[:5]])
     last = np.mean([x["ce"] for x in recs[-5:]])
     assert last < 0.6 * first, (first, last)
     assert recs[0]["lr"] == pytest.approx(1e-2 / 3) and recs[-1]["rays_per_s"] > 0
-    assert r.finished and [s for s, _ in list_checkpoints(tmp_path / "run" / "checkpoints")] == [30]
+    assert r.finished and [s for s, _ in list_checkpoints(tmp_path / "run" / "checkpoints")] == [60]
 
 
 def test_config_errors(scans, tmp_path):
@@ -367,6 +367,8 @@ def test_cli_train_and_eval(scans, tmp_path, capsys):
     assert main(["-q", "eval", "sof", str(run), "--heldout-views", "2", "--seed", "4", "--instances", "1"]) == 0
     rep = json.loads(capsys.readouterr().out.strip())
     assert rep["source"] == "synthetic" and rep["views"] == 2 and rep["instances"] == 1 and rep["seed"] == 4
+    # framed as the training data was (the `scans` fixture is written at the default, portrait, framing)
+    assert json.loads((scans / "index.json").read_text())["framing"] == "portrait" and rep["framing"] == "portrait"
 
     # --resume of a finished run does not train again; without --resume the run is protected
     assert main(["-q", "train", "sof", str(scans), "--out", str(run), *TRAIN, "--resume"]) == 0
@@ -381,6 +383,7 @@ def test_cli_train_and_eval(scans, tmp_path, capsys):
         (["eval", "sof", str(run), "--data", str(scans), "--heldout-views", "0"], "--heldout-views:"),
         (["eval", "sof", str(run), "--data", str(scans), "--heldout-views", "4"], "--heldout-views:"),
         (["eval", "sof", str(run), "--instances", "9"], "--instances:"),
+        (["eval", "sof", str(run), "--data", str(scans), "--framing", "official"], "--framing:"),
         (["train", "sof", str(tmp_path / "none"), "--out", str(tmp_path / "r2")], "DATA:"),
         (["train", "sof", str(scans), "--out", str(tmp_path / "r3"), "--steps", "0"], "--steps:"),
         (["train", "sof", str(scans), "--out", str(tmp_path / "r4"), "--lr", "-1"], "--lr:"),
@@ -393,6 +396,51 @@ def test_cli_train_and_eval(scans, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert err.startswith(f"sofgan-lab: error: {flag}"), (argv, err)
         assert "Traceback" not in err and "\n" not in err
+
+
+def test_eval_sof_new_cameras_follow_the_training_framing(scans, monkeypatch, capsys):
+    """The demo SOF was trained on data written before framings (no "framing" in its data index):
+    the release's framing; ``framing="portrait"`` (--framing portrait) moves and zooms the cameras."""
+    from sofgan_lab import cameras
+    from sofgan_lab.demo import demo_dir
+    from sofgan_lab.train.sof_eval import evaluate_sof_model
+
+    model = demo_dir("sof")
+    assert "framing" not in json.loads((model / "training.json").read_text())["data_index"]
+    seen = []
+    real = cameras.random_views
+
+    def spy(*args, **kwargs):
+        seen.append(real(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(cameras, "random_views", spy)
+    assert main(["-q", "eval", "sof", str(model), "--instances", "1", "--heldout-views", "1"]) == 0
+    official = json.loads(capsys.readouterr().out.strip())
+    assert official["framing"] == "official" and official["source"] == "synthetic" and official["views"] == 1
+    portrait = evaluate_sof_model(model, instances=1, heldout_views=1, device="cpu", framing="portrait")
+    assert portrait["framing"] == "portrait" and portrait["miou"] != official["miou"]
+    a, b = seen
+    ref = real(1, seed=0, image_size=128)                             # the official framing: from_orbit's defaults
+    assert torch.equal(a.cam2world, ref.cam2world) and torch.equal(a.intrinsics, ref.intrinsics)
+    assert float(a.focal[0, 0]) == 36.0
+    assert float(b.focal[0, 0]) == pytest.approx(36.0 * cameras.PORTRAIT_ZOOM)
+    torch.testing.assert_close(b.rotation, a.rotation)                # the same pose, another look-at point
+    torch.testing.assert_close(b.position - a.position,
+                               (torch.tensor(cameras.PORTRAIT_TARGET) - torch.tensor(cameras.DEFAULT_TARGET))[None])
+    assert main(["-q", "eval", "sof", str(model), "--instances", "1", "--heldout-views", "1",
+                 "--framing", "portrait"]) == 0
+    cli = json.loads(capsys.readouterr().out.strip())
+    assert cli["framing"] == "portrait" and cli["miou"] == pytest.approx(portrait["miou"])
+    assert len(seen) == 3 and torch.equal(seen[2].intrinsics, b.intrinsics)
+    with pytest.raises(ValueError, match="^framing: "):
+        evaluate_sof_model(model, instances=1, heldout_views=1, device="cpu", framing="close")
+    with pytest.raises(ValueError, match="^framing: only without data"):
+        evaluate_sof_model(model, data=scans, instances=1, heldout_views=1, device="cpu", framing="official")
+    assert len(seen) == 3                                             # refused before rendering
+    with pytest.raises(SystemExit) as e:
+        main(["-q", "eval", "sof", str(model), "--framing", "close"])
+    assert e.value.code == 2 and "--framing" in capsys.readouterr().err.strip().splitlines()[-1]
 
 
 def test_cli_eval_without_recorded_seed(scans, tmp_path, capsys):

@@ -95,15 +95,16 @@ def default_geometry(pipe: Any) -> list[float]:
 
 def orbit_camera(pipe: Any, camera: Any, image_size: int | None = None) -> Any:
     """The :class:`~sofgan_lab.cameras.Camera` of orbit parameters ``camera`` (a dict with some of
-    ``yaw, pitch, radius, fov``; missing keys take ``pipe.default_camera``'s) at ``image_size``
-    (default: the pipeline's). Unknown keys raise ``ValueError``."""
-    keys = ("yaw", "pitch", "radius", "fov")
+    ``yaw, pitch, radius, fov, target, zoom``; missing keys take ``pipe.default_camera``'s) at
+    ``image_size`` (default: the pipeline's). Unknown keys raise ``ValueError``."""
+    keys = ("yaw", "pitch", "radius", "fov", "target", "zoom")
     c = dict(camera or {})
     unknown = sorted(set(c) - set(keys))
     if unknown:
         raise ValueError(f"camera: unknown keys {unknown}; expected some of {list(keys)}")
     p = {**pipe.default_camera, **c}
-    return pipe.camera(p["yaw"], p["pitch"], p["radius"], p["fov"], image_size=image_size)
+    return pipe.camera(p["yaw"], p["pitch"], p["radius"], p["fov"], image_size=image_size,
+                       target=p.get("target"), zoom=p.get("zoom"))
 
 
 # --------------------------------------------------------------------------------------- renderer

@@ -806,7 +806,7 @@ def project_geometry(pipe: Any, photo: Any = None, *, segmap: Any = None, label_
     elif isinstance(camera, Mapping):
         p = pipe.camera_params(camera, "camera")
         cam = pipe.camera(p.get("yaw"), p.get("pitch"), p.get("radius"), p["fov"] if "fov" in p else "default",
-                          image_size=size)
+                          image_size=size, target=p.get("target"), zoom=p.get("zoom"))
     elif isinstance(camera, Camera):
         if camera.batch_size != 1 or camera.image_size != (size, size):
             raise ValueError(f"camera: expected one view of size {(size, size)}, got {camera.batch_size} view(s) of "

@@ -465,7 +465,7 @@ def _path_cameras(pipe, path: Any, frames: int | None, yaw_range: Any, pitch_amp
         raise ValueError(f"pitch_amplitude: the path reaches pitch {float(np.abs(pitch).max()):.1f} degrees (must "
                          f"stay inside (-90, 90))")
     cams = Camera.from_orbit(torch.from_numpy(yaw).float(), torch.from_numpy(pitch).float(), p["radius"],
-                             fov=p["fov"], image_size=pipe.image_size)
+                             fov=p["fov"], image_size=pipe.image_size, target=tuple(p["target"]), zoom=p["zoom"])
     return cams, yaw, pitch
 
 

@@ -92,7 +92,7 @@ def fvv_identity(model: Any, n_instances: int = PAPER_FVV["instances"], *, views
         cam0 = pipe.default_camera
         p = cam0["pitch"] if pitch is None else float(pitch)
         cams = yaw_sweep(views, tuple(yaw_range), p, radius=cam0["radius"], fov=cam0["fov"],
-                         image_size=pipe.image_size)
+                         image_size=pipe.image_size, target=tuple(cam0["target"]), zoom=cam0["zoom"])
         desc = {"source": "SofGAN pipeline", "truncation": sampler.truncation, "quantize": sampler.quantize,
                 "yaw_range": [float(v) for v in yaw_range], "pitch": p, "radius": cam0["radius"], "fov": cam0["fov"]}
         dev = torch.device(device) if device is not None else sampler.device

@@ -34,7 +34,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..cameras import Camera, random_views
+from ..cameras import FRAMINGS, Camera, framing as framing_kwargs, random_views
 from ..io.checkpoints import commit_tree, new_tree
 from ..labels import colorize
 from .attributes import instance_rng, sample_attributes
@@ -61,7 +61,9 @@ def _check_int(value, name, low, high=None):
     return int(value)
 
 
-def _check_common(size, seed, camera, supersample):
+def _check_common(size, seed, camera, supersample, framing="portrait"):
+    if not isinstance(framing, str) or framing not in FRAMINGS:
+        raise ValueError(f"framing: expected one of {sorted(FRAMINGS)}, got {framing!r}")
     _check_int(size, "size", 1, MAX_SIZE)
     _check_int(seed, "seed", 0)
     _check_int(supersample, "supersample", 1, 8)
@@ -69,11 +71,14 @@ def _check_common(size, seed, camera, supersample):
         raise ValueError(f"camera: expected 'orthographic' or 'perspective', got {camera!r}")
 
 
-def scan_camera(seed: int, index: int, views: int, size: int, camera: str = "orthographic") -> Camera:
-    """The ``views`` random training cameras of instance ``index`` (the release's sampler ranges)."""
+def scan_camera(seed: int, index: int, views: int, size: int, camera: str = "orthographic",
+                framing: str = "portrait") -> Camera:
+    """The ``views`` random training cameras of instance ``index`` (the release's sampler ranges),
+    framed by ``framing`` (``"portrait"``: the head fills the frame; ``"official"``: the release's
+    whole-bust framing). The poses do not depend on the framing."""
     cam_seed = int(instance_rng(seed, index, _CAMERA_STREAM).integers(2**62))
     fov = None if camera == "orthographic" else _PERSPECTIVE_FOV
-    return random_views(views, seed=cam_seed, image_size=size, fov=fov)
+    return random_views(views, seed=cam_seed, image_size=size, fov=fov, **framing_kwargs(framing))
 
 
 def _png(path: Path, array: np.ndarray) -> None:
@@ -81,12 +86,12 @@ def _png(path: Path, array: np.ndarray) -> None:
 
 
 def _write_instance(job) -> str:
-    root, index, views, size, seed, camera, supersample = job
+    root, index, views, size, seed, camera, supersample, framing = job
     torch.set_num_threads(1)
     name = f"{index:04d}"
     attrs = sample_attributes(instance_rng(seed, index))
     head = build_head(attrs)
-    cam = scan_camera(seed, index, views, size, camera)
+    cam = scan_camera(seed, index, views, size, camera, framing)
     r = render_segmap(head, cam, supersample=supersample)
     labels = r.labels.numpy().astype(np.uint8)
     vis = colorize(labels)
@@ -130,7 +135,8 @@ def _default_workers() -> int:
 
 def write_scans(out: str | os.PathLike, *, instances: int = 122, views: int = 64, size: int = 128,
                 seed: int = 0, camera: str = "orthographic", supersample: int = 1,
-                overwrite: bool = False, workers: int | None = None, progress: bool = True) -> Path:
+                framing: str = "portrait", overwrite: bool = False, workers: int | None = None,
+                progress: bool = True) -> Path:
     """Write a multi-view segmap dataset in the SOF training layout (see module docstring).
 
     Args:
@@ -142,6 +148,8 @@ def write_scans(out: str | os.PathLike, *, instances: int = 122, views: int = 64
         camera: "orthographic" (the release's sampler: radius 4.5, 36 px per unit at 128 px) or
             "perspective" (43.1 degree field of view at the same radius).
         supersample: anti-aliasing of the label maps (1 = none).
+        framing: "portrait" (default: the head fills the frame, see ``cameras.PORTRAIT_ZOOM``) or
+            "official" (the release's whole-bust framing).
         workers: processes (default: the machine's cores, at most 8).
 
     Returns:
@@ -149,16 +157,16 @@ def write_scans(out: str | os.PathLike, *, instances: int = 122, views: int = 64
     """
     _check_int(instances, "instances", 1)
     _check_int(views, "views", 1)
-    _check_common(size, seed, camera, supersample)
+    _check_common(size, seed, camera, supersample, framing)
     out = Path(out)
     tmp = new_tree(out, overwrite)
     try:
-        jobs = [(str(tmp), i, views, size, seed, camera, supersample) for i in range(instances)]
+        jobs = [(str(tmp), i, views, size, seed, camera, supersample, framing) for i in range(instances)]
         _run(jobs, _write_instance, workers, "scans", progress)
         index = {
             "format": "sofgan-lab/sof-scans", "format_version": FORMAT_VERSION,
             "generator": f"sofgan-lab {__version__}", "seed": seed, "instances": instances,
-            "views": views, "size": size, "label_set": "sof20", "camera": camera,
+            "views": views, "size": size, "label_set": "sof20", "camera": camera, "framing": framing,
             "pixel_offset": 0.5, "supersample": supersample,
             "names": [f"{i:04d}" for i in range(instances)],
         }
@@ -172,11 +180,11 @@ def write_scans(out: str | os.PathLike, *, instances: int = 122, views: int = 64
 
 
 def _photo_job(job) -> dict:
-    root, index, size, seed, camera, with_segmaps, supersample = job
+    root, index, size, seed, camera, with_segmaps, supersample, framing = job
     torch.set_num_threads(1)
     attrs = sample_attributes(instance_rng(seed, index))
     head = build_head(attrs)
-    cam = scan_camera(seed, index, 1, size, camera)
+    cam = scan_camera(seed, index, 1, size, camera, framing)
     style = sample_style(instance_rng(seed, index, _STYLE_STREAM))
     photo = render_photo(head, cam, style, supersample=supersample)
     root = Path(root)
@@ -193,14 +201,16 @@ def _photo_job(job) -> dict:
 
 def write_photos(out: str | os.PathLike, *, count: int, size: int = 128, seed: int = 0,
                  camera: str = "orthographic", with_segmaps: bool = False, supersample: int = 2,
-                 overwrite: bool = False, workers: int | None = None, progress: bool = True) -> Path:
+                 framing: str = "portrait", overwrite: bool = False, workers: int | None = None,
+                 progress: bool = True) -> Path:
     """Write ``count`` shaded photos (one random head, view and style each) to ``out``.
 
     With ``with_segmaps`` the matching SOF-20 label maps are written too (for evaluation only:
-    texture training is unpaired). See the module docstring for the layout.
+    texture training is unpaired). ``framing`` is "portrait" (default) or "official", as in
+    :func:`write_scans`. See the module docstring for the layout.
     """
     _check_int(count, "count", 1)
-    _check_common(size, seed, camera, supersample)
+    _check_common(size, seed, camera, supersample, framing)
     if not isinstance(with_segmaps, bool):
         raise TypeError(f"with_segmaps: expected a bool, got {type(with_segmaps).__name__}")
     out = Path(out)
@@ -208,7 +218,7 @@ def write_photos(out: str | os.PathLike, *, count: int, size: int = 128, seed: i
     try:
         for sub in ("images", "meta") + (("segmaps", "segmaps_vis") if with_segmaps else ()):
             (tmp / sub).mkdir()
-        jobs = [(str(tmp), i, size, seed, camera, with_segmaps, supersample) for i in range(count)]
+        jobs = [(str(tmp), i, size, seed, camera, with_segmaps, supersample, framing) for i in range(count)]
         _run(jobs, _photo_job, workers, "photos", progress)
         metas = [json.loads((tmp / "meta" / f"{i:05d}.json").read_text()) for i in range(count)]
         shutil.rmtree(tmp / "meta")
@@ -217,7 +227,7 @@ def write_photos(out: str | os.PathLike, *, count: int, size: int = 128, seed: i
                 f.write(json.dumps(m, sort_keys=True) + "\n")
         index = {"format": "sofgan-lab/photos", "format_version": FORMAT_VERSION,
                  "generator": f"sofgan-lab {__version__}", "seed": seed, "count": count, "size": size,
-                 "camera": camera, "with_segmaps": with_segmaps, "label_set": "sof20",
+                 "camera": camera, "framing": framing, "with_segmaps": with_segmaps, "label_set": "sof20",
                  "supersample": supersample}
         (tmp / "index.json").write_text(json.dumps(index, indent=2) + "\n")
         commit_tree(tmp, out)

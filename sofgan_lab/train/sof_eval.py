@@ -7,7 +7,9 @@ Two sources of ground truth:
   and ``seed`` these are exactly the views the training never saw);
 - the synthetic world (no ``data``): the training instances are rebuilt from the data seed
   recorded in the model's ``training.json`` and rendered exactly from ``heldout_views`` new
-  cameras ``random_views(heldout_views, seed=seed)`` (the same cameras for every instance).
+  cameras ``random_views(heldout_views, seed=seed)`` (the same cameras for every instance), framed
+  as the training data was (``framing`` in its index; data written before framings existed used
+  the release's, ``"official"``) unless ``framing`` says otherwise.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import numbers
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from ..geometry.sof import SemanticOccupancyField
 from ..metrics.segmentation import ConfusionMatrix
@@ -51,7 +54,7 @@ def _count(value, name: str, low: int) -> int | None:
 
 def evaluate_sof_model(model: str | Path, *, data: str | Path | None = None, heldout_views: int | None = None,
                        seed: int | None = None, instances: int | None = None, device: str = "auto",
-                       chunk: int = 32768) -> dict:
+                       chunk: int = 32768, framing: str | None = None, progress: bool = False) -> dict:
     """Evaluate a trained SOF on held-out views (see the module docstring).
 
     Args:
@@ -63,10 +66,14 @@ def evaluate_sof_model(model: str | Path, *, data: str | Path | None = None, hel
             (default 0).
         instances: evaluate the first N of the model's instances (default: all).
         device: "auto", "cpu" or "cuda".
+        framing: the new cameras' framing without ``data`` ("portrait" or "official"; default:
+            the training data's).
+        progress: show a progress bar over the instances.
 
     Returns:
         ``{"miou", "pixel_accuracy", "iou": {SOF-20 name: IoU or None}, "views", "instances",
-        "heldout_views", "seed", "source": "data" | "synthetic", "model"}``; with ``data`` also
+        "heldout_views", "seed", "source": "data" | "synthetic", "model"}`` (synthetic: also
+        ``"framing"``); with ``data`` also
         ``"seen_in_training"``: how many of the evaluated views the training used (0 when the
         split is the run's own).
     """
@@ -87,15 +94,19 @@ def evaluate_sof_model(model: str | Path, *, data: str | Path | None = None, hel
     if instances is not None and instances > n_model:
         raise ValueError(f"instances: the model has {n_model} training instances, got {instances}")
     n = instances or n_model
+    if framing is not None and framing not in ("portrait", "official"):
+        raise ValueError(f"framing: expected 'portrait' or 'official', got {framing!r}")
     if data is not None:
-        rep = _eval_data(sof, Path(data), names, training, heldout_views, seed, n, chunk)
+        if framing is not None:
+            raise ValueError("framing: only without data (a dataset's views carry their own cameras)")
+        rep = _eval_data(sof, Path(data), names, training, heldout_views, seed, n, chunk, progress)
     else:
-        rep = _eval_synthetic(sof, model_dir, training, heldout_views, seed, n, chunk)
+        rep = _eval_synthetic(sof, model_dir, training, heldout_views, seed, n, chunk, framing, progress)
     rep["model"] = str(model_dir)
     return rep
 
 
-def _eval_data(sof, data: Path, names, training, heldout, seed, n, chunk) -> dict:
+def _eval_data(sof, data: Path, names, training, heldout, seed, n, chunk, progress=False) -> dict:
     tc = (training or {}).get("train_config", {})
     if heldout is None:
         heldout = tc.get("holdout_views") or DEFAULT_HELDOUT_VIEWS
@@ -115,7 +126,8 @@ def _eval_data(sof, data: Path, names, training, heldout, seed, n, chunk) -> dic
         split = ds.split_views(heldout, seed=seed)
     except ValueError as exc:
         raise ValueError(f"heldout_views: {str(exc).partition(':')[2].strip()}") from None
-    cm = evaluate_views(sof, ds, split, instances=range(n), chunk=chunk)
+    cm = evaluate_views(sof, ds, split, instances=tqdm(range(n), desc="eval sof", unit="inst",
+                                                       disable=not progress), chunk=chunk)
     rep = segmentation_report(cm)
     seen = None
     if training and training.get("heldout_views") is not None:
@@ -126,8 +138,8 @@ def _eval_data(sof, data: Path, names, training, heldout, seed, n, chunk) -> dic
     return rep
 
 
-def _eval_synthetic(sof, model_dir: Path, training, heldout, seed, n, chunk) -> dict:
-    from ..cameras import random_views
+def _eval_synthetic(sof, model_dir: Path, training, heldout, seed, n, chunk, framing=None, progress=False) -> dict:
+    from ..cameras import framing as framing_kwargs, random_views
     from ..synthetic import build_head, instance_rng, render_segmap, sample_attributes
     from ..synthetic.writers import _PERSPECTIVE_FOV
 
@@ -139,11 +151,14 @@ def _eval_synthetic(sof, model_dir: Path, training, heldout, seed, n, chunk) -> 
     seed = 0 if seed is None else int(seed)
     size = int(index["size"])
     ortho = index.get("camera", "orthographic") == "orthographic"
-    cams = random_views(heldout, seed=seed, image_size=size, fov=None if ortho else _PERSPECTIVE_FOV)
+    framing = framing or index.get("framing", "official")
+    cams = random_views(heldout, seed=seed, image_size=size, fov=None if ortho else _PERSPECTIVE_FOV,
+                        **framing_kwargs(framing))
     data_names = index.get("names")
     cm = ConfusionMatrix(sof.config.num_classes)
     dev = next(sof.parameters()).device
-    for i, name in enumerate(training["instances"][:n]):
+    names = training["instances"][:n]
+    for i, name in enumerate(tqdm(names, desc="eval sof", unit="inst", disable=not progress)):
         k = data_names.index(name) if data_names else int(name)
         head = build_head(sample_attributes(instance_rng(int(index["seed"]), k)))
         target = render_segmap(head, cams, supersample=int(index.get("supersample", 1))).labels
@@ -152,5 +167,6 @@ def _eval_synthetic(sof, model_dir: Path, training, heldout, seed, n, chunk) -> 
             pred = sof.render(z, cams, chunk=chunk, pixel_offset=float(index.get("pixel_offset", 0.5))).labels
         cm.update(pred.cpu(), target)
     rep = segmentation_report(cm)
-    rep.update(views=heldout * n, instances=n, heldout_views=heldout, seed=seed, source="synthetic")
+    rep.update(views=heldout * n, instances=n, heldout_views=heldout, seed=seed, source="synthetic",
+               framing=framing)
     return rep
