@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--seed", type=_int, default=0, help="seed; the same seed gives byte-identical files")
         q.add_argument("--camera", choices=("orthographic", "perspective"), default="orthographic",
                        help="camera model (default: orthographic, the release's sampler)")
+        q.add_argument("--framing", choices=("portrait", "official"), default="portrait",
+                       help="portrait (default: the head fills the frame, shoulders at the bottom edge) or "
+                            "official (the release's whole-bust framing)")
         q.add_argument("--workers", type=_int, default=None, help="processes (default: all cores, at most 8)")
         q.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT")
 
@@ -169,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     esof.add_argument("--seed", type=_int, default=None,
                       help="view split seed with --data (default: the run's) or new cameras' seed (default 0)")
     esof.add_argument("--instances", type=_int, default=None, help="evaluate the first N instances (default all)")
+    esof.add_argument("--framing", choices=("portrait", "official"), default=None,
+                      help="framing of the new cameras without --data (default: the training data's)")
     esof.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
     _add_parser_commands(tsub, esub)
     _add_siw_command(tsub)
@@ -229,6 +234,12 @@ def _add_parser_commands(tsub, esub) -> None:
                     help="from a checkpoint: the EMA generator (default) or the raw one")
     es.add_argument("--seed", type=_int, default=0, help="seed of the styles (default 0)")
     es.add_argument("--batch", type=_int, default=8, help="segmaps per forward pass (default 8)")
+    es.add_argument("--photos", type=Path, default=None, metavar="PHOTOS",
+                    help="photos with segmaps for the colour-diversity and region-mix references (default: the "
+                         "--segmaps folder when it holds images/, as sofgan-lab synth photos --with-segmaps writes)")
+    es.add_argument("--styles", type=_int, default=128, help="styles per geometry for the colour diversity (default 128)")
+    es.add_argument("--geometries", type=_int, default=8,
+                    help="segmaps the styles are drawn on for the colour diversity (default 8)")
     es.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
 
 
@@ -253,11 +264,47 @@ def _eval_siw(args) -> dict:
         raise ValueError(f"segmaps: {args.segmaps} is not a folder")
     if args.n is not None and args.n < 1:
         raise ValueError(f"n: expected a positive number of segmaps, got {args.n}")
-    segs = SegmapFolder(args.segmaps, G.config.size, limit=args.n).data
+    try:
+        segs = SegmapFolder(args.segmaps, G.config.size, limit=args.n).data
+    except FileNotFoundError as exc:  # an empty folder
+        raise ValueError(f"segmaps: {str(exc).partition(': ')[2] or exc}") from None
+    photos_dir = args.photos
+    if photos_dir is None and (args.segmaps / "images").is_dir():
+        photos_dir = args.segmaps
+    photos = photo_segs = None
+    if photos_dir is not None:
+        from .train.siw_data import ImageFolder
+
+        if not Path(photos_dir).is_dir():
+            raise ValueError(f"photos: {photos_dir} is not a folder")
+        for sub in ("images", "segmaps"):
+            if not (Path(photos_dir) / sub).is_dir():
+                raise ValueError(f"photos: {photos_dir} has no {sub}/ (write it with sofgan-lab synth photos "
+                                 "--with-segmaps)")
+        try:
+            imgs = ImageFolder(photos_dir, G.config.size, limit=args.n)
+            photo_segs = SegmapFolder(photos_dir, G.config.size, limit=args.n).data
+        except FileNotFoundError as exc:  # an empty images/ or segmaps/
+            raise ValueError(f"photos: {str(exc).partition(': ')[2] or exc}") from None
+        if len(imgs) != photo_segs.shape[0]:
+            raise ValueError(f"photos: {photos_dir} holds {len(imgs)} images but {photo_segs.shape[0]} segmaps")
+        photos = imgs.data.float() / 127.5 - 1.0
+    if args.styles < 2:
+        raise ValueError(f"styles: expected an integer >= 2, got {args.styles}")
+    if args.geometries < 1:
+        raise ValueError(f"geometries: expected an integer >= 1, got {args.geometries}")
     with torch.no_grad():
         rep = evaluate_siw(G, parser, segs, seed=args.seed, truncation=args.truncation, group=args.group,
-                           dilation=args.dilation, batch=args.batch)
-    return {"model": str(args.model), "segmaps": str(args.segmaps), "parser": str(args.parser), **rep}
+                           dilation=args.dilation, batch=args.batch, photos=photos, photo_segmaps=photo_segs,
+                           n_styles=args.styles, n_geometries=args.geometries)
+    return {"model": str(args.model), "segmaps": str(args.segmaps), "parser": str(args.parser), **_nan_to_none(rep)}
+
+
+def _nan_to_none(value):
+    """NaN (a metric undefined here, e.g. a region fewer than two photos show) -> None (JSON null)."""
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    return None if isinstance(value, float) and value != value else value
 
 
 def _demo_available() -> bool:
@@ -367,7 +414,7 @@ _TRAIN_FLAGS = {"root": "DATA", "data_root": "DATA", "out": "--out", "steps": "-
                 "checkpoint_every": "--checkpoint-every", "seed": "--seed", "init_from": "--init"}
 _EVAL_FLAGS = {"model": "MODEL", "directory": "MODEL", "data": "--data", "root": "--data",
                "heldout_views": "--heldout-views", "seed": "--seed", "instances": "--instances",
-               "device": "--device"}
+               "device": "--device", "framing": "--framing"}
 
 
 def _flagged(message: str, flags: dict[str, str] = _FLAGS) -> str:
@@ -405,7 +452,8 @@ def _eval_sof(args) -> dict:
     if args.data is not None and not args.data.is_dir():
         raise ValueError(f"data: {args.data} is not a folder")
     return evaluate_sof_model(args.model, data=args.data, heldout_views=args.heldout_views, seed=args.seed,
-                              instances=args.instances, device=args.device)
+                              instances=args.instances, device=args.device, framing=args.framing,
+                              progress=not args.quiet)
 
 
 _PARSER_TRAIN_FLAGS = {"photos_dir": "PHOTOS", "out_dir": "--out", "steps": "--steps", "batch_size": "--batch",
@@ -415,7 +463,9 @@ _PARSER_TRAIN_FLAGS = {"photos_dir": "PHOTOS", "out_dir": "--out", "steps": "--s
 _SIW_EVAL_FLAGS = {"model": "MODEL", "path": "MODEL", "directory": "MODEL", "segmaps": "--segmaps", "n": "--n",
                    "parser": "--parser", "truncation": "--truncation", "group": "--group",
                    "dilation": "--dilation", "which": "--which", "seed": "--seed", "batch": "--batch",
-                   "device": "--device"}
+                   "device": "--device", "photos": "--photos", "photo_segmaps": "--photos",
+                   "n_styles": "--styles", "n_geometries": "--geometries", "styles": "--styles",
+                   "geometries": "--geometries"}
 _PARSER_EVAL_FLAGS = {"model": "MODEL", "directory": "MODEL", "photos_dir": "--data", "blur_sigma": "--blur",
                       "noise_std": "--noise", "seed": "--seed", "batch_size": "--batch", "device": "--device"}
 
@@ -953,11 +1003,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.what == "scans":
                 out = write_scans(args.out, instances=args.instances, views=args.views, size=args.size,
                                   seed=args.seed, camera=args.camera, supersample=args.supersample,
-                                  overwrite=args.overwrite, workers=args.workers, progress=not args.quiet)
+                                  framing=args.framing, overwrite=args.overwrite, workers=args.workers, progress=not args.quiet)
             else:
                 out = write_photos(args.out, count=args.count, size=args.size, seed=args.seed,
                                    camera=args.camera, with_segmaps=args.with_segmaps,
-                                   supersample=args.supersample, overwrite=args.overwrite,
+                                   supersample=args.supersample, framing=args.framing, overwrite=args.overwrite,
                                    workers=args.workers, progress=not args.quiet)
         else:
             out = _demo(args)

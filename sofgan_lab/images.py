@@ -8,7 +8,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["tensor_to_uint8", "uint8_to_tensor", "ImageResult"]
+__all__ = ["tensor_to_uint8", "uint8_to_tensor", "rgb_to_lab", "ImageResult"]
+
+# sRGB (D65) linear RGB -> XYZ, and the D65 white point (IEC 61966-2-1 / CIE 1976).
+_RGB_TO_XYZ = torch.tensor([[0.4124564, 0.3575761, 0.1804375],
+                            [0.2126729, 0.7151522, 0.0721750],
+                            [0.0193339, 0.1191920, 0.9503041]], dtype=torch.float64)
+_WHITE_D65 = torch.tensor([0.95047, 1.0, 1.08883], dtype=torch.float64)
 
 
 def tensor_to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -36,6 +42,25 @@ def uint8_to_tensor(array: np.ndarray) -> torch.Tensor:
         raise ValueError(f"array: expected shape (H, W, 3) or (B, H, W, 3), got {a.shape}")
     t = torch.from_numpy(np.ascontiguousarray(a)).float() / 127.5 - 1.0
     return t.movedim(-1, -3).contiguous()
+
+
+def rgb_to_lab(images: torch.Tensor) -> torch.Tensor:
+    """CIE-L*a*b* (D65) of sRGB images: ``(..., 3, H, W)`` float in [-1, 1] -> the same shape,
+    float32, L* in [0, 100] and a*, b* roughly in [-128, 127]. Values outside [-1, 1] are clipped;
+    NaN raises. ΔE (CIE76) between two colours is the Euclidean distance of their Lab values."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images: expected a torch.Tensor, got {type(images).__name__}")
+    if images.dim() < 3 or images.shape[-3] != 3:
+        raise ValueError(f"images: expected shape (..., 3, H, W), got {tuple(images.shape)}")
+    if torch.isnan(images).any():
+        raise ValueError("images: contains NaN values")
+    rgb = ((images.detach().double().clamp(-1, 1) + 1) / 2).movedim(-3, -1)
+    lin = torch.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = lin @ _RGB_TO_XYZ.to(lin.device).T / _WHITE_D65.to(lin.device)
+    d = 6.0 / 29.0
+    f = torch.where(xyz > d ** 3, xyz.clamp_min(0) ** (1.0 / 3.0), xyz / (3 * d * d) + 4.0 / 29.0)
+    lab = torch.stack([116.0 * f[..., 1] - 16.0, 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])], -1)
+    return lab.movedim(-1, -3).float()
 
 
 class ImageResult:

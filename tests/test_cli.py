@@ -102,6 +102,28 @@ def test_camera_and_supersample_flags(tmp_path):
     assert index["camera"] == "perspective" and index["supersample"] == 2
 
 
+def test_framing_flag(tmp_path):
+    from sofgan_lab.cameras import DEFAULT_TARGET, PORTRAIT_TARGET, PORTRAIT_ZOOM
+
+    one = ["--instances", "1", "--views", "1", "--size", "16", "--workers", "1"]
+    official, portrait = tmp_path / "official", tmp_path / "portrait"
+    assert main(["-q", "synth", "scans", str(official), *one, "--framing", "official"]) == 0
+    assert main(["-q", "synth", "scans", str(portrait), *one]) == 0                 # the default
+    assert json.loads((official / "index.json").read_text())["framing"] == "official"
+    assert json.loads((portrait / "index.json").read_text())["framing"] == "portrait"
+    k_o, k_p = np.load(official / "0000" / "intrinsic.npy"), np.load(portrait / "0000" / "intrinsic.npy")
+    assert k_o[0, 0, 0] == k_o[0, 1, 1] == np.float32(36.0 * 16 / 128)            # the release's scale
+    np.testing.assert_allclose(k_p[0, [0, 1], [0, 1]], 36.0 * 16 / 128 * PORTRAIT_ZOOM, rtol=1e-6)
+    # the same pose looking at another point: rotation equal, position moved by the target shift
+    c_o, c_p = np.load(official / "0000" / "cam2world.npy"), np.load(portrait / "0000" / "cam2world.npy")
+    np.testing.assert_allclose(c_p[0, :3, :3], c_o[0, :3, :3], atol=1e-6)
+    np.testing.assert_allclose(c_p[0, :3, 3] - c_o[0, :3, 3], np.subtract(PORTRAIT_TARGET, DEFAULT_TARGET), atol=1e-5)
+    photos = tmp_path / "photos"
+    assert main(["-q", "synth", "photos", str(photos), "--count", "1", "--size", "16", "--workers", "1",
+                 "--framing", "official"]) == 0
+    assert json.loads((photos / "index.json").read_text())["framing"] == "official"
+
+
 # ------------------------------------------------------------------------------------------
 # errors: exit 2, one line naming the flag, no traceback
 # ------------------------------------------------------------------------------------------
@@ -138,6 +160,8 @@ _PARSE_ERRORS = [
     (["synth", "scans", "{out}", "--seed", "1.5"], "--seed"),
     (["synth", "scans", "{out}", "--instances", "ten"], "--instances"),
     (["synth", "scans", "{out}", "--camera", "fisheye"], "--camera"),
+    (["synth", "scans", "{out}", "--framing", "close"], "--framing"),
+    (["synth", "photos", "{out}", "--count", "1", "--framing", "Portrait"], "--framing"),
     (["synth", "photos", "{out}"], "--count"),
 ]
 

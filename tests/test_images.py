@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import sofgan_lab
-from sofgan_lab.images import tensor_to_uint8, uint8_to_tensor
+from sofgan_lab.images import rgb_to_lab, tensor_to_uint8, uint8_to_tensor
 
 
 def test_known_values_map_to_known_bytes():
@@ -58,3 +58,59 @@ def test_default_device_is_usable():
     assert isinstance(d, torch.device)
     assert d.type == ("cuda" if torch.cuda.is_available() else d.type)
     torch.zeros(1, device=d)  # allocating there works
+
+
+# ------------------------------------------------------------------------------------------
+# rgb_to_lab: sRGB in [-1, 1] -> CIE-Lab (D65)
+# ------------------------------------------------------------------------------------------
+
+def _pixels(*rgb01) -> torch.Tensor:
+    """(3, 1, n) image of the given sRGB colours (components in [0, 1]) in the [-1, 1] range."""
+    return (torch.tensor(rgb01, dtype=torch.float64).T[:, None, :] * 2 - 1).float()
+
+
+@pytest.mark.parametrize("rgb, lab", [
+    ((1.0, 1.0, 1.0), (100.0, 0.0, 0.0)),            # the D65 white
+    ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0)),
+    ((1.0, 0.0, 0.0), (53.2408, 80.0925, 67.2032)),  # the published sRGB primaries
+    ((0.0, 1.0, 0.0), (87.7347, -86.1827, 83.1793)),
+    ((0.0, 0.0, 1.0), (32.2970, 79.1875, -107.8602)),
+])
+def test_rgb_to_lab_known_colours(rgb, lab):
+    out = rgb_to_lab(_pixels(rgb))
+    assert out.shape == (3, 1, 1) and out.dtype == torch.float32
+    np.testing.assert_allclose(out[:, 0, 0].numpy(), lab, atol=0.05)
+
+
+def test_rgb_to_lab_greys_are_neutral_and_follow_the_lightness_formula():
+    v = np.array([0.0, 0.02, 0.04045, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0])
+    out = rgb_to_lab(_pixels(*[(x, x, x) for x in v]))[:, 0].numpy()
+    np.testing.assert_allclose(out[1:], 0.0, atol=1e-3)             # a* = b* = 0 for every grey
+    # sRGB decoding, then L* = 116 Y^(1/3) - 16 above (6/29)^3 and (29/3)^3 Y below
+    y = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+    lightness = np.where(y > (6 / 29) ** 3, 116 * np.cbrt(y) - 16, (29 / 3) ** 3 * y)
+    np.testing.assert_allclose(out[0], lightness, atol=1e-3)
+    assert (np.diff(out[0]) > 0).all()
+    assert y[1] < (6 / 29) ** 3 < y[3]                                # both branches are exercised
+
+
+def test_rgb_to_lab_keeps_batch_dims_and_clips():
+    x = torch.rand(2, 4, 3, 5, 6, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    out = rgb_to_lab(x)
+    assert out.shape == x.shape and out.dtype == torch.float32
+    torch.testing.assert_close(out[1, 2], rgb_to_lab(x[1, 2]))      # pixels are independent of the batch
+    torch.testing.assert_close(rgb_to_lab(torch.full((3, 2, 2), 3.0)), rgb_to_lab(torch.ones(3, 2, 2)))
+    torch.testing.assert_close(rgb_to_lab(torch.full((3, 2, 2), -7.0)), torch.zeros(3, 2, 2), atol=1e-4, rtol=0)
+    assert rgb_to_lab(torch.ones(3, 2, 2, dtype=torch.float64)).dtype == torch.float32
+
+
+@pytest.mark.parametrize("bad, err, match", [
+    (torch.tensor([[[0.0]], [[float("nan")]], [[0.0]]]), ValueError, "images: contains NaN"),
+    (torch.zeros(4, 2, 2), ValueError, r"images: .*\(4, 2, 2\)"),
+    (torch.zeros(2, 3, 2), ValueError, r"images: .*\(2, 3, 2\)"),
+    (torch.zeros(3, 2), ValueError, "images: "),
+    (np.zeros((3, 2, 2)), TypeError, "images: expected a torch.Tensor"),
+])
+def test_rgb_to_lab_bad_input(bad, err, match):
+    with pytest.raises(err, match=match):
+        rgb_to_lab(bad)

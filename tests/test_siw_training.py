@@ -673,6 +673,64 @@ def test_evaluate_siw_and_the_eval_siw_command(straight, photos, tmp_path, capsy
     assert capsys.readouterr().err.startswith("sofgan-lab: error: --segmaps:")
 
 
+def test_eval_siw_colour_diversity_against_the_photos(straight, photos, tmp_path, capsys):
+    """With photos (by default the --segmaps folder when it holds images/): the colour diversity per
+    region, the photos' hair ΔE and the region mixer's ΔE; NaN (undefined) comes out as null."""
+    from sofgan_lab.metrics.texture import photo_region_delta_e, region_edit_leakage
+    from sofgan_lab.parsing.model import FaceParser, FaceParserConfig
+    from sofgan_lab.train import evaluate_siw
+
+    torch.manual_seed(0)
+    parser_dir = tmp_path / "parser"
+    parser = FaceParser(FaceParserConfig(widths=(4, 8)))
+    parser.save_pretrained(parser_dir)
+    base = ["-q", "eval", "siw", str(straight.out / "checkpoints" / "step_00000004"), "--parser", str(parser_dir),
+            "--n", "3", "--seed", "2", "--styles", "2", "--geometries", "1"]
+    assert main([*base, "--segmaps", str(photos)]) == 0
+    out = json.loads(capsys.readouterr().out.strip())
+    assert set(out["diversity_ratio"]) == {"hair", "skin", "cloth", "background"}
+    assert all(v is None or (math.isfinite(v) and v >= 0) for v in out["diversity_ratio"].values())
+    assert out["diversity_ratio"]["hair"] > 0 and out["diversity_ratio"]["background"] > 0
+    assert (out["diversity_styles"], out["diversity_geometries"], out["photos"]) == (2, 1, 3)
+    imgs = ImageFolder(photos, 32, limit=3).data.float() / 127.5 - 1
+    segs = SegmapFolder(photos, 32, limit=3).data
+    assert out["photo_delta_e"] == pytest.approx(photo_region_delta_e(imgs, segs, "hair")["delta_e"], rel=1e-6)
+    leak = region_edit_leakage(straight.generator, segs, "hair", seed=2, dilation=5)
+    assert out["mix_delta_e"] == pytest.approx(leak["delta_e"], rel=1e-6) and out["mix_delta_e"] > 0
+    assert out["mix_delta_e_ratio"] == pytest.approx(out["mix_delta_e"] / out["photo_delta_e"], rel=1e-9)
+    rep = evaluate_siw(straight.generator, parser, segs, seed=2, photos=imgs, photo_segmaps=segs, n_styles=2,
+                       n_geometries=1)
+    for region, v in rep["diversity_ratio"].items():
+        assert out["diversity_ratio"][region] == (None if math.isnan(v) else pytest.approx(v, rel=1e-6))
+    # --photos given explicitly: the same numbers; a segmaps folder without images/: no photo metrics
+    assert main([*base, "--segmaps", str(photos), "--photos", str(photos)]) == 0
+    again = json.loads(capsys.readouterr().out.strip())
+    assert again["photo_delta_e"] == out["photo_delta_e"] and again["diversity_ratio"] == out["diversity_ratio"]
+    maps_only = tmp_path / "maps_only"
+    shutil.copytree(photos / "segmaps", maps_only / "segmaps")
+    shutil.copy(photos / "index.json", maps_only / "index.json")
+    assert main([*base, "--segmaps", str(maps_only)]) == 0
+    bare = json.loads(capsys.readouterr().out.strip())
+    assert "diversity_ratio" not in bare and "photo_delta_e" not in bare and "mix_delta_e_ratio" not in bare
+    assert bare["mix_delta_e"] == pytest.approx(out["mix_delta_e"], rel=1e-9)
+    # errors name the flag
+    images_only = tmp_path / "images_only"
+    shutil.copytree(photos / "images", images_only / "images")
+    for extra, flag in ((["--photos", str(images_only)], "--photos:"), (["--photos", str(tmp_path / "none")], "--photos:"),
+                        (["--styles", "1"], "--styles:"), (["--geometries", "0"], "--geometries:")):
+        assert main([*base, "--segmaps", str(photos), *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert err.startswith(f"sofgan-lab: error: {flag}"), (extra, err)
+        assert err.count("\n") == 1 and "Traceback" not in err
+    # photos whose hair all looks alike give no ΔE reference: the ratio is NaN, not a crash
+    same = imgs[:1].expand(3, -1, -1, -1)
+    rep = evaluate_siw(straight.generator, parser, segs, seed=2, photos=same, photo_segmaps=segs[:1].expand(3, -1, -1),
+                       n_styles=2, n_geometries=1)
+    assert rep["photo_delta_e"] == pytest.approx(0.0, abs=1e-6) and math.isnan(rep["mix_delta_e_ratio"])
+    with pytest.raises(ValueError, match="^photo_segmaps: "):
+        evaluate_siw(straight.generator, parser, segs, photos=imgs)
+
+
 def test_init_from_grows_spade_layers_as_the_identity(straight, photos, tmp_path, capsys):
     """Fine-tuning: start from a checkpoint, add SPADE at 16² and 32² (the source has none at 32²);
     the new layers start as the identity, so the first images are the source's exactly."""

@@ -820,6 +820,13 @@ def test_region_edit_leakage_matches_a_direct_computation(G, segs):
     assert rep["inside"] == pytest.approx(float(diff[region].mean()), rel=1e-5)
     assert rep["outside"] == pytest.approx(float(diff[~dil].mean()), rel=1e-5)
     assert rep["inside"] > rep["outside"]
+    # delta_e: the mean CIE76 distance between the hair's mean Lab colour in A and in A+B(hair)
+    from sofgan_lab.metrics.texture import region_mean_lab
+
+    shift = (region_mean_lab(a, seg32, (15,)) - region_mean_lab(ab, seg32, (15,))).norm(dim=1)
+    assert not torch.isnan(shift).any()                  # every map has enough hair
+    assert math.isfinite(rep["delta_e"]) and rep["delta_e"] > 0
+    assert rep["delta_e"] == pytest.approx(float(shift.mean()), rel=1e-5)
     with pytest.raises(ValueError, match="group"):
         region_edit_leakage(G, seg32, "beard")
 
@@ -862,3 +869,232 @@ def test_segmentation_consistency_with_a_stub_parser(G, segs):
     assert rep["miou"] == pytest.approx(float(np.mean(ious)), abs=1e-12)
     assert rep["pixel_accuracy"] == pytest.approx(float((pred == target).mean()), abs=1e-12)
     assert len(rep["per_class"]) == len(ious)
+
+
+# --------------------------------------------------------------------------------------------
+# colour metrics: region_mean_lab, color_spread, photo_region_delta_e, style_color_diversity
+# --------------------------------------------------------------------------------------------
+
+def _lab(rgb01) -> np.ndarray:
+    """CIE-Lab of sRGB colours ``(n, 3)`` in [0, 1] (through the converter tested in test_images.py)."""
+    from sofgan_lab.images import rgb_to_lab
+
+    x = torch.as_tensor(np.asarray(rgb01, np.float64)).reshape(-1, 3).float() * 2 - 1
+    return rgb_to_lab(x[:, :, None, None])[:, :, 0, 0].double().numpy()
+
+
+def _paint(seg: torch.Tensor, colours: list[dict]) -> torch.Tensor:
+    """Images ``(N, 3, H, W)`` in [-1, 1]: image i has ``colours[i][label]`` (sRGB in [0, 1]) on ``label``."""
+    out = torch.zeros(seg.shape[0], 3, *seg.shape[1:])
+    for i, table in enumerate(colours):
+        for label, rgb in table.items():
+            out[i, :, seg[i] == label] = torch.tensor(rgb, dtype=torch.float32)[:, None] * 2 - 1
+    return out
+
+
+HAIR, SKIN, CLOTH, BG = 15, 1, 14, 0
+
+
+def _blocks(n: int = 1, size: int = 20, shift: int = 0) -> torch.Tensor:
+    """``n`` maps: background, a 7x7 skin block, a 7x7 hair block and a 7x16 cloth block (none at an edge)."""
+    seg = torch.zeros(n, size, size, dtype=torch.long)
+    seg[:, 2:9, 2:9] = SKIN
+    seg[:, 2:9, 11:18] = HAIR
+    seg[:, 11 + shift:18, 2:18] = CLOTH
+    return seg
+
+
+def test_region_mean_lab_of_uniform_regions_after_erosion():
+    from sofgan_lab.metrics.texture import MIN_REGION_PIXELS, region_mean_lab
+
+    seg = torch.zeros(3, 16, 16, dtype=torch.long)
+    seg[0, 4:12, 4:12] = HAIR                       # 8x8: 6x6 = 36 pixels after a 1-pixel erosion
+    seg[0, 5:11, 5:11] = 99                         # (painted only: the hair's inner 6x6)
+    seg[2, 2:7, 2:7] = HAIR                         # 5x5: 3x3 = 9 < MIN_REGION_PIXELS after erosion
+    inner, ring, small = (0.2, 0.4, 0.6), (1.0, 0.0, 0.0), (0.1, 0.8, 0.3)
+    img = _paint(seg, [{0: (1, 1, 1), HAIR: ring, 99: inner}, {0: (0.5, 0.5, 0.5)}, {0: (0, 0, 0), HAIR: small}])
+    seg[0][seg[0] == 99] = HAIR
+    assert MIN_REGION_PIXELS == 16
+    m = region_mean_lab(img, seg, [HAIR])
+    assert m.shape == (3, 3) and m.dtype == torch.float64
+    np.testing.assert_allclose(m[0].numpy(), _lab([inner])[0], atol=1e-4)     # the blended ring is eroded away
+    assert torch.isnan(m[1]).all() and torch.isnan(m[2]).all()               # no hair / too few pixels left
+    whole = region_mean_lab(img, seg, [HAIR], erode=0)
+    np.testing.assert_allclose(whole[0].numpy(), (36 * _lab([inner])[0] + 28 * _lab([ring])[0]) / 64, atol=1e-4)
+    np.testing.assert_allclose(whole[2].numpy(), _lab([small])[0], atol=1e-4)  # 25 pixels without erosion
+    np.testing.assert_allclose(region_mean_lab(img, seg, [HAIR], min_pixels=9)[2].numpy(), _lab([small])[0],
+                               atol=1e-4)
+    # the background (uniform per image) and a union of classes
+    np.testing.assert_allclose(region_mean_lab(img, seg, [BG])[1].numpy(), _lab([(0.5, 0.5, 0.5)])[0], atol=1e-4)
+    np.testing.assert_allclose(region_mean_lab(img, seg, (BG, HAIR), erode=0)[2].numpy(),
+                               (231 * _lab([(0, 0, 0)])[0] + 25 * _lab([small])[0]) / 256, atol=1e-4)
+    # label maps at another size are resized (nearest) to the images
+    torch.testing.assert_close(region_mean_lab(img[:1], seg[:1, ::2, ::2], [HAIR]), m[:1])
+
+
+def test_region_mean_lab_bad_input():
+    from sofgan_lab.metrics.texture import region_mean_lab
+
+    img, seg = torch.zeros(2, 3, 8, 8), torch.zeros(2, 8, 8, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"^images: "):
+        region_mean_lab(img[0], seg, [0])
+    with pytest.raises(ValueError, match=r"^images: "):
+        region_mean_lab(torch.zeros(2, 4, 8, 8), seg, [0])
+    with pytest.raises(ValueError, match=r"^segmaps: "):
+        region_mean_lab(img, seg[0], [0])
+    with pytest.raises(ValueError, match=r"^segmaps: 3 maps for 2 images"):
+        region_mean_lab(img, torch.zeros(3, 8, 8, dtype=torch.long), [0])
+    with pytest.raises(ValueError, match=r"^images: contains NaN"):
+        region_mean_lab(torch.full((2, 3, 8, 8), float("nan")), seg, [0])
+
+
+def test_color_spread_is_the_trace_of_the_covariance():
+    from sofgan_lab.metrics.texture import color_spread
+
+    rng = np.random.default_rng(4)
+    m = rng.normal(0, [20, 5, 9], (12, 3))
+    expected = float(np.trace(np.cov(m, rowvar=False)))               # unbiased (n - 1) covariance
+    assert color_spread(m) == pytest.approx(expected, rel=1e-12)
+    assert color_spread(torch.as_tensor(m)) == pytest.approx(expected, rel=1e-12)
+    with_nan = np.concatenate([m[:5], np.full((2, 3), np.nan), m[5:]])
+    assert color_spread(with_nan) == pytest.approx(expected, rel=1e-12)   # NaN rows are skipped
+    assert color_spread(np.repeat(m[:1], 4, 0)) == 0.0
+    assert math.isnan(color_spread(m[:1])) and math.isnan(color_spread(np.full((3, 3), np.nan)))
+
+
+def test_color_spread_of_photos_with_known_region_colours():
+    from sofgan_lab.metrics.texture import color_spread, region_mean_lab
+
+    rng = np.random.default_rng(7)
+    hair = rng.uniform(0, 1, (6, 3))
+    seg = _blocks(6)
+    photos = _paint(seg, [{BG: (0.9, 0.9, 0.9), SKIN: (0.8, 0.6, 0.5), HAIR: tuple(c), CLOTH: (0.1, 0.1, 0.4)}
+                          for c in hair])
+    expected = float(np.trace(np.cov(_lab(hair), rowvar=False)))
+    assert color_spread(region_mean_lab(photos, seg, [HAIR])) == pytest.approx(expected, rel=1e-5)
+    assert color_spread(region_mean_lab(photos, seg, [SKIN])) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_photo_region_delta_e_is_the_lab_distance_of_the_region_colours():
+    from sofgan_lab.metrics.texture import photo_region_delta_e
+
+    red, white, black = (53.2408, 80.0925, 67.2032), (100.0, 0.0, 0.0), (0.0, 0.0, 0.0)  # published sRGB values
+    seg = _blocks(4)
+    seg[3][seg[3] == HAIR] = SKIN                                      # the 4th photo has no hair
+    photos = _paint(seg, [{BG: (0.5, 0.5, 0.5), SKIN: (0.8, 0.6, 0.5), HAIR: c, CLOTH: (0, 0, 1)}
+                          for c in ((1, 0, 0), (1, 1, 1), (0, 0, 0), (1, 1, 1))])
+    two = photo_region_delta_e(photos[:2], seg[:2], "hair")
+    assert two["pairs"] == 1 and two["photos"] == 2
+    assert two["delta_e"] == pytest.approx(math.dist(red, white), abs=0.1)
+    rep = photo_region_delta_e(photos, seg, "hair")
+    assert rep["pairs"] == 3 and rep["photos"] == 3
+    assert rep["delta_e"] == pytest.approx((math.dist(red, white) + math.dist(red, black) + 100.0) / 3, abs=0.1)
+    same = photo_region_delta_e(photos, seg, "background")             # one grey in every photo
+    assert same["pairs"] == 6 and same["delta_e"] == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match=r"^photos: fewer than two photos show the hair region"):
+        photo_region_delta_e(photos[2:], seg[2:], "hair")
+    with pytest.raises(ValueError, match=r"^group: "):
+        photo_region_delta_e(photos, seg, "beard")
+
+
+class FakeColourGenerator:
+    """A stand-in texture generator: flat colours per SofGAN-17 region; the hair colour follows
+    the style ``z`` (``tanh(z[:3])``) unless ``hair_follows_z`` is False. Records its calls."""
+
+    style_dim = 4
+    device = torch.device("cpu")
+    FLAT = {BG: (0.2, 0.3, 0.4), SKIN: (0.7, 0.5, 0.4), CLOTH: (-0.5, 0.1, 0.6), HAIR: (0.1, -0.2, -0.4)}
+
+    def __init__(self, hair_follows_z: bool = True):
+        self.hair_follows_z = hair_follows_z
+        self.training = True
+        self.calls: list[dict] = []
+
+    def eval(self):
+        self.training = False
+        return self
+
+    def train(self, mode: bool = True):
+        self.training = mode
+        return self
+
+    def __call__(self, segmaps, z, truncation=1.0, noise="random"):
+        self.calls.append({"segmaps": segmaps.clone(), "z": z.clone(), "truncation": truncation, "noise": noise,
+                           "training": self.training})
+        img = torch.zeros(segmaps.shape[0], 3, *segmaps.shape[1:])
+        for label, rgb in self.FLAT.items():
+            colour = torch.tensor(rgb).expand(segmaps.shape[0], 3)
+            if label == HAIR and self.hair_follows_z:
+                colour = torch.tanh(z[:, :3])
+            mask = (segmaps == label)[:, None]
+            img = torch.where(mask, colour[:, :, None, None].expand_as(img), img)
+        return img
+
+
+def _diversity_photos(m: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng(11)
+    seg = _blocks(m)
+    return _paint(seg, [{r: tuple(rng.uniform(0, 1, 3)) for r in (BG, SKIN, HAIR, CLOTH)} for _ in range(m)]), seg
+
+
+def test_style_color_diversity_with_a_generator_whose_hair_follows_the_style():
+    from sofgan_lab.metrics.texture import DIVERSITY_REGIONS, color_spread, region_mean_lab, style_color_diversity
+
+    photos, photo_seg = _diversity_photos()
+    segs = torch.cat([_blocks(1), _blocks(1, shift=1), _blocks(1, shift=2)])
+    g = FakeColourGenerator()
+    rep = style_color_diversity(g, segs, photos, photo_seg, n_styles=3, n_geometries=2, seed=5, truncation=0.7,
+                                batch=4)
+    assert set(rep["ratio"]) == set(DIVERSITY_REGIONS) == {"hair", "skin", "cloth", "background"}
+    assert (rep["n_styles"], rep["n_geometries"], rep["n_photos"], rep["truncation"]) == (3, 2, 5, 0.7)
+    # six portraits (each of the first 2 geometries x 3 styles) in batches of 4 and 2, in eval mode
+    assert [c["segmaps"].shape[0] for c in g.calls] == [4, 2]
+    assert torch.equal(torch.cat([c["segmaps"] for c in g.calls]), segs[[0, 0, 0, 1, 1, 1]])
+    assert all(c["truncation"] == 0.7 and c["noise"] == "const" and not c["training"] for c in g.calls)
+    assert g.training                                                  # the mode is restored
+    z = torch.randn(6, 4, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(torch.cat([c["z"] for c in g.calls]), z)
+    # hair: the spread of the Lab colours of tanh(z), over that of the photos' hair colours
+    generated = float(np.trace(np.cov(_lab((torch.tanh(z[:, :3]).numpy() + 1) / 2), rowvar=False)))
+    assert rep["generated"]["hair"] == pytest.approx(generated, rel=1e-4)
+    assert rep["photos"]["hair"] == pytest.approx(color_spread(region_mean_lab(photos, photo_seg, [HAIR])))
+    assert rep["ratio"]["hair"] > 0
+    assert rep["ratio"]["hair"] == pytest.approx(rep["generated"]["hair"] / rep["photos"]["hair"], rel=1e-12)
+    for region in ("skin", "cloth", "background"):                   # painted alike by every style
+        assert rep["photos"][region] > 0
+        assert rep["generated"][region] == pytest.approx(0.0, abs=1e-8)
+        assert rep["ratio"][region] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_style_color_diversity_is_zero_for_a_generator_that_ignores_the_style():
+    from sofgan_lab.metrics.texture import style_color_diversity
+
+    photos, photo_seg = _diversity_photos()
+    g = FakeColourGenerator(hair_follows_z=False)
+    g.training = False
+    rep = style_color_diversity(g, _blocks(2), photos, photo_seg, n_styles=4, n_geometries=1,
+                                regions={"hair": (HAIR,)})
+    assert set(rep["ratio"]) == {"hair"} and rep["ratio"]["hair"] == pytest.approx(0.0, abs=1e-9)
+    assert not g.training and len(g.calls) == 1 and g.calls[0]["truncation"] == 1.0
+    # photos that all look alike give no reference: NaN
+    same = photos[:1].expand(3, -1, -1, -1)
+    rep = style_color_diversity(FakeColourGenerator(), _blocks(2), same, photo_seg[:3], n_styles=2, n_geometries=1)
+    assert all(math.isnan(v) for v in rep["ratio"].values())
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(n_styles=1), "n_styles: "),
+    (dict(n_styles=True), "n_styles: "),
+    (dict(n_styles=2.0), "n_styles: "),
+    (dict(n_geometries=0), "n_geometries: "),
+    (dict(batch=0), "batch: "),
+    (dict(n_geometries=3), "segmaps: 2 maps, fewer than n_geometries=3"),
+])
+def test_style_color_diversity_bad_arguments(kw, match):
+    from sofgan_lab.metrics.texture import style_color_diversity
+
+    photos, photo_seg = _diversity_photos(2)
+    g = FakeColourGenerator()
+    with pytest.raises(ValueError, match="^" + match):
+        style_color_diversity(g, _blocks(2), photos, photo_seg, **{"n_styles": 2, "n_geometries": 1, **kw})
+    assert g.calls == [] and g.training

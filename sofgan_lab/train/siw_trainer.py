@@ -717,20 +717,42 @@ def _init_from(nets: SIWNetworks, source: str | Path) -> dict:
 
 
 def evaluate_siw(generator: SIWGenerator, parser: Any, segmaps: Any, *, seed: int = 0, truncation: float = 1.0,
-                 group: str = "hair", dilation: int = 5, batch: int = 8) -> dict:
-    """The demo texture model's two targets on ``segmaps`` (SofGAN-17 ids ``[N, H, W]``):
+                 group: str = "hair", dilation: int = 5, batch: int = 8, photos: torch.Tensor | None = None,
+                 photo_segmaps: Any = None, n_styles: int = 128, n_geometries: int = 8) -> dict:
+    """The demo texture model's targets on ``segmaps`` (SofGAN-17 ids ``[N, H, W]``):
 
     * ``miou``: the parser's mIoU of the generated images against their input segmaps (one random
       style per segmap; :func:`~sofgan_lab.metrics.texture.segmentation_consistency`), with the
-      per-class IoU and pixel accuracy;
+      per-class IoU (``eye_g``: are glasses drawn?) and pixel accuracy;
     * ``leak_outside`` / ``leak_inside``: the mean absolute pixel change (in [0, 1] units) when only
-      ``group``'s style changes, outside that region dilated by ``dilation`` pixels and inside it
-      (:func:`~sofgan_lab.metrics.texture.region_edit_leakage`).
+      ``group``'s style changes, outside that region dilated by ``dilation`` pixels and inside it,
+      and ``mix_delta_e``: how far the region's mean colour moves then (CIE76 ΔE; the region mixer
+      going 0 → 1) (:func:`~sofgan_lab.metrics.texture.region_edit_leakage`);
+    * with ``photos`` (``(M, 3, H, W)`` in [-1, 1]) and their SofGAN-17 ``photo_segmaps``:
+      ``diversity_ratio`` per region (hair, skin, cloth, background; ``n_styles`` styles on
+      ``n_geometries`` segmaps, :func:`~sofgan_lab.metrics.texture.style_color_diversity`),
+      ``photo_delta_e`` (the mean ΔE of ``group``'s colour between two photos) and
+      ``mix_delta_e_ratio`` = ``mix_delta_e / photo_delta_e``.
     """
-    from ..metrics.texture import region_edit_leakage, segmentation_consistency
+    from ..metrics.texture import (photo_region_delta_e, region_edit_leakage, segmentation_consistency,
+                                   style_color_diversity)
 
     seg = segmentation_consistency(generator, parser, segmaps, seed=seed, batch=batch, truncation=truncation)
     leak = region_edit_leakage(generator, segmaps, group, seed=seed, batch=batch, dilation=dilation)
-    return {"miou": seg["miou"], "pixel_accuracy": seg["pixel_accuracy"], "count": seg["count"],
-            "truncation": truncation, "seed": seed, "group": group, "dilation": dilation,
-            "leak_outside": leak["outside"], "leak_inside": leak["inside"], "per_class": seg["per_class"]}
+    out = {"miou": seg["miou"], "pixel_accuracy": seg["pixel_accuracy"], "count": seg["count"],
+           "truncation": truncation, "seed": seed, "group": group, "dilation": dilation,
+           "leak_outside": leak["outside"], "leak_inside": leak["inside"], "mix_delta_e": leak["delta_e"]}
+    if photos is not None:
+        if photo_segmaps is None:
+            raise ValueError("photo_segmaps: needed with photos (the regions of each photo)")
+        div = style_color_diversity(generator, segmaps, photos, photo_segmaps, n_styles=n_styles,
+                                    n_geometries=min(n_geometries, int(seg["count"])), seed=seed,
+                                    truncation=truncation, batch=max(batch, 16))
+        ref = photo_region_delta_e(photos, photo_segmaps, group)
+        out.update(diversity_ratio=div["ratio"], diversity_generated=div["generated"],
+                   diversity_photos=div["photos"], diversity_styles=div["n_styles"],
+                   diversity_geometries=div["n_geometries"], photos=div["n_photos"],
+                   photo_delta_e=ref["delta_e"],
+                   mix_delta_e_ratio=leak["delta_e"] / ref["delta_e"] if ref["delta_e"] > 0 else float("nan"))
+    out["per_class"] = seg["per_class"]
+    return out
