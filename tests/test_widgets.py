@@ -166,7 +166,8 @@ def test_camera_control_updates_the_portrait_exactly(pipe, make):
     assert_same_image(shown(view), pipe(geometry=code, texture=0).array)
 
     cc.yaw, cc.pitch = 25.0, 5.0
-    assert cc.camera == {"yaw": 25.0, "pitch": 5.0, "radius": pipe.default_camera["radius"], "fov": None}
+    assert cc.camera == {**pipe.default_camera, "yaw": 25.0, "pitch": 5.0}  # target and zoom included
+    assert set(cc.camera) == {"yaw", "pitch", "radius", "fov", "target", "zoom"}
     assert cc.wait(WAIT)
     assert bytes(view.image.value) != before
     want = pipe(geometry=code, texture=0, camera={"yaw": 25.0, "pitch": 5.0})
@@ -182,6 +183,7 @@ def test_camera_control_updates_the_portrait_exactly(pipe, make):
     cc._ortho.value = True  # the "orthographic" checkbox
     assert cc.fov is None and cc.camera["fov"] is None
 
+    cc.free_camera = True  # free: the orbit player's frames are yaws, as far as ±180
     cc._play.value = 200  # an orbit-player frame → yaw in [-180, 180)
     assert cc.yaw == -160.0
     cc.orbit(30)
@@ -190,6 +192,171 @@ def test_camera_control_updates_the_portrait_exactly(pipe, make):
     assert cc.camera == pipe.default_camera
     assert cc.wait(WAIT)
     assert view.camera == pipe.default_camera
+
+
+# --------------------------------------------------------------------------------------- camera range + framing
+@pytest.fixture(scope="module")
+def framed_pipe(pipe) -> SofGAN:
+    """The tiny pipeline's models with a default camera of the portrait framing at zoom 2."""
+    return SofGAN(pipe.sof, pipe.siw, pipe.space, camera={"target": [0.0, 0.47, 0.0], "zoom": 2.0})
+
+
+def visible(widget) -> bool:
+    return widget.layout.display != "none"
+
+
+def test_camera_sliders_span_the_trained_range_until_freed(pipe, make):
+    from traitlets import TraitError
+
+    (ylo, yhi), (plo, phi) = pipe.pose_range["yaw"], pipe.pose_range["pitch"]
+    assert (ylo, yhi, plo, phi) == (-34.4, 34.4, -11.5, 11.5)  # the demo SOF's training views
+    cc = make(CameraControl, pipe, portrait=False)
+    assert cc.free_camera is False and cc._free.value is False and "leave the trained range" in cc._free.description
+    assert (cc._yaw.min, cc._yaw.max) == (ylo, yhi) and (cc._pitch.min, cc._pitch.max) == (plo, phi)
+    assert "trained: yaw ±34.4°, pitch ±11.5°" in cc.range_label.value and visible(cc.range_label)
+    assert cc.in_trained_range and not visible(cc.range_note)
+
+    # confined: values outside the range are clamped, from the traits and from the camera dict
+    cc.yaw = 60.0
+    assert cc.yaw == yhi and cc.camera["yaw"] == yhi and cc._yaw.value == yhi
+    cc.pitch = -40.0
+    assert cc.pitch == plo and cc.camera["pitch"] == plo
+    cc.camera = {"yaw": -90.0, "pitch": 30.0}
+    assert (cc.yaw, cc.pitch) == (ylo, phi) and (cc.camera["yaw"], cc.camera["pitch"]) == (ylo, phi)
+    assert cc.in_trained_range and not visible(cc.range_note)
+    with pytest.raises(TraitError):
+        cc.yaw = 200.0  # beyond the control's own bounds: an error, not a clamp
+    with pytest.raises(TraitError, match="unknown keys"):
+        cc.camera = {"yawn": 1.0}
+    with pytest.raises(TraitError, match="zoom"):
+        cc.camera = {"zoom": 0.0}
+
+    # free (the checkbox): the full turn, and the note while the pose is outside the trained range
+    cc._free.value = True
+    assert cc.free_camera is True
+    assert (cc._yaw.min, cc._yaw.max) == (-180.0, 180.0) and (cc._pitch.min, cc._pitch.max) == (-80.0, 80.0)
+    cc.yaw, cc.pitch = 90.0, 30.0
+    assert (cc.yaw, cc.pitch) == (90.0, 30.0) and cc.camera["yaw"] == 90.0 and cc._yaw.value == 90.0
+    assert not cc.in_trained_range and visible(cc.range_note)
+    assert "outside the poses the model was trained on" in cc.range_note.value
+    assert "yaw −34.4…34.4°, pitch −11.5…11.5°" in cc.range_note.value
+    cc.yaw, cc.pitch = 10.0, 0.0
+    assert cc.in_trained_range and not visible(cc.range_note)
+    cc.pitch = -20.0  # pitch alone leaves the range too
+    assert not cc.in_trained_range and visible(cc.range_note)
+    cc.camera = {"yaw": -120.0, "pitch": 0.0}
+    assert not cc.in_trained_range and visible(cc.range_note)
+
+    # confined again: the pose is clamped back in, the sliders narrow, the note goes
+    cc.free_camera = False
+    assert (cc.yaw, cc.pitch) == (ylo, 0.0) and cc.camera["yaw"] == ylo and cc._yaw.value == ylo
+    assert (cc._yaw.min, cc._yaw.max) == (ylo, yhi) and cc._free.value is False
+    assert cc.in_trained_range and not visible(cc.range_note)
+
+
+def test_camera_range_comes_from_the_pipeline(pipe, make):
+    narrow = SofGAN(pipe.sof, pipe.siw, pipe.space, pose_range={"yaw": (-20.0, 30.0), "pitch": (-5.0, 8.0)})
+    cc = make(CameraControl, narrow, portrait=False, yaw=50.0)  # clamped from the start
+    assert cc.yaw == 30.0 and (cc._yaw.min, cc._yaw.max) == (-20.0, 30.0) and (cc._pitch.min, cc._pitch.max) == (-5, 8)
+    assert "trained: yaw −20…30°, pitch −5…8°" in cc.range_label.value
+    cc.pitch = 10.0
+    assert cc.pitch == 8.0
+    free = make(CameraControl, narrow, portrait=False, free_camera=True, yaw=50.0)  # freedom first, then the pose
+    assert free.yaw == 50.0 and visible(free.range_note)
+    assert "yaw −20…30°, pitch −5…8°" in free.range_note.value
+
+
+def test_orbit_player_sweeps_back_and_forth_inside_the_trained_range(pipe, make):
+    lo, hi = pipe.pose_range["yaw"]
+    cc = make(CameraControl, pipe, portrait=False)
+
+    def frames(n):  # what the front-end's Play does: value += step, back to min past max (repeat)
+        yaws = []
+        for _ in range(n):
+            v = cc._play.value + cc._play.step
+            cc._play.value = v if v <= cc._play.max else cc._play.min
+            yaws.append(cc.yaw)
+        return np.array(yaws)
+
+    yaws = frames(50)
+    assert np.all((yaws >= lo) & (yaws <= hi)), yaws
+    assert yaws.min() == lo and yaws.max() == hi  # both ends are shown
+    steps = np.diff(np.concatenate([[0.0], yaws]))
+    assert np.all(np.abs(steps) <= cc.orbit_step + 1e-9) and (np.abs(steps) > 0).all()
+    assert int((np.diff(np.sign(steps)) != 0).sum()) >= 4  # 50 frames of 10° over 68.8°: several turns back
+
+    cc.reset()  # yaw 0, the sweep heading toward +yaw again
+    swept = [cc.orbit(25) or cc.yaw for _ in range(8)]  # orbit() is one frame of the same sweep
+    assert swept == pytest.approx([25.0, hi, hi - 25, hi - 50, lo, lo + 25, lo + 50, hi])
+
+    cc.free_camera = True  # free: as before, the frame is the yaw and the player makes full turns
+    yaws = frames(36)
+    assert yaws.min() <= -170.0 and yaws.max() >= 170.0
+    cc.yaw = 170.0
+    cc.orbit(30)
+    assert cc.yaw == -160.0
+
+
+def test_camera_control_renders_with_the_models_framing(pipe, framed_pipe, make, monkeypatch):
+    cams = {}
+    for p in (pipe, framed_pipe):  # record the cameras the portraits' label maps are rendered through
+        real, seen = p.render_segmap, cams.setdefault(id(p), [])
+        monkeypatch.setattr(p, "render_segmap", lambda g, c=None, real=real, seen=seen: seen.append(c) or real(g, c))
+    plain, framed = make(CameraControl, pipe), make(CameraControl, framed_pipe)
+    assert framed.camera["zoom"] == 2.0 and framed.camera["target"] == [0.0, 0.47, 0.0]
+    assert (framed.zoom, framed.target) == (2.0, [0.0, 0.47, 0.0]) and plain.camera["zoom"] == 1.0
+    assert framed.portrait.camera == framed_pipe.default_camera
+    assert plain.wait(WAIT) and framed.wait(WAIT), (plain.error, framed.portrait.error)
+
+    size = pipe.image_size
+    full_plain = [c for c in cams[id(pipe)] if c.height == size][-1]
+    full_framed = [c for c in cams[id(framed_pipe)] if c.height == size][-1]
+    fx_plain, fx_framed = float(full_plain.intrinsics[0, 0, 0]), float(full_framed.intrinsics[0, 0, 0])
+    assert fx_framed == pytest.approx(2.0 * fx_plain) and fx_plain > 0
+    centre = torch.tensor([[size / 2, size / 2]])
+    radius = torch.full((1,), framed.radius)
+    assert full_framed.unproject(centre, radius)[0, 0].tolist() == pytest.approx([0.0, 0.47, 0.0], abs=1e-5)
+    assert full_plain.unproject(centre, radius)[0, 0].tolist() == pytest.approx([0.0, 0.1, 0.0], abs=1e-5)
+    code = framed.portrait.get_geometry()
+    want = framed_pipe(geometry=code, texture=0)
+    assert_same_image(shown(framed.portrait), want.array)
+    assert not np.array_equal(shown(framed.portrait), shown(plain.portrait))  # the framing shows
+
+    framed.camera = {"yaw": 20.0, "zoom": 1.0, "target": [0.0, 0.0, 0.0]}
+    assert (framed.zoom, framed.target) == (1.0, [0.0, 0.0, 0.0])
+    assert framed.wait(WAIT)
+    assert framed.portrait.camera["zoom"] == 1.0
+    assert float(cams[id(framed_pipe)][-1].intrinsics[0, 0, 0]) == pytest.approx(fx_plain)
+    framed._reset.click()  # the reset button: the model's default camera, framing included
+    assert framed.camera == framed_pipe.default_camera and (framed.zoom, framed.target) == (2.0, [0.0, 0.47, 0.0])
+    assert framed.wait(WAIT)
+    assert framed.portrait.camera == framed_pipe.default_camera
+    assert_same_image(shown(framed.portrait), want.array)
+
+
+def test_sampler_painter_and_frustum_use_the_models_framing(framed_pipe, make):
+    pipe = framed_pipe
+    g = make(GeometrySampler, pipe, n=2, columns=2, thumb_size=16, portrait=False)
+    p = make(SegmapPainter, pipe)
+    code0 = pipe.geometry_code(0)[0]
+    p.load_from_geometry(code0)  # "from geometry" through the painter's camera, {} = the model's default
+    assert g.wait(WAIT) and p.wait(WAIT), (g.error, p.error)
+    seg = pipe.render_segmap(g.codes[0], pipe.camera(image_size=16)).labels[0].numpy()
+    official = pipe.render_segmap(g.codes[0], pipe.camera(image_size=16, target=(0, 0.1, 0), zoom=1.0))
+    assert not np.array_equal(seg, official.labels[0].numpy())  # the framing matters at this size
+    assert np.array_equal(g.grid_image()[4:20, 4:20], colorize(seg, "sof20"))  # thumbnail 0
+    assert np.array_equal(p.segmap, pipe.render_segmap(code0).labels[0].numpy().astype(np.uint8))
+
+    v = make(SOFViewer3D, pipe, resolution=16, slice_resolution=8)
+    assert v.wait(WAIT), v.error
+    rect = v.frustum_lines()[:4]  # the image rectangle on the look-at plane
+    assert rect.mean(0).tolist() == pytest.approx([0.0, 0.47, 0.0], abs=1e-5)
+    v.camera = {"target": [0.0, 0.1, 0.0], "zoom": 1.0}
+    wide = v.frustum_lines()[:4]
+    assert wide.mean(0).tolist() == pytest.approx([0.0, 0.1, 0.0], abs=1e-5)
+    width = float(np.linalg.norm(rect[1] - rect[0]))
+    assert width > 0 and float(np.linalg.norm(wide[1] - wide[0])) == pytest.approx(2.0 * width)
+    assert np.array(v.frustum_trace.x, dtype=np.float32)[:4] == pytest.approx(wide[:, 0])
 
 
 def test_rapid_changes_end_on_the_last_value_with_bounded_work(pipe, make):
@@ -531,6 +698,28 @@ def test_explorer_default_has_every_tab_and_links_the_viewer(pipe, make):
     assert e.viewer.error == "" and e.viewer.mesh_info["vertices"] > 0
     e.close()
     assert all(not r.thread_alive for p in e._panels for r in p.renderers)
+
+
+def test_explorer_confines_the_camera_and_shows_the_note(framed_pipe, make):
+    pipe = framed_pipe
+    e = make(Explorer, pipe, viewer=False, metrics=False)
+    lo, hi = pipe.pose_range["yaw"]
+    assert e.camera.free_camera is False and (e.camera._yaw.min, e.camera._yaw.max) == (lo, hi)
+    assert e.portrait.camera == pipe.default_camera and e.camera.camera["zoom"] == 2.0
+    assert e.pose_note in e.children[0].children[1].children  # under the shared portrait
+    assert not visible(e.pose_note)
+    e.camera.yaw = 80.0
+    assert e.camera.yaw == hi and not visible(e.pose_note)
+    e.camera.free_camera = True
+    e.camera.yaw = 80.0
+    assert visible(e.pose_note) and "outside the poses the model was trained on" in e.pose_note.value
+    assert e.wait(WAIT), e.error
+    assert e.portrait.camera["yaw"] == 80.0 and e.sampler.camera["yaw"] == 80.0
+    assert e.sampler.camera["zoom"] == 2.0 and e.painter.camera["target"] == [0.0, 0.47, 0.0]
+    assert_same_image(shown(e.portrait), pipe(geometry=e.sliders.get_code(), camera={"yaw": 80.0},
+                                               **e.mixer.pipeline_kwargs()).array)
+    e.camera.free_camera = False
+    assert e.camera.yaw == hi and not visible(e.pose_note)
 
 
 def test_public_names_are_exported():

@@ -10,6 +10,10 @@ Tabs on the left, the shared :class:`PortraitView` on the right. The chain of li
 * sliders → painter: "from geometry" in the painter loads the current edited geometry.
 
 The painter keeps its own portrait beside its canvas; everything else drives the shared one.
+Every camera starts at the pipeline's own default camera (its framing: look-at point and zoom).
+The camera tab keeps the pose inside the poses the SOF was trained on (``pipe.pose_range``) unless
+*leave the trained range* is ticked (``explorer.camera.free_camera``); while the pose is outside
+that range a note under the shared portrait (``pose_note``) says so, whichever tab is open.
 """
 from __future__ import annotations
 
@@ -45,6 +49,8 @@ class Explorer(Panel):
 
     Attributes:
         portrait, sampler, sliders, camera, mixer, painter, viewer (or None), metrics (or None).
+        pose_note: the HTML note under the portrait, shown while the camera's pose is outside
+            ``pipe.pose_range`` (the camera tab's ``range_note``, mirrored).
     """
 
     def __init__(self, pipe: Any, *, viewer: bool = True, metrics: bool = True, display_size: int = 320,
@@ -86,7 +92,15 @@ class Explorer(Panel):
         for p in self._panels:
             self._add_linked(p)
             W.dlink((self, "debounce"), (p, "debounce"))
-        self.children = [W.HBox([self.tabs, self.portrait])]
+        self.pose_note = W.HTML(self.camera.range_note.value)
+        self.pose_note.add_class("sofgan-explorer-pose-note")
+        W.dlink((self.camera.range_note, "value"), (self.pose_note, "value"))
+        self.camera.observe(self._pose_range_changed, "in_trained_range")
+        self._pose_range_changed()
+        self.children = [W.HBox([self.tabs, W.VBox([self.portrait, self.pose_note])])]
+
+    def _pose_range_changed(self, change: Any = None) -> None:
+        self.pose_note.layout.display = "none" if self.camera.in_trained_range else None
 
     def _selected(self, change: Any) -> None:
         if change.new:

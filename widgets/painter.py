@@ -61,7 +61,8 @@ class SegmapPainter(Panel):
     texture = Int(0, min=0, help="Texture seed of the portrait.")
     truncation = Float(0.7, min=0.0, max=1.0, help="Truncation ψ of the portrait's style.")
     geometry = List(Float(), help="Geometry code rendered by 'from geometry' ([] = pipe.geometry_code(0)).")
-    camera = Dict(help="Camera of 'from geometry' {yaw, pitch, radius, fov}; {} = the pipeline's default.")
+    camera = Dict(help="Camera of 'from geometry' {yaw, pitch, radius, fov, target, zoom}; missing keys (all, "
+                       "with {}) take the pipeline's default camera.")
     max_undo = Int(50, min=1, max=1000, help="Undo steps kept.")
     version = Int(0, help="Increments on every change of the label map.")
 

@@ -42,7 +42,8 @@ class PortraitRequest:
 
     Attributes:
         geometry: the geometry code, ``latent_dim`` floats.
-        camera: the full orbit camera ``{yaw, pitch, radius, fov}`` (defaults filled in).
+        camera: the full orbit camera ``{yaw, pitch, radius, fov, target, zoom}`` (the pipeline's
+            default camera filled in, so its framing — look-at point and zoom — applies).
         texture: seed of style A; ``texture_b``: seed of style B or ``None`` (one style).
         region_mix: ``{group: p}`` (used with ``texture_b``).
         truncation: ψ in [0, 1].
@@ -62,7 +63,7 @@ class PortraitRequest:
     segmap: np.ndarray | None
 
     def segmap_key(self) -> tuple:
-        cam = tuple(sorted(self.camera.items()))
+        cam = tuple(sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in self.camera.items()))
         return (self.geometry, cam, self.base, self.regions)
 
     def pipeline_kwargs(self) -> dict:
@@ -106,8 +107,9 @@ class PortraitView(Panel):
                                        "outside `regions` keep the rendering of this code.")
     regions = List(Unicode(), default_value=["face"],
                    help="Regions of a restricted edit (names of sofgan_lab.geometry.space.REGIONS).")
-    camera = Dict(help="Orbit camera {yaw, pitch (degrees), radius, fov (degrees or None = orthographic)}; "
-                       "missing keys take the pipeline's default camera.")
+    camera = Dict(help="Orbit camera {yaw, pitch (degrees), radius, fov (degrees or None = orthographic), target "
+                       "(look-at point), zoom (focal-length multiplier)}; missing keys take the pipeline's default "
+                       "camera (its framing included).")
     texture = Int(0, min=0, help="Texture seed of style A (pipe.siw.random_z(1, seed=...)).")
     texture_b = Int(None, allow_none=True, min=0, help="Texture seed of style B; None = one style.")
     region_mix = Dict(help="{style group: p in [0, 1]}: weight of style B per group "
@@ -160,7 +162,8 @@ class PortraitView(Panel):
 
     def state(self) -> PortraitRequest:
         """The current traits as a :class:`PortraitRequest`."""
-        cam = {**self.pipe.default_camera, **self.camera}
+        cam = {k: list(v) if isinstance(v, (list, tuple)) else v  # a snapshot: no list shared with a trait
+               for k, v in {**self.pipe.default_camera, **self.camera}.items()}
         base = tuple(self.geometry_base) if self.geometry_base and self.regions else None
         seg = None if self.segmap is None else np.array(self.segmap, copy=True)
         return PortraitRequest(geometry=tuple(self.geometry), camera=cam, texture=int(self.texture),

@@ -68,7 +68,8 @@ class GeometrySampler(Panel):
     mode = Enum(["segmap", "portrait"], default_value="segmap",
                 help="Thumbnails: coloured SOF-20 label maps, or portraits with texture seed `texture`.")
     texture = Int(0, min=0, help="Texture seed of portrait thumbnails.")
-    camera = Dict(help="Orbit camera of the thumbnails {yaw, pitch, radius, fov}; {} = the pipeline's default.")
+    camera = Dict(help="Orbit camera of the thumbnails {yaw, pitch, radius, fov, target, zoom}; missing keys "
+                       "(all, with {}) take the pipeline's default camera.")
     codes = List(List(Float()), help="The drawn codes, n lists of latent_dim floats (after the render).")
     selected = List(Float(), help="The selected code ([] before a selection).")
     selected_index = Int(None, allow_none=True, help="Position of the selected thumbnail in the grid, or None.")
@@ -144,7 +145,8 @@ class GeometrySampler(Panel):
         cam = dict(self.camera)
         req = _SampleRequest(seed=int(self.seed), component=self.component, temperature=float(self.temperature),
                              n=int(self.n), mode=self.mode, texture=int(self.texture), thumb_size=int(self.thumb_size),
-                             camera=tuple(sorted(cam.items())))
+                             camera=tuple(sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v)
+                                                 for k, v in cam.items())))
         return self._submit(self._renderer, req, preview=False)
 
     def resample(self) -> None:

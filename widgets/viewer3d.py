@@ -9,8 +9,10 @@ What it shows (a ``plotly.graph_objects.FigureWidget``):
 * a slicing plane perpendicular to ``slice_axis`` at ``slice_position`` (world units) coloured by
   the field's probability of ``slice_class`` (or the occupancy ``1 - P(background)``), evaluated
   exactly at ``slice_resolution``² points (``classify_points``, no marching);
-* the frustum of ``camera`` (the pipeline's orbit parameters): the image rectangle on the look-at
-  plane joined to the camera (perspective) or to the same rectangle at the camera (orthographic).
+* the frustum of ``camera`` (the pipeline's orbit parameters; missing keys, framing included, take
+  ``pipe.default_camera``'s): the image rectangle on the plane through the look-at point
+  (``target``), its size set by ``fov`` and ``zoom``, joined to the camera (perspective) or to the
+  same rectangle at the camera (orthographic).
 
 The default ``resolution`` of 48 is CPU-friendly: about 0.2 s and 6k vertices for the demo SOF
 on one CPU core (64: about 0.45 s and 10k vertices; the cost grows as resolution³). Vertex arrays
@@ -115,7 +117,8 @@ class SOFViewer3D(Panel):
     slice_class = Unicode("occupancy", help="What the plane shows: 'occupancy' (1 - P(background)) or the "
                                             "probability of a SOF-20 class name (e.g. 'hair').")
     slice_resolution = Int(64, min=8, max=256, help="Samples per side of the slicing plane.")
-    camera = Dict(help="Camera whose frustum is drawn {yaw, pitch, radius, fov}; {} = the pipeline's default.")
+    camera = Dict(help="Camera whose frustum is drawn {yaw, pitch, radius, fov, target, zoom}; missing keys (all, "
+                       "with {}) take the pipeline's default camera.")
     show_frustum = Bool(True, help="Show the camera frustum.")
     mesh_updates = Int(0, help="Meshes shown so far.")
     slice_updates = Int(0, help="Slicing planes shown so far.")
@@ -389,10 +392,11 @@ class SOFViewer3D(Panel):
 
     def frustum_lines(self) -> np.ndarray:
         """The frustum's polyline ``(N, 3)`` float32 (NaN rows separate the segments): the image
-        rectangle on the look-at plane, joined to the camera centre (perspective) or to the image
-        rectangle at the camera (orthographic)."""
+        rectangle on the look-at plane (through ``target``, at depth ``radius``), joined to the camera
+        centre (perspective) or to the image rectangle at the camera (orthographic). The camera is
+        the pipeline's (:func:`~._render.orbit_camera`), so ``target`` and ``zoom`` apply."""
         c = {**self.pipe.default_camera, **self.camera}
-        cam = orbit_camera(self.pipe, self.camera)
+        cam = orbit_camera(self.pipe, c)
         h, w = cam.height, cam.width
         uv = torch.tensor([[0.0, 0.0], [w, 0.0], [w, h], [0.0, h]])
         far = cam.unproject(uv, torch.full((4,), float(c["radius"])))[0].numpy()
