@@ -99,3 +99,24 @@ def test_demo_texture_model_follows_new_segmaps_and_keeps_hair_edits_local(tmp_p
     assert rep["leak_inside"] >= 0.05, rep        # the hair did change
     assert rep["miou"] >= 0.42, rep
     assert min(rep["per_class"][c] for c in ("background", "cloth", "hair", "skin")) >= 0.7, rep["per_class"]
+
+
+def test_portrait_framing_of_geometry_samples():
+    """Geometry-space samples rendered by the demo SOF frontally at the portrait framing: the face
+    (SOF ids 1-10) covers >= 20 % of the frame on average (about 6 % at the official framing) and
+    nothing is cut at the top (the hair is in view)."""
+    from sofgan_lab.cameras import Camera, framing
+    from sofgan_lab.geometry.space import GeometrySpace
+    from sofgan_lab.labels import SOF
+
+    sof = SemanticOccupancyField.from_pretrained("demo").eval()
+    z = torch.as_tensor(GeometrySpace.load("demo").sample(16, seed=0), dtype=torch.float32)
+    fractions = {}
+    for name in ("portrait", "official"):
+        with torch.no_grad():
+            lab = sof.render(z, Camera.from_orbit(0.0, 0.0, image_size=96, **framing(name))).labels
+        fractions[name] = float(((lab >= int(SOF.SKIN)) & (lab <= int(SOF.L_LIP))).float().mean())
+        if name == "portrait":
+            assert not (lab[:, 0] > 0).any(), "the head is cut at the top of the portrait frame"
+    assert fractions["portrait"] >= 0.20, fractions
+    assert fractions["official"] < 0.10, fractions
