@@ -396,9 +396,41 @@ def test_parser_evaluation_during_training(photos, tmp_path):
                   train_config=cfg(steps=2, eval_every=1, eval_count=4, parser=str(parser_dir), sample_every=0))
     evals = [x for x in MetricsLogger.read(tmp_path / "run" / "metrics.jsonl") if x["event"] == "eval"]
     assert [x["step"] for x in evals] == [1, 2] and all(0 <= x["parser_miou"] <= 1 for x in evals)
+    # the colour diversity against the training photos (regions labelled by the parser) is logged
+    # at each evaluation: a ratio >= 0 per region, or None where the random parser finds none
+    for x in evals:
+        for region in ("hair", "skin", "cloth", "background"):
+            v = x[f"diversity_{region}"]
+            assert v is None or (isinstance(v, float) and v >= 0), (region, v)
     assert r.metrics["parser_miou"] == evals[-1]["parser_miou"]
     training = json.loads((r.model_dir / "training.json").read_text())
     assert training["final_metrics"]["parser_miou"] == evals[-1]["parser_miou"]
+
+
+def test_colour_diversity_during_training_uses_the_parsers_regions(photos, tmp_path, monkeypatch):
+    """The training-time colour diversity labels the reference photos with the parser: a parser that
+    calls every pixel skin gives a finite skin ratio > 0 (a random generator's colours vary) and no
+    hair ratio (no photo shows hair)."""
+    from sofgan_lab import parsing
+    from sofgan_lab.labels import SOF
+
+    class AllSkin:
+        def to(self, device):
+            return self
+
+        def eval(self):
+            return self
+
+        def parse(self, images, **kw):
+            return torch.full((images.shape[0], *images.shape[-2:]), int(SOF.SKIN), dtype=torch.long)
+
+    monkeypatch.setattr(parsing.FaceParser, "from_pretrained", classmethod(lambda cls, *a, **k: AllSkin()))
+    torch.manual_seed(0)
+    train_siw(photos, photos, tmp_path / "run", model_config=TINY, progress=False, limit=4,
+              train_config=cfg(steps=1, eval_every=1, eval_count=4, parser="demo", sample_every=0))
+    (ev,) = [x for x in MetricsLogger.read(tmp_path / "run" / "metrics.jsonl") if x["event"] == "eval"]
+    assert ev["diversity_hair"] is None and ev["diversity_background"] is None, ev
+    assert isinstance(ev["diversity_skin"], float) and math.isfinite(ev["diversity_skin"]) and ev["diversity_skin"] > 0, ev
 
 
 def test_config_errors(photos, tmp_path):
