@@ -42,6 +42,9 @@ DEFAULT_PERSPECTIVE_FOV = 43.0
 
 _KEYS = ("yaw", "pitch", "radius", "fov", "target", "zoom")
 
+#: Degrees within which a pose just outside ``pipe.pose_range`` still counts as inside (float noise).
+_EDGE_TOLERANCE = 1e-6
+
 
 def _deg(v: float) -> str:
     s = f"{float(v):.1f}".rstrip("0").rstrip(".")
@@ -124,10 +127,13 @@ class CameraControl(Panel):
         lay = W.Layout(width="340px")
         ylo, yhi = self._slider_bounds("yaw")
         plo, phi = self._slider_bounds("pitch")
-        self._yaw = W.FloatSlider(value=self.yaw, min=ylo, max=yhi, step=1, description="yaw", style=style,
+        # No step: the browser's slider snaps to a grid of steps counted from its min and sends the
+        # snapped value back, so step=1 on the trained range (-34.4..34.4) turned the default yaw 0
+        # into -0.4 as soon as the control was shown, and each change of the range moved the pose.
+        self._yaw = W.FloatSlider(value=self.yaw, min=ylo, max=yhi, step=None, description="yaw", style=style,
                                   layout=lay)
-        self._pitch = W.FloatSlider(value=self.pitch, min=plo, max=phi, step=1, description="pitch", style=style,
-                                    layout=lay)
+        self._pitch = W.FloatSlider(value=self.pitch, min=plo, max=phi, step=None, description="pitch",
+                                    style=style, layout=lay)
         self._free = W.Checkbox(value=self.free_camera, description="leave the trained range", indent=False,
                                 layout=W.Layout(width="auto"))
         self.range_label = W.HTML(status_html(f"trained: {pose_range_text(pipe)}"))
@@ -266,7 +272,14 @@ class CameraControl(Panel):
         self._update_range_note()
 
     def _update_range_note(self) -> None:
-        inside = bool(self.pipe.in_pose_range(self.yaw, self.pitch))
+        # Within _EDGE_TOLERANCE of an end counts as the end: when the sliders' range changes, the
+        # browser sends the pose back with rounding noise (34.4 -> 34.400000000000006), which must not
+        # raise the note at the edge of the trained range.
+        pose = []
+        for name in ("yaw", "pitch"):
+            v, (lo, hi) = float(getattr(self, name)), self.pipe.pose_range[name]
+            pose.append(min(max(v, lo), hi) if lo - _EDGE_TOLERANCE <= v <= hi + _EDGE_TOLERANCE else v)
+        inside = bool(self.pipe.in_pose_range(*pose))
         self.in_trained_range = inside
         if hasattr(self, "range_note"):
             self.range_note.layout.display = "none" if inside else None
