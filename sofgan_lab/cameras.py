@@ -56,6 +56,7 @@ __all__ = [
     "TRAINED_PITCH_RANGE",
     "FRAMINGS",
     "framing",
+    "framing_name",
     "OFFICIAL_PIXELS_PER_UNIT_128",
     "MAX_IMAGE_SIZE",
     "look_at",
@@ -247,6 +248,16 @@ def framing(name: str) -> dict[str, Any]:
         raise ValueError(f"framing: expected one of {sorted(FRAMINGS)}, got {name!r}")
     f = FRAMINGS[name]
     return {"target": tuple(f["target"]), "zoom": float(f["zoom"])}
+
+
+def framing_name(target: Any, zoom: float) -> str | None:
+    """The name in :data:`FRAMINGS` of the framing with this look-at ``target`` and ``zoom``, or
+    ``None`` when no named framing matches (to 1e-6)."""
+    t = [float(v) for v in target]
+    for name, f in FRAMINGS.items():
+        if all(abs(a - b) < 1e-6 for a, b in zip(t, f["target"])) and abs(float(zoom) - f["zoom"]) < 1e-6:
+            return name
+    return None
 
 
 def look_at(

@@ -288,7 +288,7 @@ def _eval_siw(args) -> dict:
             raise ValueError(f"photos: {str(exc).partition(': ')[2] or exc}") from None
         if len(imgs) != photo_segs.shape[0]:
             raise ValueError(f"photos: {photos_dir} holds {len(imgs)} images but {photo_segs.shape[0]} segmaps")
-        photos = imgs.data.float() / 127.5 - 1.0
+        photos = imgs.batch(torch.arange(len(imgs)))
     if args.styles < 2:
         raise ValueError(f"styles: expected an integer >= 2, got {args.styles}")
     if args.geometries < 1:

@@ -350,13 +350,9 @@ class SofGAN:
         """``"portrait"`` or ``"official"`` when the default camera has that named framing
         (:data:`sofgan_lab.cameras.FRAMINGS`; e.g. for ``write_photos(..., framing=pipe.framing_name)``),
         else ``None``."""
-        from .cameras import FRAMINGS
+        from .cameras import framing_name
 
-        f = self.framing
-        for name, g in FRAMINGS.items():
-            if np.allclose(f["target"], g["target"], atol=1e-6) and abs(f["zoom"] - g["zoom"]) < 1e-6:
-                return name
-        return None
+        return framing_name(self.default_camera["target"], self.default_camera["zoom"])
 
     def in_pose_range(self, yaw: float, pitch: float) -> bool:
         """Whether ``(yaw, pitch)`` (degrees) lies inside :attr:`pose_range`, the trained poses."""

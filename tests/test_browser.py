@@ -269,7 +269,7 @@ def test_camera_control_keeps_the_trained_range_until_released(lab):
         old.unlink()
     with playwright.sync_playwright() as pw:
         browser = _launch(pw)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = browser.new_page(viewport={"width": 1280, "height": 800})  # the smallest window the layout must hold
         try:
             _open_and_run_all(page, f"{lab}/lab/tree/camera.ipynb?reset")
             cam = page.locator(".sofgan-test-camera")

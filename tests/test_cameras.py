@@ -783,3 +783,12 @@ def test_device_follows_inputs_cuda():
     assert yaw_sweep(3, target=torch.tensor([0.0, 0.1, 0.0], device="cuda")).device.type == "cuda"
     cpu = cam.to("cpu")
     assert_close(cpu.rays().directions, rays.directions.cpu(), 1e-5, "cpu vs cuda rays")
+
+
+def test_framing_name_names_the_named_framings_only():
+    from sofgan_lab.cameras import PORTRAIT_TARGET, PORTRAIT_ZOOM, framing_name
+
+    assert framing_name(PORTRAIT_TARGET, PORTRAIT_ZOOM) == "portrait"
+    assert framing_name([0.0, 0.1, 0.0], 1) == "official"
+    assert framing_name(PORTRAIT_TARGET, 1.0) is None
+    assert framing_name((0.0, 0.2, 0.0), PORTRAIT_ZOOM) is None

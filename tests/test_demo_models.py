@@ -74,13 +74,12 @@ def test_demo_texture_model_is_small_and_loads_without_pickle():
 
 def _demo_framing() -> str:
     """The named framing of the demo pipeline's default camera (what its models were trained on)."""
-    from sofgan_lab.cameras import FRAMINGS
+    from sofgan_lab.cameras import DEFAULT_TARGET, framing_name
 
     cam = json.loads((Path(demo_dir("sof")).parent / "pipeline.json").read_text())["camera"]
-    for name, f in FRAMINGS.items():
-        if np.allclose(cam.get("target", (0, 0.1, 0)), f["target"]) and np.isclose(cam.get("zoom", 1.0), f["zoom"]):
-            return name
-    raise AssertionError(f"data/demo/pipeline.json: camera {cam} has no named framing")
+    name = framing_name(cam.get("target", DEFAULT_TARGET), cam.get("zoom", 1.0))
+    assert name is not None, f"data/demo/pipeline.json: camera {cam} has no named framing"
+    return name
 
 
 def test_demo_texture_model_follows_new_segmaps_and_keeps_hair_edits_local(tmp_path):
