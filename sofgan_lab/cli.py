@@ -561,6 +561,16 @@ def _add_siw_command(tsub) -> None:
     ts.add_argument("--eval-every", type=_int, default=None,
                     help="steps between parser-mIoU evaluations of G_ema samples (needs --parser; default 0 = off)")
     ts.add_argument("--parser", default=None, metavar="DIR|demo", help="face parser for --eval-every")
+    ts.add_argument("--diversity-weight", type=_float, default=None, metavar="W",
+                    help="weight of a mode-seeking term (pairs of styles on one segmap must differ; not in "
+                         "SofGAN's training; default 0 = off)")
+    ts.add_argument("--diversity-tau", type=_float, default=None, metavar="T",
+                    help="the mode-seeking ratio counts up to this value (default 1)")
+    ts.add_argument("--parser-weight", type=_float, default=None, metavar="W",
+                    help="weight of a semantic term: the frozen --loss-parser must read each fake's segmap in it "
+                         "(not in SofGAN's training; default 0 = off)")
+    ts.add_argument("--loss-parser", default=None, metavar="DIR|demo",
+                    help="face parser of --parser-weight (evaluate with another one)")
     ts.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
     ts.add_argument("--stream-images", action="store_true",
                     help="decode photos per batch instead of preloading them (default: preload when they fit in 4 GiB)")
@@ -580,7 +590,9 @@ _SIW_TRAIN_FLAGS = {"images": "IMAGES", "segmaps": "SEGMAPS", "out": "--out", "s
                     "label_set": "--segmap-labels",
                     "sample_every": "--sample-every", "checkpoint_every": "--checkpoint-every",
                     "log_every": "--log-every", "eval_every": "--eval-every", "parser": "--parser",
-                    "device": "--device", "seed": "--seed", "until": "--until", "limit": "--limit"}
+                    "device": "--device", "seed": "--seed", "until": "--until", "limit": "--limit",
+                    "diversity_weight": "--diversity-weight", "diversity_tau": "--diversity-tau",
+                    "parser_weight": "--parser-weight", "loss_parser": "--loss-parser"}
 
 
 def _train_siw(args) -> dict:
@@ -602,7 +614,9 @@ def _train_siw(args) -> dict:
         names = {"steps": "steps", "batch": "batch", "lr": "lr", "r1_gamma": "r1_gamma", "pl_weight": "pl_weight",
                  "region_mix_prob": "region_mix_prob", "region_mode": "region_mode", "scale_max": "scale_max",
                  "sample_every": "sample_every", "checkpoint_every": "checkpoint_every", "log_every": "log_every",
-                 "eval_every": "eval_every", "parser": "parser", "seed": "seed"}
+                 "eval_every": "eval_every", "parser": "parser", "seed": "seed",
+                 "diversity_weight": "diversity_weight", "diversity_tau": "diversity_tau",
+                 "parser_weight": "parser_weight", "loss_parser": "loss_parser"}
         overrides = {field: getattr(args, a) for a, field in names.items() if getattr(args, a) is not None}
         if args.no_flip:
             overrides["flip"] = False
@@ -618,13 +632,15 @@ def _train_siw(args) -> dict:
         for name, folder in (("images", args.images), ("segmaps", args.segmaps)):
             if not folder.is_dir():
                 raise ValueError(f"{name}: {folder} is not a folder")
-        if cfg.parser is not None and cfg.eval_every:  # fail now, not after the first evaluation interval
-            from .parsing import FaceParser
+        for field, used in (("parser", cfg.eval_every), ("loss_parser", cfg.parser_weight)):
+            value = getattr(cfg, field)
+            if value is not None and used:  # fail now, not after the first evaluation interval
+                from .parsing import FaceParser
 
-            try:
-                FaceParser.from_pretrained(cfg.parser if cfg.parser == "demo" else Path(cfg.parser))
-            except (FileNotFoundError, ValueError) as exc:
-                raise ValueError(f"parser: {str(exc).partition(': ')[2] or exc}") from None
+                try:
+                    FaceParser.from_pretrained(value if value == "demo" else Path(value))
+                except (FileNotFoundError, ValueError) as exc:
+                    raise ValueError(f"{field}: {str(exc).partition(': ')[2] or exc}") from None
         try:
             result = train_siw(args.images, args.segmaps, args.out, model_config=model_config, train_config=cfg,
                                resume=args.resume, progress=not args.quiet, until=args.until,

@@ -255,6 +255,115 @@ def test_r1_penalty_analytic():
     torch.testing.assert_close(g, 2 * x.detach() / 3)
 
 
+def test_diversity_ratio_is_the_pooled_image_distance_over_the_latent_distance():
+    img = torch.zeros(4, 3, 32, 32)
+    img[2] = 0.5                       # pair (0, 2): a flat 0.5 apart
+    img[3, :, :16] = 1.0               # pair (1, 3): half the image 1 apart (0.5 on average)
+    img[1, :, ::2] = 0.25              # fine stripes: pooled away (2 x 2 pooling at 32²)
+    lat = torch.zeros(4, 5, 8)
+    lat[2] = 0.25
+    lat[3] = 1.0
+    r = siw_trainer.diversity_ratio(img, lat.requires_grad_(True))
+    # pair (1, 3): pooled, image 1 is a flat 0.125: |1 - 0.125| on the top half, 0.125 below: 0.5
+    torch.testing.assert_close(r, torch.tensor([0.5 / 0.25, (0.875 + 0.125) / 2 / 1.0]))
+    # the latents are detached: only the images receive gradient
+    x = img.clone().requires_grad_(True)
+    w = lat.detach().clone().requires_grad_(True)
+    siw_trainer.diversity_ratio(x, w).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0 and w.grad is None
+    with pytest.raises(ValueError, match="images: the diversity ratio needs pairs"):
+        siw_trainer.diversity_ratio(img[:1], lat[:1])
+
+
+class _FixedParser(torch.nn.Module):
+    """A 'parser' whose SOF-20 logits put a large score on the given SOF-20 map's ids."""
+
+    def __init__(self, sof20: torch.Tensor, margin: float = 20.0):
+        super().__init__()
+        self.register_buffer("logits", F.one_hot(sof20, 20).permute(0, 3, 1, 2).float() * margin)
+
+    def forward(self, images):
+        return self.logits[: images.shape[0]] + 0 * images.mean()
+
+
+def test_parser_segmap_loss_merges_sof20_into_sofgan17_and_balances_the_classes():
+    from sofgan_lab.labels import SOF
+
+    sof = torch.full((1, 16, 16), int(SOF.SKIN))
+    sof[0, :, :8] = int(SOF.BACKGROUND)
+    sof[0, 4, 4:6] = int(SOF.L_EYE)          # a 2-pixel class
+    seg17 = sof_to_sofgan(sof)
+    img = torch.zeros(1, 3, 16, 16)
+    right = siw_trainer.parser_segmap_loss(_FixedParser(sof), img, seg17)
+    assert float(right) < 1e-6
+    # the parser answers r_eye where the segmap says l_eye: SOF-20 l/r eyes are one SofGAN-17 class
+    swapped = sof.clone()
+    swapped[0, 4, 4:6] = int(SOF.R_EYE)
+    assert int(sof_to_sofgan(swapped)[0, 4, 4]) == int(seg17[0, 4, 4])
+    assert float(siw_trainer.parser_segmap_loss(_FixedParser(swapped), img, seg17)) < 1e-6
+    # missing the 2-pixel class costs far more than its pixel share: half the loss is per class
+    wrong = sof.clone()
+    wrong[0, 4, 4:6] = int(SOF.SKIN)
+    lost = float(siw_trainer.parser_segmap_loss(_FixedParser(wrong), img, seg17))
+    per_pixel = -math.log(1e-6)  # a pixel the parser is sure is another class: the probability floor
+    assert lost == pytest.approx(0.5 * per_pixel * 2 / 256 + 0.5 * per_pixel / 3, rel=1e-3)
+    with pytest.raises(ValueError, match="loss_parser: expected a SOF-20 parser"):
+        siw_trainer.parser_segmap_loss(lambda x: torch.zeros(1, 5, 16, 16), img, seg17)
+
+
+def test_diversity_and_parser_terms_train_toward_their_goals(straight, photos, tmp_path):
+    """Off by default (the straight run is the paper's recipe); switched on, each term moves G
+    toward its goal over a few steps: more different images for two styles on one segmap, a parser
+    that reads the segmaps better."""
+    from sofgan_lab.parsing.model import FaceParser, FaceParserConfig
+
+    assert SIWTrainConfig().diversity_weight == 0 and SIWTrainConfig().parser_weight == 0
+    torch.manual_seed(0)
+    parser_dir = tmp_path / "parser"
+    random_parser = FaceParser(FaceParserConfig(widths=(8, 8)))
+    torch.nn.init.normal_(random_parser.head.weight, 0.0, 1.0)  # logits that depend on the image
+    random_parser.save_pretrained(parser_dir)
+    parser = FaceParser.from_pretrained(parser_dir)
+    segs = SegmapFolder(photos, 32).data[:4].long()
+    z = torch.randn(8, TINY.style_dim, generator=torch.Generator().manual_seed(7))
+
+    def measures(g):
+        with torch.no_grad():
+            w = g.mapping(z)
+            lat = w[:, None].expand(-1, g.n_latent, -1)
+            img = g(torch.cat([segs, segs]), latents=lat, noise="const")
+            return (float(siw_trainer.diversity_ratio(img, lat).mean()),
+                    float(siw_trainer.parser_segmap_loss(parser, img, torch.cat([segs, segs]))))
+
+    common = dict(steps=6, batch=4, lr=0.01, sample_every=0, checkpoint_every=0, r1_gamma=0, pl_weight=0)
+    base = train_siw(photos, photos, tmp_path / "base", model_config=TINY, progress=False,
+                     train_config=cfg(**common))
+    div = train_siw(photos, photos, tmp_path / "div", model_config=TINY, progress=False,
+                    train_config=cfg(**common, diversity_weight=20.0, diversity_tau=100.0))
+    sem = train_siw(photos, photos, tmp_path / "sem", model_config=TINY, progress=False,
+                    train_config=cfg(**common, parser_weight=200.0, loss_parser=str(parser_dir)))
+    def raw(r):  # the trained G itself (G_ema lags behind after a few steps)
+        return siw_trainer.load_siw_generator(list_checkpoints(r.out / "checkpoints")[-1][1], which="g")
+
+    (b_div, b_sem), (d_div, _), (_, s_sem) = measures(raw(base)), measures(raw(div)), measures(raw(sem))
+    assert d_div > 1.2 * b_div, (d_div, b_div)
+    assert s_sem < b_sem - 0.05, (s_sem, b_sem)  # a random parser: a small but steady gain
+    logged = {k for r in MetricsLogger.read(tmp_path / "div" / "metrics.jsonl") for k in r}
+    assert "diversity" in logged and "semantic" not in logged
+    recs = [r for r in MetricsLogger.read(tmp_path / "sem" / "metrics.jsonl") if r["event"] == "train"]
+    assert all(math.isfinite(r["semantic"]) for r in recs) and "diversity" not in recs[0]
+    tc = json.loads((sem.model_dir / "training.json").read_text())["train_config"]
+    assert tc["parser_weight"] == 200.0 and tc["loss_parser"] == str(parser_dir)
+    with pytest.raises(ValueError, match="loss_parser: parser_weight > 0 needs"):
+        SIWTrainConfig(parser_weight=1.0)
+    with pytest.raises(ValueError, match="diversity_weight: expected"):
+        SIWTrainConfig(diversity_weight=-1.0)
+    with pytest.raises(ValueError, match="diversity_tau: expected"):
+        SIWTrainConfig(diversity_tau=0.0)
+    with pytest.raises(ValueError, match="batch: the diversity term needs pairs"):
+        SIWTrainConfig(batch=1, diversity_weight=1.0)
+
+
 # ------------------------------------------------------------------------------------------
 # training
 # ------------------------------------------------------------------------------------------
@@ -593,6 +702,11 @@ def test_cli_bad_arguments(photos, tmp_path, capsys):
         (argv("--limit", "0"), "--limit:"),
         (argv("--eval-every", "5"), "--parser:"),
         (argv("--eval-every", "5", "--parser", str(tmp_path / "none")), "--parser:"),
+        (argv("--parser-weight", "1"), "--loss-parser:"),
+        (argv("--parser-weight", "1", "--loss-parser", str(tmp_path / "none")), "--loss-parser:"),
+        (argv("--parser-weight", "-1"), "--parser-weight:"),
+        (argv("--diversity-weight", "-1"), "--diversity-weight:"),
+        (argv("--diversity-tau", "0"), "--diversity-tau:"),
     ]
     try:
         demo_dir("parser")

@@ -17,6 +17,20 @@ groups take style B, or soft: a uniform ``p`` per group, each with probability 1
 probability ``mixing`` (0.9) StyleGAN's layer-wise style mixing of two codes. (The release mixes
 regions with a random half of the groups; its batch handling is only meaningful at batch 1.)
 
+Two optional G terms that SofGAN's own training does not have (both off by default, so the paper's
+unpaired recipe is what runs unless asked for):
+
+* ``diversity_weight`` λ: a mode-seeking term. Half of each G batch repeats the other half's
+  segmaps with new styles, and G is rewarded for ``min(ratio, diversity_tau)`` where ``ratio`` is
+  the coarse (16 × 16 pooled) image difference of a pair over its latent difference
+  (:func:`diversity_ratio`): ``-λ · mean(min(ratio, τ))``. Against styles that all paint the same
+  hair colour (mode dropping).
+* ``parser_weight`` μ with ``loss_parser``: a frozen face parser must read each fake's input segmap
+  in it (:func:`parser_segmap_loss`, class-balanced): ``+μ · loss``. It needs a parser trained on
+  photos of the domain (the demo parser for the synthetic world, a CelebAMask-HQ parser for real
+  data); evaluate the result with a *different* parser, since G can learn that one parser's blind
+  spots.
+
 Adam β = (0, 0.99), lr 0.002, with StyleGAN2's lazy-regularisation correction of lr and β.
 Augmentation (images and segmaps alike, independently): up-scale in ``scale_range`` + crop,
 horizontal flip (segmaps swap left/right ids).
@@ -64,7 +78,7 @@ from .common import (TrainConfigBase, DistInfo, MetricsLogger, all_gather_tensor
 from .siw_data import ImageFolder, SegmapFolder, augment_batch
 
 __all__ = ["SIWTrainConfig", "SIWTrainResult", "SIWNetworks", "train_siw", "d_logistic_loss", "g_nonsaturating_loss",
-           "r1_penalty", "sample_grid", "load_siw_generator", "evaluate_siw"]
+           "r1_penalty", "diversity_ratio", "parser_segmap_loss", "sample_grid", "load_siw_generator", "evaluate_siw"]
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +122,11 @@ class SIWTrainConfig(TrainConfigBase):
     eval_every: int = 0                 # parser mIoU of G_ema samples (needs ``parser``)
     eval_count: int = 64
     parser: str | None = None           # a FaceParser folder or "demo" for evaluation
+    # --- terms SofGAN's own training does not have (off by default; see the module docstring)
+    diversity_weight: float = 0.0       # mode-seeking term: pairs of styles on one segmap must differ
+    diversity_tau: float = 1.0          # ... up to this ratio (coarse image L1 / latent L1)
+    parser_weight: float = 0.0          # semantic term: a frozen face parser must read the input segmap
+    loss_parser: str | None = None      # the FaceParser folder (or "demo") of that term
 
     def __post_init__(self):
         def check_int(name, low):
@@ -139,6 +158,17 @@ class SIWTrainConfig(TrainConfigBase):
             raise ValueError(f"noise: expected 'random', 'const' or 'none', got {self.noise!r}")
         if self.eval_every and not self.parser:
             raise ValueError("parser: eval_every > 0 needs a face parser (a folder or 'demo')")
+        for name in ("diversity_weight", "parser_weight"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ValueError(f"{name}: expected a finite number >= 0, got {v!r}")
+        if isinstance(self.diversity_tau, bool) or not isinstance(self.diversity_tau, (int, float)) \
+                or not math.isfinite(self.diversity_tau) or self.diversity_tau <= 0:
+            raise ValueError(f"diversity_tau: expected a finite number > 0, got {self.diversity_tau!r}")
+        if self.parser_weight and not self.loss_parser:
+            raise ValueError("loss_parser: parser_weight > 0 needs a face parser (a folder or 'demo')")
+        if self.batch < 2 and self.diversity_weight:
+            raise ValueError(f"batch: the diversity term needs pairs, i.e. batch >= 2, got {self.batch}")
         self._check_bools("flip", "amp", "amp_cpu", "channels_last")
         if self.images_in_memory is not None:
             self._check_bools("images_in_memory")
@@ -193,6 +223,49 @@ def g_nonsaturating_loss(fake_pred: torch.Tensor) -> torch.Tensor:
 def r1_penalty(real_pred: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     (grad,) = torch.autograd.grad(real_pred.sum(), real, create_graph=True)
     return grad.pow(2).flatten(1).sum(1).mean()
+
+
+def diversity_ratio(images: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+    """Per pair ``(i, i + N//2)`` of a paired batch (both halves on the same segmaps): the mean
+    absolute difference of the two images after average pooling to 16 × 16 (the colour and layout
+    of the regions, not the fine texture), divided by the mean absolute difference of their
+    latents (detached). ``[N // 2]``. The mode-seeking ratio of Mao et al. 2019 / DSGAN (Yang et
+    al. 2019), pooled."""
+    half = images.shape[0] // 2
+    if half < 1:
+        raise ValueError(f"images: the diversity ratio needs pairs, i.e. at least 2 images, got {images.shape[0]}")
+    k = max(1, images.shape[-1] // 16)
+    x = F.avg_pool2d(images.float(), k)
+    di = (x[:half] - x[half:2 * half]).abs().flatten(1).mean(1)
+    lat = latents.detach().float()
+    dw = (lat[:half] - lat[half:2 * half]).abs().flatten(1).mean(1)
+    return di / dw.clamp_min(1e-8)
+
+
+def parser_segmap_loss(parser: nn.Module, images: torch.Tensor, segmaps: torch.Tensor) -> torch.Tensor:
+    """How badly a frozen SOF-20 face ``parser`` reads the SofGAN-17 ``segmaps`` ``[N, H, W]`` in
+    ``images`` ``[N, 3, H, W]``: the negative log of the parser's probability of each pixel's class
+    (SOF-20 probabilities summed into SofGAN-17 classes), half the mean over pixels and half the
+    mean over the classes present (so glasses and earrings count as much as the background)."""
+    from ..labels import NUM_SOFGAN_CLASSES, SOF20_TO_SOFGAN17
+
+    logits = parser(images.clamp(-1, 1)).float()
+    if logits.shape[1] != len(SOF20_TO_SOFGAN17):
+        raise ValueError(f"loss_parser: expected a SOF-20 parser ({len(SOF20_TO_SOFGAN17)} classes), "
+                         f"got {logits.shape[1]} classes")
+    table = torch.tensor(SOF20_TO_SOFGAN17.tolist(), device=logits.device)
+    probs = logits.softmax(1)
+    p17 = probs.new_zeros(probs.shape[0], NUM_SOFGAN_CLASSES, *probs.shape[2:]).index_add_(1, table, probs)
+    target = segmaps.to(logits.device).long()
+    if target.shape[-2:] != logits.shape[-2:]:
+        target = F.interpolate(target[:, None].float(), size=logits.shape[-2:], mode="nearest")[:, 0].long()
+    nll = F.nll_loss(p17.clamp_min(1e-6).log(), target, reduction="none")  # [N, H, W]; at most -log 1e-6
+    flat, cls = nll.flatten(), target.flatten()
+    sums = flat.new_zeros(NUM_SOFGAN_CLASSES).index_add_(0, cls, flat)
+    counts = torch.bincount(cls, minlength=NUM_SOFGAN_CLASSES).to(flat.dtype)
+    present = counts > 0
+    per_class = sums[present] / counts[present]
+    return 0.5 * flat.mean() + 0.5 * per_class.mean()
 
 
 # ------------------------------------------------------------------------------------------
@@ -435,6 +508,12 @@ def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg:
         with torch.no_grad():
             ref_labels = sof_to_sofgan(parser.parse(ref_photos.to(device)).cpu())
 
+    loss_parser = None
+    if cfg.parser_weight > 0:
+        from ..parsing import FaceParser
+
+        loss_parser = FaceParser.from_pretrained(cfg.loss_parser).to(device).eval().requires_grad_(False)
+
     logger = MetricsLogger(out / "metrics.jsonl", enabled=info.is_main)
     if resume:
         logger.truncate_after(start)
@@ -453,8 +532,13 @@ def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg:
         s = segs.batch(_index(len(segs), n, gen))
         return augment_batch(s, gen, scale_range=(cfg.scale_min, cfg.scale_max), flip=cfg.flip, labels=True)
 
-    def fake(n: int, *, grad: bool, latents_grad: bool = False):
-        s = seg_batch(n)
+    def fake(n: int, *, grad: bool, latents_grad: bool = False, pairs: bool = False):
+        if pairs:  # samples i and i + n // 2 share one segmap (the diversity term's pairs)
+            half = n // 2
+            s0 = seg_batch(n - half)
+            s = torch.cat([s0[:half], s0])
+        else:
+            s = seg_batch(n)
         region = bool(torch.rand((), generator=gen) < cfg.region_mix_prob)
         noise = _noise(g, cfg, n, gen)
         with torch.set_grad_enabled(grad):
@@ -462,7 +546,7 @@ def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg:
             if latents_grad:
                 lat = lat.detach().requires_grad_(True)
             img = g(s.to(device), latents=lat, noise=noise, **kwargs)
-        return img, lat
+        return img, lat, s
 
     def autocast():
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp)
@@ -500,7 +584,7 @@ def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg:
 
     bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and info.is_main), desc="train siw",
                unit="step", dynamic_ncols=True)
-    keys = ("d_loss", "g_loss", "r1", "pl", "real_score", "fake_score")
+    keys = ("d_loss", "g_loss", "r1", "pl", "real_score", "fake_score", "diversity", "semantic")
     sums = {k: 0.0 for k in keys}
     counts = {k: 0 for k in keys}
     t_last, n_last = time.perf_counter(), 0
@@ -514,7 +598,7 @@ def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg:
             d.requires_grad_(True)
             real = real_batch()
             with autocast():
-                fake_img, _ = fake(cfg.batch, grad=False)
+                fake_img, _, _ = fake(cfg.batch, grad=False)
                 fake_pred = d(fake_img.detach())
                 real_pred = d(real)
                 d_loss = d_logistic_loss(real_pred.float(), fake_pred.float())
@@ -541,17 +625,29 @@ def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg:
             g.requires_grad_(True)
             d.requires_grad_(False)
             with autocast():
-                fake_img, _ = fake(cfg.batch, grad=True)
+                pairs = cfg.diversity_weight > 0
+                fake_img, fake_lat, fake_seg = fake(cfg.batch, grad=True, pairs=pairs)
                 g_loss = g_nonsaturating_loss(d(fake_img).float())
+                g_total = g_loss
+                if pairs:
+                    div_ratio = diversity_ratio(fake_img, fake_lat)
+                    g_total = g_total - cfg.diversity_weight * div_ratio.clamp(max=cfg.diversity_tau).mean()
+                    sums["diversity"] += float(div_ratio.detach().mean())
+                    counts["diversity"] += 1
+                if loss_parser is not None:
+                    sem = parser_segmap_loss(loss_parser, fake_img, fake_seg)
+                    g_total = g_total + cfg.parser_weight * sem
+                    sums["semantic"] += float(sem.detach())
+                    counts["semantic"] += 1
             opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
+            g_total.backward()
             _sync_grads(g_params, info)
             opt_g.step()
             sums["g_loss"] += float(g_loss.detach())
             counts["g_loss"] += 1
             if step % cfg.g_reg_every == 0 and cfg.pl_weight > 0:
                 n_pl = max(1, cfg.batch // cfg.pl_batch_shrink)
-                img, lat = fake(n_pl, grad=True, latents_grad=True)
+                img, lat, _ = fake(n_pl, grad=True, latents_grad=True)
                 pl_noise = torch.randn(img.shape, generator=gen).to(device) / math.sqrt(img.shape[2] * img.shape[3])
                 (grad,) = torch.autograd.grad((img * pl_noise).sum(), lat, create_graph=True)
                 lengths = grad.pow(2).sum(-1).mean(-1).mean(-1).sqrt()          # [N]
