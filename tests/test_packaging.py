@@ -294,3 +294,56 @@ def test_core_source_never_imports_front_end_modules_even_on_use():
             offenders += [f"{path.relative_to(REPO)}:{node.lineno} imports {n}" for n in names
                           if n.split(".")[0] in FRONTEND_MODULES]
     assert not offenders, "front-end imports in the core package:\n" + "\n".join(offenders)
+
+
+def test_pipeline_classes_load_lazily_from_the_package_root(tmp_path):
+    """``from sofgan_lab import SofGAN, Portrait`` works, and importing ``sofgan_lab`` alone still
+    loads neither torch nor any front-end module (the names come through a module ``__getattr__``)."""
+    heavy = ("torch", *FRONTEND_MODULES)
+    script = textwrap.dedent(f"""
+        import json, sys
+        heavy = {heavy!r}
+        loaded = lambda: sorted({{m.split(".")[0] for m in sys.modules}} & set(heavy))
+        import sofgan_lab
+        before = loaded()
+        from sofgan_lab import SofGAN, Portrait
+        import sofgan_lab.pipeline as p
+        try:
+            sofgan_lab.NoSuchName
+            missing = "no error"
+        except AttributeError as exc:
+            missing = str(exc)
+        print(json.dumps({{"before": before, "same": SofGAN is p.SofGAN and Portrait is p.Portrait,
+                          "all": sofgan_lab.__all__, "dir": "SofGAN" in dir(sofgan_lab), "missing": missing}}))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["before"] == [], f"`import sofgan_lab` loaded {out['before']}"
+    assert out["same"] and {"SofGAN", "Portrait"} <= set(out["all"]) and out["dir"]
+    assert "has no attribute 'NoSuchName'" in out["missing"]
+
+
+@pytest.mark.parametrize("uid, root", [(0, True), (1000, False)])
+def test_dev_lab_allows_root_only_as_root(tmp_path, uid, root):
+    """``./dev lab`` passes ``--allow-root`` to Jupyter when run as root (containers), and not otherwise.
+    Run against a stand-in virtual environment whose ``jupyter`` prints its arguments, with ``id`` faked."""
+    import hashlib
+
+    venv, fake = tmp_path / "venv", tmp_path / "fakebin"
+    (venv / "bin").mkdir(parents=True)
+    fake.mkdir()
+    for path, body in ((venv / "bin" / "python", "exit 0"), (venv / "bin" / "jupyter", 'printf "%s\\n" "$@"'),
+                       (fake / "id", f'[ "$1" = -u ] && echo {uid}')):
+        path.write_text(f"#!/bin/sh\n{body}\n")
+        path.chmod(0o755)
+    stamp = hashlib.sha256((REPO / "pyproject.toml").read_bytes() + (REPO / "setup.py").read_bytes()).hexdigest()
+    (venv / ".sofgan-lab-installed").write_text(stamp + "\n")  # set-up is up to date: nothing installed
+    env = {**os.environ, "SOFGAN_LAB_VENV": str(venv), "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(["bash", str(REPO / "dev"), "lab", "--no-browser"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    args = proc.stdout.split()
+    assert args[:2] == ["lab", "--notebook-dir=notebooks"] and args[-1] == "--no-browser", args
+    assert ("--allow-root" in args) is root, args

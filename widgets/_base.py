@@ -4,20 +4,21 @@ A :class:`Panel` is displayable on its own (it *is* a container widget) and comp
 in another box or tab). Its public state is its traitlets (each with ``help``); trait changes
 become requests to its :class:`~._render.Renderer` objects; :meth:`Panel.wait` blocks until every
 renderer it depends on (its own and those of the panels it drives, e.g. a shared portrait) is
-idle; :meth:`Panel.close` ends their threads.
+idle; :meth:`Panel.close` ends their threads and closes every widget the panel owns (see
+:func:`close_tree`).
 """
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Iterable
+from typing import Any
 
 import ipywidgets as W
 from traitlets import Float, Unicode, observe
 
 from ._render import DEFAULT_DEBOUNCE, Renderer, error_html
 
-__all__ = ["Panel"]
+__all__ = ["Panel", "close_tree"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class Panel(W.VBox):
     def __init__(self, *args: Any, **kwargs: Any):
         self._renderers: list[Renderer] = []
         self._linked: list[Panel] = []
+        self._owned: list[W.Widget] = []  # closed with this panel even when not among its children
         self._closed = False
         super().__init__(*args, **kwargs)
 
@@ -71,7 +73,16 @@ class Panel(W.VBox):
             raise TypeError(f"portrait: expected True, False, None or a PortraitView, got {type(portrait).__name__}")
         self.portrait = view
         self._add_linked(view)
+        if built:
+            self._own(view)
         return view, built
+
+    def _own(self, widget: "W.Widget | None") -> None:
+        """Close ``widget`` (a panel or a plain widget, with its subtree) when this panel closes, even
+        when it is not among this panel's children. Only what the panel built itself is owned: a panel
+        passed in by the caller (e.g. a shared portrait) is linked, never owned."""
+        if widget is not None and widget is not self and all(widget is not w for w in self._owned):
+            self._owned.append(widget)
 
     def _add_linked(self, panel: "Panel | None") -> None:
         """Make :meth:`wait` also wait for ``panel`` (e.g. the portrait this control drives)."""
@@ -119,22 +130,93 @@ class Panel(W.VBox):
         where.value = error_html(msg)
         self.error = msg
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
     def close(self) -> None:
-        """Stop the renderers' threads and close the widget (and its children)."""
+        """Stop the renderers' threads and close the widget with everything it owns: its children
+        (plain widgets, their ``layout`` and ``style``, and nested panels, each closing what it owns)
+        and the panels it built itself (:meth:`_own`). Panels it only drives (a portrait passed in by
+        the caller) stay open. Closing twice does nothing."""
         if self._closed:
             return
         self._closed = True
         for r in self._renderers:
             r.close()
-        for child in _walk(self.children):
-            if isinstance(child, Panel):
-                child.close()
-        super().close()
+        for w in self._owned:
+            close_tree(w)
+        close_tree(self)
 
 
-def _walk(children: Iterable[Any]):
-    for c in children:
-        yield c
-        sub = getattr(c, "children", None)
-        if sub and not isinstance(c, Panel):
-            yield from _walk(sub)
+def _sub_widgets(widget: W.Widget) -> list[W.Widget]:
+    """The widgets a widget holds as its own parts: its ``children`` (boxes, tabs, accordions), its
+    ``layout`` and its ``style``. The raw trait values are read, so that a class overriding the
+    attribute (plotly's ``FigureWidget.layout``) is not asked; other widget-valued traits are left
+    alone on purpose (they may hold shared singletons, e.g. ipycanvas' canvas manager)."""
+    values = widget._trait_values
+    out = [c for c in values.get("children", None) or () if isinstance(c, W.Widget)]
+    for name in ("layout", "style"):
+        v = values.get(name)
+        if isinstance(v, W.Widget):
+            out.append(v)
+    return out
+
+
+def close_tree(widget: W.Widget) -> None:
+    """Close ``widget`` and every widget below it (children, ``layout``, ``style``, recursively). A
+    :class:`Panel` met below the top is closed through its own :meth:`Panel.close` (which ends its
+    renderers and keeps the panels it does not own open); ``widget`` itself, even a panel, is closed
+    as a plain widget after its subtree (a panel not yet closed is closed through :meth:`Panel.close`)."""
+    if isinstance(widget, Panel) and not widget._closed:
+        widget.close()  # ends its renderers, then comes back here
+        return
+    stack = [(widget, False)]
+    seen: set[int] = set()
+    while stack:
+        w, expanded = stack.pop()
+        if expanded:
+            if w is widget and isinstance(w, Panel):
+                W.Widget.close(w)  # Panel.close is what called us
+            else:
+                w.close()
+            _release_global_references(w)
+            continue
+        if id(w) in seen:
+            continue
+        seen.add(id(w))
+        if w is not widget and isinstance(w, Panel):
+            w.close()
+            continue
+        stack.append((w, True))  # after its subtree
+        stack.extend((c, False) for c in _sub_widgets(w))
+
+
+def _release_global_references(widget: W.Widget) -> None:
+    """Drop the references that third-party globals keep to a closed widget, which would keep it
+    (and for a canvas, the whole panel around it) alive after :meth:`Panel.close`:
+
+    * ipycanvas' one shared canvas manager remembers the canvas it last drew on
+      (``_current_canvas``); forgetting it only makes its next command switch canvases again;
+    * anywidget (up to at least 0.11) connects, per instance, a callback holding the widget to the
+      ``changed`` signal of its class's ``_esm``/``_css`` file contents (plotly's ``FigureWidget``),
+      so every figure ever made stays alive; the callback of this widget is disconnected.
+
+    Best effort: an attribute that a newer release renamed is simply not there."""
+    manager = widget._trait_values.get("_canvas_manager")
+    if manager is not None and getattr(manager, "_current_canvas", None) is widget:
+        manager._current_canvas = None
+    for key in ("_esm", "_css"):
+        for klass in type(widget).__mro__:
+            signal = getattr(klass.__dict__.get(key), "changed", None)
+            if signal is None:
+                continue
+            for slot in list(getattr(signal, "_slots", ())):
+                try:
+                    callback = slot.dereference()
+                    cells = getattr(callback, "__closure__", None) or ()
+                    if any(c.cell_contents is widget for c in cells):
+                        signal.disconnect(callback)
+                except Exception:  # a private structure changed: leave it
+                    log.debug("could not disconnect %s.%s watcher", type(widget).__name__, key, exc_info=True)

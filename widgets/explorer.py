@@ -14,6 +14,13 @@ Every camera starts at the pipeline's own default camera (its framing: look-at p
 The camera tab keeps the pose inside the poses the SOF was trained on (``pipe.pose_range``) unless
 *leave the trained range* is ticked (``explorer.camera.free_camera``); while the pose is outside
 that range a note under the shared portrait (``pose_note``) says so, whichever tab is open.
+
+State as data (:mod:`.state`): ``explorer.state`` is a JSON-serialisable dict of everything the
+controls hold (the sliders' base code and edits, the camera, the mixer's seeds, weights and ψ, the
+sampler's batch); ``Explorer.from_state(pipe, state)`` builds an explorer showing the same pixels and
+``explorer.load_state(state)`` applies one. Under the portrait: a one-line readout of the state and
+the state controls (*copy state* / *load state* through a text box, *bookmark* and the bookmarks
+drop-down, *undo* / *redo* over every change of the controls, one step per settled change).
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ import logging
 from typing import Any
 
 import ipywidgets as W
+from traitlets import Unicode
 
 from ._base import Panel
 from ._render import DEFAULT_DEBOUNCE
@@ -30,6 +38,7 @@ from .painter import SegmapPainter
 from .portrait import PortraitView
 from .sampler import GeometrySampler
 from .sliders import AttributeSliders
+from .state import StateControls, apply_state, check_state, code_label, explorer_state, readout_html, state_summary
 from .viewer3d import SOFViewer3D
 
 __all__ = ["Explorer"]
@@ -46,15 +55,21 @@ class Explorer(Panel):
         metrics: include the metrics tab.
         display_size: CSS pixels of the portrait.
         debounce: seconds of quiet before full-quality renders (passed on to every panel).
+        history_settle: seconds within which successive changes of one control are one undo step.
+        history_limit: the most states kept for undo.
 
     Attributes:
         portrait, sampler, sliders, camera, mixer, painter, viewer (or None), metrics (or None).
         pose_note: the HTML note under the portrait, shown while the camera's pose is outside
             ``pipe.pose_range`` (the camera tab's ``range_note``, mirrored).
+        readout: the HTML line under the portrait summarising :attr:`state`.
+        state_controls: the :class:`~.state.StateControls` under it (copy/load, bookmarks, undo/redo).
     """
 
+    readout_text = Unicode("", help="The readout's text: a one-line summary of the state (read only).")
+
     def __init__(self, pipe: Any, *, viewer: bool = True, metrics: bool = True, display_size: int = 320,
-                 debounce: float = DEFAULT_DEBOUNCE):
+                 debounce: float = DEFAULT_DEBOUNCE, history_settle: float = 0.5, history_limit: int = 100):
         super().__init__()
         self.debounce = debounce
         self.pipe = pipe
@@ -91,22 +106,114 @@ class Explorer(Panel):
         self._panels = [self.portrait, *(w for _, w in tabs)]
         for p in self._panels:
             self._add_linked(p)
+            self._own(p)
             W.dlink((self, "debounce"), (p, "debounce"))
         self.pose_note = W.HTML(self.camera.range_note.value)
         self.pose_note.add_class("sofgan-explorer-pose-note")
         W.dlink((self.camera.range_note, "value"), (self.pose_note, "value"))
         self.camera.observe(self._pose_range_changed, "in_trained_range")
         self._pose_range_changed()
-        self.children = [W.HBox([self.tabs, W.VBox([self.portrait, self.pose_note])])]
+
+        self._geometry_name = (tuple(self.sliders.base), "space seed 0")  # default_geometry's code
+        self.readout = W.HTML()
+        self.readout.add_class("sofgan-explorer-readout")
+        self.state_controls = StateControls(lambda: self.state, self._apply_state, history_limit=history_limit,
+                                            describe=state_summary, history_settle=history_settle)
+        W.dlink((self.state_controls, "error"), (self, "error"))
+        for panel, names, group in ((self.sliders, ("base", "amounts", "restrict", "regions"), "geometry"),
+                                    (self.camera, ("camera", "free_camera"), "camera"),
+                                    (self.mixer, ("style_a", "style_b", "mix", "truncation"), "texture"),
+                                    (self.sampler, ("seed", "component", "temperature"), "sampler")):
+            panel.observe(lambda change, group=group: self._state_changed(f"{group}.{change.name}"), list(names))
+        self._update_readout()
+        self.children = [W.HBox([self.tabs, W.VBox([self.portrait, self.pose_note, self.readout,
+                                                    self.state_controls])])]
 
     def _pose_range_changed(self, change: Any = None) -> None:
         self.pose_note.layout.display = "none" if self.camera.in_trained_range else None
 
     def _selected(self, change: Any) -> None:
         if change.new:
+            s = self.sampler
+            where = f"sample {s.selected_index} · seed {s.seed}" if s.selected_index is not None else None
+            if where and s.component is not None:
+                where += f" · component {s.component}"
+            self._name_geometry(change.new, where)
             self.sliders.base = list(change.new)
 
-    def close(self) -> None:
-        for p in self._panels:
-            p.close()
-        super().close()
+    # ------------------------------------------------------------------ state as data
+    def _name_geometry(self, code: Any, name: str | None) -> None:
+        """Remember where the base code ``code`` came from (``name``; ``None``: nowhere known)."""
+        self._geometry_name = (tuple(float(v) for v in code), name)
+
+    @property
+    def geometry_label(self) -> str:
+        """Where the sliders' base code came from ("sample 3 · seed 0", "space seed 0"), or its
+        :func:`~.state.code_label` when not known."""
+        base = tuple(float(v) for v in self.sliders.base)
+        code, name = self._geometry_name
+        return name if name and code == base else code_label(base)
+
+    @property
+    def state(self) -> dict:
+        """Everything the controls hold, as a JSON-serialisable dict (see :mod:`.state`); a new dict on
+        every read."""
+        return explorer_state(self)
+
+    def load_state(self, state: dict) -> None:
+        """Apply ``state`` (a dict like :attr:`state`, e.g. from ``json.loads``; missing sections or keys
+        keep their current values) to the controls: one undo step. A bad value raises a one-line
+        ``ValueError`` naming its key, before anything changes."""
+        self.state_controls.load(state)
+
+    @classmethod
+    def from_state(cls, pipe: Any, state: dict, **kwargs: Any) -> "Explorer":
+        """An explorer (``Explorer(pipe, **kwargs)``) showing ``state``: the same pixels as the explorer
+        it came from. Its undo history starts at ``state``."""
+        explorer = cls(pipe, **kwargs)
+        try:
+            explorer.load_state(state)
+        except BaseException:
+            explorer.close()
+            raise
+        explorer.state_controls.reset_history()
+        return explorer
+
+    def _apply_state(self, state: dict) -> None:
+        """Check ``state`` and write it into the controls (what load, undo, redo and bookmarks call)."""
+        apply_state(self, check_state(self, state))
+        self._update_readout()
+
+    def undo(self) -> bool:
+        """Back to the state before the last change; returns ``False`` when there is none."""
+        return self.state_controls.undo()
+
+    def redo(self) -> bool:
+        """Forward to the state last undone; returns ``False`` when there is none."""
+        return self.state_controls.redo()
+
+    def add_bookmark(self, name: str | None = None) -> str:
+        """Bookmark the current state (default name: its number and readout); returns the name."""
+        return self.state_controls.add_bookmark(name)
+
+    def load_bookmark(self, name: str) -> None:
+        """Load a bookmark by name (what choosing it in the drop-down does)."""
+        self.state_controls.load_bookmark(name)
+
+    @property
+    def bookmarks(self) -> list[tuple[str, dict]]:
+        """``(name, state)`` of every bookmark, oldest first."""
+        return self.state_controls.bookmarks
+
+    def _state_changed(self, group: str) -> None:
+        if self._closed or self.state_controls.applying:
+            return  # load_state / undo / redo record and update once they are done
+        state = self.state
+        self._update_readout(state)
+        self.state_controls.record(group, state)
+
+    def _update_readout(self, state: dict | None = None) -> None:
+        state = self.state if state is None else state
+        self.readout_text = state_summary(state)
+        self.readout.value = readout_html(state)
+

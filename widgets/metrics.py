@@ -18,7 +18,7 @@ from typing import Any
 import ipywidgets as W
 from traitlets import Bool, Enum, Int, List, TraitError, Unicode, validate
 
-from ._base import Panel
+from ._base import Panel, close_tree
 from ._render import Renderer, RenderJob, pipeline_lock, status_html
 
 __all__ = ["MetricTable", "WIDGET_METRICS", "plot_metrics"]
@@ -139,8 +139,10 @@ class MetricTable(Panel):
         fig = plot_metrics(results, error="se", title=f"{self.model_name}: error bars = standard error; "
                                                        "hatched = not comparable to the paper")
         fig.update_layout(height=320, margin=dict(l=40, r=20, t=60, b=30))
-        self.figure = go.FigureWidget(fig)
+        old, self.figure = self.figure, go.FigureWidget(fig)
         self._plot_box.children = (self.figure,)
+        if old is not None:  # the chart of the previous run: shown nowhere now
+            close_tree(old)
         self.error = ""
         self.status.value = status_html(f"{len(results)} metric(s), n = {job.params[1]}")
 

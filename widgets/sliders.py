@@ -181,6 +181,14 @@ class AttributeSliders(Panel):
                 z = self.pipe.space.edit(z, d, a)
         return z
 
+    @observe("regions")
+    def _regions_changed(self, change: Any) -> None:
+        """Show regions set from Python (e.g. a loaded state) in the selection box too."""
+        if hasattr(self, "_regions"):
+            shown = tuple(r for r in change.new if r in self._regions.options)
+            if tuple(self._regions.value) != shown:
+                self._regions.value = shown
+
     @observe("code", "restrict", "regions")
     def _push(self, change: Any) -> None:
         if getattr(self, "portrait", None) is not None:
