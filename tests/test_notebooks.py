@@ -74,6 +74,19 @@ def test_notebook_opens_with_goals_and_ends_with_next_steps(path):
         f"{path.name}: the last cell should be a 'What to try next' markdown cell"
 
 
+#: A path that leaves the notebooks folder or names the repository's data folder: a notebook copied
+#: elsewhere would not find it. Shipped data loads by name (``from_pretrained("demo")``).
+RELATIVE_DATA = re.compile(r"""["'](?:\.\./|data/demo/)""")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_code_loads_shipped_data_by_name_not_by_path(path):
+    nb = _read(path)
+    bad = [line.strip() for c in nb.cells if c.cell_type == "code" for line in c.source.splitlines()
+           if RELATIVE_DATA.search(line)]
+    assert not bad, f"{path.name}: code reaches shipped data by a path (load it by name instead): {bad}"
+
+
 def test_every_notebook_is_collected_by_nbval():
     res = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
                           "--nbval", "--nbval-current-env", "--nbval-sanitize-with",

@@ -485,6 +485,22 @@ def test_sampler_grid_and_click_selection(pipe, make):
     assert g.selected_index == 4
     assert g.wait(WAIT)
     assert_same_image(shown(g.portrait), pipe(geometry=g.get_selected(), texture=0).array)
+    framed = g.grid_image()
+    g.camera = {"yaw": 20.0}  # the same codes from another side: the selection and its frame stay
+    assert g.wait(WAIT) and g.selected_index == 4
+    turned = g.grid_image()
+    assert not np.array_equal(turned, framed)
+    assert np.array_equal(turned[22:24, 22:42], framed[22:24, 22:42])  # the frame's top edge (blue)
+    assert (turned[22:24, 22:42] == [30, 120, 255]).all()
+    g.camera = {}
+    assert g.wait(WAIT) and np.array_equal(g.grid_image(), framed)
+    # the component drop-down names "all" (a None value would show a blank)
+    assert g._component.label == "all" and g.component is None
+    g._component.value = 1
+    assert g.component == 1
+    g.component = None
+    assert g._component.label == "all"
+    assert g.wait(WAIT)
 
     g._resample.click()
     assert g.seed == 1
@@ -521,6 +537,26 @@ def test_split_mesh_by_class():
 def test_viewer_mesh_toggles_slice_and_frustum(pipe, make):
     v = make(SOFViewer3D, pipe, resolution=20, slice_resolution=12)
     assert v.wait(WAIT), v.error
+    # the slicing plane is off until asked for (it would hide half the head), translucent when on
+    assert v.show_slice is False and v.slice_trace.visible is False
+    assert v.slice_trace.opacity == v.slice_opacity < 1
+    v.show_slice = True
+    # the user's rotation survives data updates; the scene spans the head, not the camera frustum
+    lay = v.figure.layout
+    assert lay.uirevision == lay.scene.uirevision == "sofgan-lab-viewer"
+    (xl, xh), (yl, yh), (zl, zh) = v.scene_bounds
+    assert list(lay.scene.xaxis.range) == [xl, xh] and list(lay.scene.zaxis.range) == [zl, zh]
+    head = np.concatenate([np.stack([np.asarray(v.mesh_trace(c).x), np.asarray(v.mesh_trace(c).y),
+                                     np.asarray(v.mesh_trace(c).z)], 1) for c in v.mesh_info["classes"]])
+    assert (head.min(0) >= np.array([xl, yl, zl])).all() and (head.max(0) <= np.array([xh, yh, zh])).all()
+    side = float((head.max(0) - head.min(0)).max())
+    assert max(xh - xl, yh - yl, zh - zl) <= 1.2 * side  # the head fills the scene
+    eye_z = float(pipe.default_camera["radius"])
+    assert zh < eye_z  # the camera (at the radius) lies outside the scene: its frustum is clipped
+    v.slice_opacity = 0.3
+    assert v.slice_trace.opacity == 0.3
+    v._resolution.value = 24  # the "mesh grid" box asks for another mesh
+    assert v.resolution == 24 and v.wait(WAIT) and v.mesh_updates >= 2
     assert v.error == "" and v.mesh_info["vertices"] > 100
     classes = v.mesh_info["classes"]
     assert 1 in classes and 18 in classes  # skin and hair

@@ -23,6 +23,9 @@ from ._base import Panel
 from ._render import Renderer, RenderJob, orbit_camera, pipeline_lock, status_html
 from .portrait import PortraitView
 
+#: The component drop-down's value for "all components" (``component = None``).
+_ALL = -1
+
 __all__ = ["GeometrySampler"]
 
 log = logging.getLogger(__name__)
@@ -94,18 +97,20 @@ class GeometrySampler(Panel):
         style = {"description_width": "90px"}
         self._seed = W.BoundedIntText(value=self.seed, min=0, max=2**31 - 1, description="seed", style=style,
                                       layout=W.Layout(width="200px"))
-        options = [("all", None)] + [(f"{i} ({100 * weights[i]:.0f}%)", i) for i in range(k)]
+        # the drop-down's value for "all" is -1, not None: a Dropdown whose value is None shows a blank
+        options = [("all", _ALL)] + [(f"{i} ({100 * weights[i]:.0f}%)", i) for i in range(k)]
         self._component = W.Dropdown(options=options,
-                                     value=self.component, description="component", style=style,
-                                     layout=W.Layout(width="220px"))
+                                     value=_ALL if self.component is None else self.component,
+                                     description="component", style=style, layout=W.Layout(width="220px"))
         self._temperature = W.FloatSlider(value=self.temperature, min=0.0, max=2.0, step=0.05,
                                           description="temperature",
                                           style=style, layout=W.Layout(width="320px"))
         self._mode = W.ToggleButtons(options=["segmap", "portrait"], value=self.mode, style={"button_width": "80px"})
         self._resample = W.Button(description="resample", icon="refresh", layout=W.Layout(width="110px"))
-        for w, name in ((self._seed, "seed"), (self._component, "component"), (self._temperature, "temperature"),
-                        (self._mode, "mode")):
+        for w, name in ((self._seed, "seed"), (self._temperature, "temperature"), (self._mode, "mode")):
             W.link((w, "value"), (self, name))
+        W.link((self._component, "value"), (self, "component"),
+               transform=(lambda v: None if v == _ALL else v, lambda c: _ALL if c is None else c))
         self._resample.on_click(lambda _: self.resample())
         self.canvas = ipycanvas.Canvas(width=1, height=1, layout=W.Layout(width="auto", height="auto"))
         self.canvas.on_mouse_down(self._on_canvas_click)
@@ -176,9 +181,13 @@ class GeometrySampler(Panel):
         return _Samples(request=req, codes=codes, tiles=np.ascontiguousarray(tiles, dtype=np.uint8))
 
     def _deliver(self, samples: _Samples, job: RenderJob) -> None:
+        old = self._samples
         self._samples = samples
         self.codes = [[float(v) for v in row] for row in samples.codes]
-        self.selected_index = None
+        same_codes = old is not None and old.codes.shape == samples.codes.shape and torch.equal(old.codes,
+                                                                                               samples.codes)
+        if not same_codes:  # a new batch; a new camera, mode or texture keeps the selection (and its frame)
+            self.selected_index = None
         self._draw()
         self.error = ""
         self.status.value = status_html(f"{samples.request.n} codes, seed {samples.request.seed}"

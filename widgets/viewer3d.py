@@ -14,6 +14,11 @@ What it shows (a ``plotly.graph_objects.FigureWidget``):
   (``target``), its size set by ``fov`` and ``zoom``, joined to the camera (perspective) or to the
   same rectangle at the camera (orthographic).
 
+The scene keeps the user's rotation and zoom across every update (plotly ``uirevision``), its
+axes span the head (the mesh's bounding box plus a margin; the frustum is clipped to it, so it
+does not shrink the head), and the slicing plane is off by default and translucent
+(``slice_opacity``) when on. ``resolution`` (the *mesh grid* box) gives a finer mesh on request.
+
 The default ``resolution`` of 48 is CPU-friendly: about 0.2 s and 6k vertices for the demo SOF
 on one CPU core (64: about 0.45 s and 10k vertices; the cost grows as resolution³). Vertex arrays
 are float32 and face indices int32, and every update of the traces is one ``batch_update``, so a
@@ -33,9 +38,28 @@ from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, Unicode, o
 from ._base import Panel
 from ._render import Renderer, RenderJob, default_geometry, orbit_camera, pipeline_lock, status_html
 
-__all__ = ["SOFViewer3D", "split_mesh_by_class"]
+__all__ = ["SOFViewer3D", "split_mesh_by_class", "head_bounds"]
 
 log = logging.getLogger(__name__)
+
+#: The plotly ``uirevision`` of the scene: constant, so that data updates keep the user's view.
+UIREVISION = "sofgan-lab-viewer"
+
+#: Margin around the head's bounding box in the scene, as a share of its largest side.
+SCENE_MARGIN = 0.08
+
+
+def head_bounds(parts: dict[int, tuple[np.ndarray, np.ndarray]], margin: float = SCENE_MARGIN) -> tuple:
+    """The bounding box of per-class meshes ``{class: (vertices (V, 3), faces)}`` grown by ``margin``
+    × its largest side on every side: ``((x_lo, x_hi), (y_lo, y_hi), (z_lo, z_hi))``."""
+    verts = [np.asarray(v, np.float32).reshape(-1, 3) for v, _ in parts.values() if len(v)]
+    if not verts:
+        raise ValueError("parts: no vertices")
+    allv = np.concatenate(verts)
+    lo, hi = allv.min(0), allv.max(0)
+    pad = float((hi - lo).max()) * margin
+    return tuple((float(a) - pad, float(b) + pad) for a, b in zip(lo, hi))
+
 
 #: Default grid resolution of the proxy mesh (CPU-friendly, see the module docstring).
 DEFAULT_RESOLUTION = 48
@@ -111,7 +135,8 @@ class SOFViewer3D(Panel):
     resolution = Int(DEFAULT_RESOLUTION, min=8, max=256,
                      help="Grid nodes per axis of the marching cubes (48: ~0.2 s on one CPU core; cost ~ R^3).")
     visible_classes = List(Int(), help="SOF-20 ids whose mesh part is shown (default: all 1..19).")
-    show_slice = Bool(True, help="Show the slicing plane.")
+    show_slice = Bool(False, help="Show the slicing plane (off by default: it hides half the head).")
+    slice_opacity = Float(0.6, min=0.0, max=1.0, help="Opacity of the slicing plane.")
     slice_axis = Enum(["x", "y", "z"], default_value="z", help="World axis perpendicular to the slicing plane.")
     slice_position = Float(0.0, help="Position of the slicing plane along slice_axis (world units).")
     slice_class = Unicode("occupancy", help="What the plane shows: 'occupancy' (1 - P(background)) or the "
@@ -155,7 +180,8 @@ class SOFViewer3D(Panel):
                 self._mesh_index[c] = len(fig.data) - 1
             fig.add_trace(go.Surface(x=np.zeros((2, 2), np.float32), y=np.zeros((2, 2), np.float32),
                                      z=np.zeros((2, 2), np.float32), surfacecolor=np.zeros((2, 2), np.float32),
-                                     cmin=0.0, cmax=1.0, colorscale="Viridis", opacity=0.85, name="slice",
+                                     cmin=0.0, cmax=1.0, colorscale="Viridis", opacity=self.slice_opacity,
+                                     name="slice",
                                      showscale=True, colorbar={"title": {"text": "P"}, "len": 0.6},
                                      visible=False, hoverinfo="skip"))
             self._slice_index = len(fig.data) - 1
@@ -163,13 +189,15 @@ class SOFViewer3D(Panel):
                                        line={"color": "#222222", "width": 4}, showlegend=False, hoverinfo="name",
                                        visible=self.show_frustum))
             self._frustum_index = len(fig.data) - 1
-            (xl, xh), (yl, yh), (zl, zh) = self.bounds
             fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 0, "b": 0},
-                              scene={"aspectmode": "data",
+                              uirevision=UIREVISION,
+                              scene={"aspectmode": "manual", "uirevision": UIREVISION,
                                      "camera": {"up": {"x": 0, "y": 1, "z": 0}, "eye": {"x": 0.0, "y": 0.4, "z": 2.2}},
                                      "xaxis": {"title": {"text": "x"}}, "yaxis": {"title": {"text": "y"}},
                                      "zaxis": {"title": {"text": "z"}}})
         self.figure = fig
+        self.scene_bounds = tuple(tuple(float(v) for v in b) for b in self.bounds)
+        self._set_scene_bounds(self.scene_bounds)
 
         # controls
         self._toggles: dict[int, W.Checkbox] = {}
@@ -193,14 +221,18 @@ class SOFViewer3D(Panel):
                                        layout=W.Layout(width="130px"))
         self._frustum_on = W.Checkbox(value=self.show_frustum, description="camera", indent=False,
                                       layout=W.Layout(width="80px"))
+        self._resolution = W.BoundedIntText(value=self.resolution, min=8, max=256, description="mesh grid",
+                                            tooltip="grid nodes per axis (finer: slower, ~ R^3)",
+                                            layout=W.Layout(width="150px"))
         W.link((self._slice_on, "value"), (self, "show_slice"))
         W.link((self._slice_axis, "value"), (self, "slice_axis"))
         W.link((self._slice_pos, "value"), (self, "slice_position"))
         W.link((self._slice_class, "value"), (self, "slice_class"))
         W.link((self._frustum_on, "value"), (self, "show_frustum"))
+        W.link((self._resolution, "value"), (self, "resolution"))
         self.status = W.HTML(status_html("meshing…"))
         self.children = [fig, W.HBox([self._slice_on, self._slice_axis, self._slice_pos, self._slice_class,
-                                      self._frustum_on]),
+                                      self._frustum_on, self._resolution]),
                          W.GridBox(toggles, layout=W.Layout(grid_template_columns="repeat(7, 112px)")), self.status]
 
         self._mesher = self._add_renderer(Renderer(self._render_mesh, self._deliver_mesh, self._failed,
@@ -258,6 +290,8 @@ class SOFViewer3D(Panel):
 
     def _deliver_mesh(self, result: _MeshResult, job: RenderJob) -> None:
         self.show_parts(result.parts)
+        if result.parts:
+            self._set_scene_bounds(head_bounds(result.parts))
         self.mesh_info = {"vertices": result.num_vertices, "faces": result.num_faces, "seconds": result.seconds,
                           "classes": sorted(result.parts)}
         self.error = ""
@@ -287,6 +321,24 @@ class SOFViewer3D(Panel):
                 else:
                     tr.x = tr.y = tr.z = empty_f
                     tr.i = tr.j = tr.k = empty_i
+
+    def _set_scene_bounds(self, bounds: tuple) -> None:
+        """Axis ranges (and a matching aspect ratio) of the scene: ``((x_lo, x_hi), (y_lo, y_hi),
+        (z_lo, z_hi))``. The user's view survives (``uirevision``)."""
+        self.scene_bounds = tuple(tuple(float(v) for v in b) for b in bounds)
+        ext = [hi - lo for lo, hi in self.scene_bounds]
+        m = max(ext)
+        with self.figure.batch_update():
+            scene = self.figure.layout.scene
+            for axis, (lo, hi) in zip((scene.xaxis, scene.yaxis, scene.zaxis), self.scene_bounds):
+                axis.range = [lo, hi]
+                axis.autorange = False
+            scene.aspectratio = {"x": ext[0] / m, "y": ext[1] / m, "z": ext[2] / m}
+
+    @observe("slice_opacity")
+    def _opacity_changed(self, change: Any) -> None:
+        if hasattr(self, "figure"):
+            self.figure.data[self._slice_index].opacity = change.new
 
     # ------------------------------------------------------------------ visibility
     def mesh_trace(self, cls: int | str) -> Any:

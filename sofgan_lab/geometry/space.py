@@ -339,6 +339,11 @@ class GeometrySpace:
         return d
 
     @classmethod
+    def from_pretrained(cls, directory: str | Path) -> "GeometrySpace":
+        """The same as :meth:`load` (the name every shipped model loads by): ``"demo"`` or a folder."""
+        return cls.load(directory)
+
+    @classmethod
     def load(cls, directory: str | Path) -> "GeometrySpace":
         """Read a folder written by :meth:`save` (``allow_pickle=False``); ``"demo"`` loads the
         shipped demo space (``data/demo/geometry_space``)."""
