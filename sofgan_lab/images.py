@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["tensor_to_uint8", "uint8_to_tensor", "rgb_to_lab", "ImageResult"]
+__all__ = ["tensor_to_uint8", "uint8_to_tensor", "rgb_to_lab", "encode_png", "ImageResult"]
 
 # sRGB (D65) linear RGB -> XYZ, and the D65 white point (IEC 61966-2-1 / CIE 1976).
 _RGB_TO_XYZ = torch.tensor([[0.4124564, 0.3575761, 0.1804375],
@@ -61,6 +61,23 @@ def rgb_to_lab(images: torch.Tensor) -> torch.Tensor:
     f = torch.where(xyz > d ** 3, xyz.clamp_min(0) ** (1.0 / 3.0), xyz / (3 * d * d) + 4.0 / 29.0)
     lab = torch.stack([116.0 * f[..., 1] - 16.0, 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])], -1)
     return lab.movedim(-1, -3).float()
+
+
+def encode_png(image) -> bytes:
+    """Lossless PNG bytes of an image at the edges: a uint8 array ``(H, W, 3)`` (RGB) or ``(H, W)``
+    (grey), or a PIL image (written in its own mode)."""
+    import io
+
+    from PIL import Image
+
+    if not isinstance(image, Image.Image):
+        a = np.asarray(image)
+        if a.dtype != np.uint8 or not (a.ndim == 2 or (a.ndim == 3 and a.shape[-1] == 3)):
+            raise ValueError(f"image: expected a PIL image or uint8 (H, W, 3) / (H, W), got {a.dtype} {a.shape}")
+        image = Image.fromarray(np.ascontiguousarray(a))
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
 
 
 class ImageResult:

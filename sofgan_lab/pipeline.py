@@ -22,7 +22,6 @@ the native checkpoint format.
 from __future__ import annotations
 
 import base64
-import io
 import logging
 import math
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from .labels import NUM_SOF_CLASSES, NUM_SOFGAN_CLASSES, colorize, sof_to_sofgan
 from .texture.generator import SIWGenerator
 from .texture.regions import STYLE_GROUPS, two_style_weights
 
-__all__ = ["SofGAN", "Portrait", "PortraitList", "PIPELINE_FORMAT", "PIPELINE_FORMAT_VERSION"]
+__all__ = ["SofGAN", "Portrait", "PortraitList", "segmap_path", "PIPELINE_FORMAT", "PIPELINE_FORMAT_VERSION"]
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +52,26 @@ _POSE_KEYS = ("yaw", "pitch")
 
 # --------------------------------------------------------------------------------------- results
 def _png(image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
+    from .images import encode_png
+
+    return encode_png(image)
+
+
+def check_png_path(path: Any, name: str = "path") -> Path:
+    """``path`` as a :class:`~pathlib.Path` ending in ``.png`` (errors name ``name``)."""
+    if not isinstance(path, (str, Path)) and not hasattr(path, "__fspath__"):
+        raise TypeError(f"{name}: expected a file path, got {type(path).__name__}")
+    p = Path(path)
+    if p.suffix.lower() != ".png":
+        raise ValueError(f"{name}: expected a .png file name, got {str(p)!r}")
+    return p
+
+
+def segmap_path(path: str | Path) -> Path:
+    """Where the coloured label map of the portrait written to ``path`` goes: ``<stem>_segmap.png``
+    in the same folder (``me.png`` -> ``me_segmap.png``)."""
+    p = Path(path)
+    return p.with_name(f"{p.stem}_segmap.png")
 
 
 @dataclass
@@ -98,6 +114,26 @@ class Portrait(ImageResult):
         if label_set == "sofgan17":
             return Image.fromarray(colorize(self.segmap17, "sofgan17"))
         raise ValueError(f"label_set: expected 'sof20' or 'sofgan17', got {label_set!r}")
+
+    def save(self, path: str | Path, *, segmap: bool = True) -> list[Path]:
+        """Write the portrait as a PNG to ``path`` (suffix ``.png``; missing folders are created) and,
+        with ``segmap``, its coloured label map (SOF-20 palette, or SofGAN-17 for a portrait made from
+        a SofGAN-17 map; at the label map's own size) beside it as ``<stem>_segmap.png``
+        (:func:`segmap_path`). Each file is written atomically. Returns the written paths, the image
+        first."""
+        from .images import encode_png
+        from .io.checkpoints import atomic_write_bytes
+
+        path = check_png_path(path)
+        atomic_write_bytes(path, encode_png(self.array))
+        out = [path]
+        if segmap:
+            seg_path = segmap_path(path)
+            atomic_write_bytes(seg_path, encode_png(self.segmap_image("sof20" if self.segmap is not None
+                                                                      else "sofgan17")))
+            out.append(seg_path)
+        log.info("wrote %s", ", ".join(str(p) for p in out))
+        return out
 
     def _repr_html_(self) -> str:
         seg = self.segmap_image("sof20" if self.segmap is not None else "sofgan17")

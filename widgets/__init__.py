@@ -23,7 +23,7 @@ import importlib
 from typing import Any
 
 __all__ = ["PortraitView", "GeometrySampler", "AttributeSliders", "SOFViewer3D", "CameraControl",
-           "RegionStyleMixer", "SegmapPainter", "MetricTable", "Explorer", "Renderer", "Panel",
+           "RegionStyleMixer", "SegmapPainter", "MetricTable", "Explorer", "ExportControls", "Renderer", "Panel",
            "plot_metrics"]
 
 _WHERE = {
@@ -37,6 +37,7 @@ _WHERE = {
     "MetricTable": "metrics",
     "plot_metrics": "metrics",
     "Explorer": "explorer",
+    "ExportControls": "export",
     "Renderer": "_render",
     "Panel": "_base",
 }

@@ -21,6 +21,12 @@ sampler's batch); ``Explorer.from_state(pipe, state)`` builds an explorer showin
 ``explorer.load_state(state)`` applies one. Under the portrait: a one-line readout of the state and
 the state controls (*copy state* / *load state* through a text box, *bookmark* and the bookmarks
 drop-down, *undo* / *redo* over every change of the controls, one step per settled change).
+
+Exports (:mod:`.export`), under the state controls: *PNG* (the portrait shown and its segmap),
+*video* (a turntable of the current state) and *mesh* (the SOF of the current geometry, PLY/OBJ/GLB
+with per-class colours) write into ``export_dir`` and link the files in a status line; the methods
+:meth:`Explorer.export_png`, :meth:`Explorer.export_video` and :meth:`Explorer.export_mesh` do the
+same from code and return the paths.
 """
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ from traitlets import Unicode
 from ._base import Panel
 from ._render import DEFAULT_DEBOUNCE
 from .camera import CameraControl
+from .export import ExportControls
 from .mixer import RegionStyleMixer
 from .painter import SegmapPainter
 from .portrait import PortraitView
@@ -57,6 +64,7 @@ class Explorer(Panel):
         debounce: seconds of quiet before full-quality renders (passed on to every panel).
         history_settle: seconds within which successive changes of one control are one undo step.
         history_limit: the most states kept for undo.
+        export_dir: the folder the export buttons write into (relative to the working directory).
 
     Attributes:
         portrait, sampler, sliders, camera, mixer, painter, viewer (or None), metrics (or None).
@@ -64,12 +72,14 @@ class Explorer(Panel):
             ``pipe.pose_range`` (the camera tab's ``range_note``, mirrored).
         readout: the HTML line under the portrait summarising :attr:`state`.
         state_controls: the :class:`~.state.StateControls` under it (copy/load, bookmarks, undo/redo).
+        exports: the :class:`~.export.ExportControls` under those (PNG, video, mesh).
     """
 
     readout_text = Unicode("", help="The readout's text: a one-line summary of the state (read only).")
 
     def __init__(self, pipe: Any, *, viewer: bool = True, metrics: bool = True, display_size: int = 320,
-                 debounce: float = DEFAULT_DEBOUNCE, history_settle: float = 0.5, history_limit: int = 100):
+                 debounce: float = DEFAULT_DEBOUNCE, history_settle: float = 0.5, history_limit: int = 100,
+                 export_dir: str = "exports"):
         super().__init__()
         self.debounce = debounce
         self.pipe = pipe
@@ -126,8 +136,13 @@ class Explorer(Panel):
                                     (self.sampler, ("seed", "component", "temperature"), "sampler")):
             panel.observe(lambda change, group=group: self._state_changed(f"{group}.{change.name}"), list(names))
         self._update_readout()
+        self.exports = ExportControls(pipe, self.portrait, export_dir=export_dir, debounce=debounce)
+        W.dlink((self, "debounce"), (self.exports, "debounce"))
+        W.dlink((self.exports, "error"), (self, "error"))
+        self._add_linked(self.exports)
+        self._own(self.exports)
         self.children = [W.HBox([self.tabs, W.VBox([self.portrait, self.pose_note, self.readout,
-                                                    self.state_controls])])]
+                                                    self.state_controls, self.exports])])]
 
     def _pose_range_changed(self, change: Any = None) -> None:
         self.pose_note.layout.display = "none" if self.camera.in_trained_range else None
@@ -204,6 +219,23 @@ class Explorer(Panel):
     def bookmarks(self) -> list[tuple[str, dict]]:
         """``(name, state)`` of every bookmark, oldest first."""
         return self.state_controls.bookmarks
+
+    # ------------------------------------------------------------------ exports
+    def export_png(self, path: str | None = None) -> list:
+        """Write the portrait shown (pixel for pixel) and its coloured segmap: ``path`` (default: the next
+        ``export_dir/portrait-NNN.png``) and ``<stem>_segmap.png``. Returns both paths."""
+        return self.exports.export_png(path)
+
+    def export_video(self, path: str | None = None, *, frames: int | None = None) -> Any:
+        """Write a turntable video of the current state (``frames``, default 48) to ``path`` (``.mp4`` or
+        ``.gif``; default: the next ``export_dir/turntable-NNN.mp4``). Returns the path."""
+        return self.exports.export_video(path, frames=frames)
+
+    def export_mesh(self, path: str | None = None, *, format: str | None = None, resolution: int | None = None) -> Any:
+        """Write the SOF of the current geometry code as a mesh with per-class colours to ``path``
+        (default: the next ``export_dir/mesh-NNN.<format>``; ``format`` ``"ply"``, ``"obj"``, ``"glb"``
+        or ``None`` = the suffix of ``path``, else the drop-down's). Returns the path."""
+        return self.exports.export_mesh(path, format=format, resolution=resolution)
 
     def _state_changed(self, group: str) -> None:
         if self._closed or self.state_controls.applying:
