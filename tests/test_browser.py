@@ -2,7 +2,13 @@
 Chromium (``/usr/bin/chromium``, or ``$SOFGAN_LAB_CHROMIUM``): open tutorial 04, run it, move a
 slider of the region style mixer, and check that the portrait changed; open a small notebook with a
 ``CameraControl`` of the demo pipeline and check, with the mouse, that its sliders stay in the trained
-pose range until *leave the trained range* is ticked, and that the warning note shows only outside it.
+pose range until *leave the trained range* is ticked, and that the warning note shows only outside it;
+open the ``Explorer`` and click through every tab at 1280x800 (file browser open and closed) and
+1920x1080, checking that the portrait stays a whole square in view and in place, that the tab panel
+keeps its width beside the portrait's column and that nothing is cut off; check that an 800 px window
+stacks the two; paint on the paint tab's canvas and see the one portrait change; and check notebook
+03's section 7 (sampler and sliders in one box). The explorer and notebook 03 tests also fail on any
+browser console error.
 
 Screenshots are kept in ``out/test-artifacts/browser/`` (``$SOFGAN_LAB_ARTIFACTS`` overrides).
 Skipped where Chromium is absent, except in CI (``.ci/run`` installs it), where that fails.
@@ -72,6 +78,45 @@ def _camera_notebook() -> nbformat.NotebookNode:
                                     metadata={"kernelspec": dict(KERNELSPEC)})
 
 
+# What a reader of notebook 07 section 9 runs: the explorer of the demo pipeline. The test finds its
+# parts by the classes the explorer gives them (sofgan-explorer, -tabs, -side).
+EXPLORER_CELL = """\
+from sofgan_lab.pipeline import SofGAN
+from sofgan_lab.widgets import Explorer
+
+explorer = Explorer(SofGAN.from_pretrained("demo"))
+explorer"""
+
+
+def _explorer_notebook() -> nbformat.NotebookNode:
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(EXPLORER_CELL)],
+                                    metadata={"kernelspec": dict(KERNELSPEC)})
+
+
+GEOMETRY_NOTEBOOK = REPO / "notebooks" / "03_geometry_space.ipynb"
+
+# What notebook 03 defines before its section 7 (the names that cell uses), in a few lines.
+GEOMETRY_SETUP_CELL = """\
+import numpy as np
+import torch
+from sofgan_lab.geometry.space import GeometrySpace
+
+SEED = 0
+space = GeometrySpace.from_pretrained("demo")
+z = space.sample(8, seed=SEED)"""
+
+
+def _geometry_section7_notebook() -> nbformat.NotebookNode:
+    """A short setup cell, then notebook 03's section 7 cell verbatim (the sampler and the sliders in one
+    box), so the test sees exactly what that cell shows."""
+    nb = nbformat.read(GEOMETRY_NOTEBOOK, as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and "HBox([sampler, sliders]" in c.source]
+    assert len(cells) == 1, "notebook 03 has no single cell showing HBox([sampler, sliders])"
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(GEOMETRY_SETUP_CELL),
+                                           nbformat.v4.new_code_cell(cells[0].source)],
+                                    metadata={"kernelspec": dict(KERNELSPEC)})
+
+
 def _tutorial_without_outputs() -> nbformat.NotebookNode:
     """Tutorial 04 (it ends with a ``RegionStyleMixer``), outputs cleared as a reader would open it fresh."""
     nb = nbformat.read(NOTEBOOK, as_version=4)
@@ -84,7 +129,8 @@ def _tutorial_without_outputs() -> nbformat.NotebookNode:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """JupyterLab on 127.0.0.1 with a throw-away config, serving a folder with a copy of tutorial 04
-    (``tutorial.ipynb``) and the camera notebook (``camera.ipynb``)."""
+    (``tutorial.ipynb``), the camera notebook (``camera.ipynb``), the explorer notebook
+    (``explorer.ipynb``) and notebook 03's section 7 (``geometry_space.ipynb``)."""
     from sofgan_lab.demo import demo_dir
 
     demo_dir("siw")  # the tutorial needs the demo texture model: a clear error when it is missing
@@ -94,6 +140,8 @@ def lab(tmp_path_factory):
     served.mkdir()
     nbformat.write(_tutorial_without_outputs(), served / "tutorial.ipynb")
     nbformat.write(_camera_notebook(), served / "camera.ipynb")
+    nbformat.write(_explorer_notebook(), served / "explorer.ipynb")
+    nbformat.write(_geometry_section7_notebook(), served / "geometry_space.ipynb")
     settings, workspaces, config, runtime = (root / n for n in ("settings", "workspaces", "config", "runtime"))
     _write_settings(settings)
     port = _free_port()
@@ -333,6 +381,360 @@ def test_camera_control_keeps_the_trained_range_until_released(lab):
             assert diff > CAMERA_IMAGE_MIN_DIFF, f"portrait barely changed: mean |diff| {diff:.4f}"
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "camera_failure.png"))
+            raise
+        finally:
+            browser.close()
+
+
+# --------------------------------------------------------------------------------------- layout
+# What "holds" means for a layout, checked in the page after each click: the explorer's portrait is a
+# square (width/height within PORTRAIT_ASPECT_TOL of 1) of at least PORTRAIT_MIN_PX, entirely inside the
+# viewport, and it moves by at most PORTRAIT_MAX_SHIFT_PX between tabs; the tab panel keeps one width;
+# the tab panel and the portrait's column do not overlap; and no visible control is cut off sideways
+# (by the viewport or by an ancestor that clips or scrolls horizontally).
+PORTRAIT_ASPECT_TOL = 0.02
+PORTRAIT_MIN_PX = 256
+PORTRAIT_MAX_SHIFT_PX = 3
+EXPLORER_TABS = ("sample", "edit", "camera", "style", "paint", "3D", "metrics")
+
+# Bounding boxes (CSS px, viewport coordinates) of the explorer's parts.
+_EXPLORER_BOXES_JS = """() => {
+    const box = (el) => { if (!el) return null; const r = el.getBoundingClientRect();
+                          return {x: r.left, y: r.top, w: r.width, h: r.height, r: r.right, b: r.bottom}; };
+    const q = (s) => document.querySelector(s);
+    return {vw: window.innerWidth, vh: window.innerHeight,
+            explorer: box(q('.sofgan-explorer')), tabs: box(q('.sofgan-explorer-tabs')),
+            side: box(q('.sofgan-explorer-side')),
+            portrait: box(q('.sofgan-explorer-side img.sofgan-portrait-image'))};
+}"""
+
+# Every visible control under `root` (outermost matches only) whose box sticks out sideways of the
+# viewport or of an ancestor that clips or scrolls horizontally (overflow-x not visible).
+_CUT_OFF_JS = """(root) => {
+    const sel = ['.jupyter-button', '.widget-dropdown', '.widget-text', '.widget-textarea', '.widget-slider',
+                 '.widget-checkbox', '.widget-toggle-buttons', '.widget-select-multiple', '.widget-image',
+                 '.widget-label', '.widget-upload', '.widget-inline-hbox.widget-intprogress', 'canvas',
+                 '.js-plotly-plot'].join(', ');
+    const top = document.querySelector(root);
+    if (!top) return ['no element ' + root];
+    const name = (el) => (el.className && el.className.baseVal === undefined ? el.className : el.tagName)
+                         .toString().split(' ').filter(c => c.startsWith('widget-') || c.startsWith('sofgan-')
+                         || c.startsWith('jupyter-button')).join('.')
+                     + ' "' + (el.textContent || '').trim().slice(0, 30) + '"';
+    const bad = [];
+    for (const el of top.querySelectorAll(sel)) {
+        const r = el.getBoundingClientRect();
+        if (r.width === 0 || r.height === 0 || el.getClientRects().length === 0) continue;  // not shown
+        const outer = el.parentElement && el.parentElement.closest(sel);
+        if (outer && top.contains(outer)) continue;  // a part of a control already checked
+        if (r.left < -1 || r.right > window.innerWidth + 1) {
+            bad.push(name(el) + ` outside the viewport: ${r.left.toFixed(0)}..${r.right.toFixed(0)}`);
+            continue;
+        }
+        for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+            if (getComputedStyle(a).overflowX === 'visible') continue;
+            const ar = a.getBoundingClientRect();
+            if (r.left < ar.left - 1 || r.right > ar.right + 1) {
+                bad.push(name(el) + ` cut off by ${a.className.toString().slice(0, 60)}: ` +
+                         `${r.left.toFixed(0)}..${r.right.toFixed(0)} in ` +
+                         `${ar.left.toFixed(0)}..${ar.right.toFixed(0)}`);
+                break;
+            }
+        }
+    }
+    return bad;
+}"""
+
+# The explorer's portrait is shown and settled: its status line is empty, the <img> has loaded and its
+# blob URL has not changed for 0.8 s (the paint tab's first visit loads the geometry onto the canvas).
+_EXPLORER_SETTLED_JS = _PORTRAIT_SETTLED_JS.replace(
+    ".sofgan-test-camera img.sofgan-portrait-image", ".sofgan-explorer-side img.sofgan-portrait-image").replace(
+    ".sofgan-test-portrait .sofgan-lab-status", ".sofgan-explorer-side .sofgan-portrait .sofgan-lab-status")
+
+
+def _console_errors(page) -> list[str]:
+    """Collect the page's console errors and uncaught exceptions into the returned list. Warnings are
+    not errors (Chromium's software GL prints "GPU stall due to ReadPixels" performance notes, and
+    canvas reads print a willReadFrequently hint); no error message is ignored."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(f"console.error: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    return errors
+
+
+def _left_sidebar_open(page) -> bool:
+    return page.evaluate("() => { const s = document.querySelector('#jp-left-stack');"
+                         " return !!s && !s.classList.contains('lm-mod-hidden') && s.offsetWidth > 0; }")
+
+
+def _set_left_sidebar(page, open_: bool) -> None:
+    """Open or close JupyterLab's left sidebar (the file browser) with its shortcut, Ctrl+B."""
+    if _left_sidebar_open(page) == open_:
+        return
+    page.locator(".jp-NotebookPanel .jp-Cell .jp-InputPrompt").first.click()  # focus the notebook, not a widget
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+b")
+    page.wait_for_function("(want) => { const s = document.querySelector('#jp-left-stack');"
+                           " return (!!s && !s.classList.contains('lm-mod-hidden') && s.offsetWidth > 0) === want; }",
+                           arg=open_, timeout=10_000)
+    page.wait_for_timeout(300)  # the notebook relayouts
+
+
+def _open_explorer(page, lab_url: str) -> None:
+    _open_and_run_all(page, f"{lab_url}/lab/tree/explorer.ipynb?reset")
+    page.locator(".sofgan-explorer-side img.sofgan-portrait-image").wait_for(state="visible", timeout=120_000)
+    page.wait_for_function(_EXPLORER_SETTLED_JS, arg=None, timeout=120_000)
+
+
+def _show_tab(page, title: str) -> None:
+    tab = page.locator(".sofgan-explorer-tabs .lm-TabBar-tab").filter(
+        has_text=re.compile(rf"^\s*{re.escape(title)}\s*$"))
+    assert tab.count() == 1, f"one {title!r} tab"
+    tab.click()
+    page.wait_for_function("(t) => { const c = document.querySelector("
+                           "'.sofgan-explorer-tabs .lm-TabBar-tab.lm-mod-current');"
+                           " return c && c.textContent.trim() === t; }", arg=title, timeout=10_000)
+    page.wait_for_timeout(400)  # the new tab's content lays out (plotly draws the 3D view)
+
+
+def _overlap(a: dict, b: dict) -> float:
+    """Area (CSS px²) of the intersection of two boxes."""
+    return max(0.0, min(a["r"], b["r"]) - max(a["x"], b["x"])) * max(0.0, min(a["b"], b["b"]) - max(a["y"], b["y"]))
+
+
+def _check_portrait_box(p: dict, boxes: dict, where: str) -> None:
+    assert p is not None, f"{where}: no portrait shown"
+    assert p["w"] >= PORTRAIT_MIN_PX and p["h"] >= PORTRAIT_MIN_PX, f"{where}: portrait only {p['w']}x{p['h']} px"
+    assert abs(p["w"] / p["h"] - 1.0) <= PORTRAIT_ASPECT_TOL, f"{where}: portrait {p['w']}x{p['h']} is not square"
+    assert p["x"] >= 0 and p["y"] >= 0 and p["r"] <= boxes["vw"] and p["b"] <= boxes["vh"], (
+        f"{where}: portrait {p} not entirely inside the {boxes['vw']}x{boxes['vh']} viewport")
+
+
+def _walk_the_tabs(page, label: str) -> dict:
+    """Click every tab of the explorer (scrolled to its top) and check the layout after each click; a
+    screenshot per tab. Returns the portrait's box of the first tab."""
+    page.evaluate("() => document.querySelector('.sofgan-explorer').scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(300)
+    first = tab_width = None
+    for title in EXPLORER_TABS:
+        _show_tab(page, title)
+        where = f"{label}, tab {title!r}"
+        page.screenshot(path=str(ARTIFACTS / f"explorer_{label}_{title}.png"))
+        boxes = page.evaluate(_EXPLORER_BOXES_JS)
+        p, tabs, side = boxes["portrait"], boxes["tabs"], boxes["side"]
+        _check_portrait_box(p, boxes, where)
+        if first is None:
+            first, tab_width = p, tabs["w"]
+        shift = max(abs(p["x"] - first["x"]), abs(p["y"] - first["y"]))
+        assert shift <= PORTRAIT_MAX_SHIFT_PX, f"{where}: the portrait moved by {shift:.0f} px ({first} -> {p})"
+        assert abs(tabs["w"] - tab_width) <= 1, f"{where}: tab panel {tabs['w']} px wide, {tab_width} px on 'sample'"
+        assert _overlap(tabs, side) == 0, f"{where}: the tab panel {tabs} overlaps the portrait column {side}"
+        assert tabs["x"] >= 0 and tabs["r"] <= boxes["vw"] and side["r"] <= boxes["vw"], f"{where}: {boxes}"
+        cut = page.evaluate(_CUT_OFF_JS, ".sofgan-explorer")
+        assert not cut, f"{where}: controls cut off: {cut}"
+    return first
+
+
+def test_explorer_layout_holds_in_every_tab(lab):
+    """The explorer from notebook 07 at 1280x800 with the file browser open and closed and at 1920x1080:
+    in every tab the portrait is a square of at least 256 px, fully in view, in the same place; the tab
+    panel keeps its width; the tabs and the portrait column side by side without overlapping; nothing is
+    cut off; no console errors."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("explorer_*.png"):
+        old.unlink()
+    with playwright.sync_playwright() as pw:
+        browser = _launch(pw)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors = _console_errors(page)
+        try:
+            _open_explorer(page, lab)
+            for (w, h), sidebar in (((1280, 800), True), ((1280, 800), False), ((1920, 1080), True)):
+                page.set_viewport_size({"width": w, "height": h})
+                _set_left_sidebar(page, sidebar)
+                label = f"{w}x{h}_{'filebrowser' if sidebar else 'nosidebar'}"
+                first = _walk_the_tabs(page, label)
+                boxes = page.evaluate(_EXPLORER_BOXES_JS)
+                assert boxes["side"]["x"] >= boxes["tabs"]["r"], f"{label}: the portrait column is not beside the tabs"
+                if sidebar and w == 1280:  # the toggle shows the segmap in the portrait's square, and back
+                    toggle = page.locator(".sofgan-explorer-side .sofgan-portrait-toggle button")
+                    toggle.filter(has_text="segmap").click()
+                    seg = page.locator(".sofgan-explorer-side img.sofgan-portrait-segmap")
+                    seg.wait_for(state="visible", timeout=10_000)
+                    sb = seg.bounding_box()
+                    page.screenshot(path=str(ARTIFACTS / f"explorer_{label}_segmap.png"))
+                    assert not page.locator(".sofgan-explorer-side img.sofgan-portrait-image").is_visible()
+                    assert all(abs(sb[k] - first[k2]) <= PORTRAIT_MAX_SHIFT_PX
+                               for k, k2 in (("x", "x"), ("y", "y"), ("width", "w"), ("height", "h"))), (
+                        f"{label}: the segmap {sb} is not where the portrait was {first}")
+                    toggle.filter(has_text="portrait").click()
+                    page.locator(".sofgan-explorer-side img.sofgan-portrait-image").wait_for(state="visible")
+            assert not errors, f"browser console errors: {errors}"
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "explorer_failure.png"))
+            raise
+        finally:
+            browser.close()
+
+
+def test_explorer_stacks_in_a_narrow_window(lab):
+    """At 800 px wide (file browser closed) the portrait column goes under the tabs instead of being
+    clipped: nothing sticks out sideways, and scrolled into view the portrait is a whole square."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("narrow_*.png"):
+        old.unlink()
+    with playwright.sync_playwright() as pw:
+        browser = _launch(pw)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})  # JupyterLab's full layout to start
+        errors = _console_errors(page)
+        try:
+            _open_explorer(page, lab)
+            page.set_viewport_size({"width": 800, "height": 900})
+            _set_left_sidebar(page, False)
+            for title in EXPLORER_TABS:
+                _show_tab(page, title)
+                where = f"800x900, tab {title!r}"
+                boxes = page.evaluate(_EXPLORER_BOXES_JS)
+                tabs, side = boxes["tabs"], boxes["side"]
+                assert side["y"] >= tabs["b"] - 1, f"{where}: the portrait column {side} is not under the tabs {tabs}"
+                assert _overlap(tabs, side) == 0, f"{where}: {tabs} overlaps {side}"
+                cut = page.evaluate(_CUT_OFF_JS, ".sofgan-explorer")
+                assert not cut, f"{where}: controls cut off: {cut}"
+                page.locator(".sofgan-explorer-side img.sofgan-portrait-image").scroll_into_view_if_needed()
+                page.wait_for_timeout(200)
+                boxes = page.evaluate(_EXPLORER_BOXES_JS)
+                _check_portrait_box(boxes["portrait"], boxes, where + " (scrolled to the portrait)")
+                page.screenshot(path=str(ARTIFACTS / f"narrow_800x900_{title}.png"))
+            assert not errors, f"browser console errors: {errors}"
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "narrow_failure.png"))
+            raise
+        finally:
+            browser.close()
+
+
+# A stroke of the hat class (19) across the top of the head must change the explorer's portrait by
+# more than this mean |difference| (RGB in [0, 1]) and in more than this fraction of its pixels; going
+# back to another tab must give the geometry's portrait back (mean |difference| below PAINT_BACK_MAX_DIFF).
+PAINT_MIN_DIFF = 0.005
+PAINT_MIN_CHANGED = 0.01
+PAINT_BACK_MAX_DIFF = 0.002
+
+
+def test_explorer_paint_tab_paints_the_shared_portrait(lab):
+    """The paint tab has no portrait of its own: opening it loads the shown geometry onto the canvas (the
+    portrait stays as it was), a mouse stroke on the canvas changes the one portrait, a note says it shows
+    the painted map, and the edit tab gives the geometry's portrait back."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("paint_*.png"):
+        old.unlink()
+    img_sel = ".sofgan-explorer-side img.sofgan-portrait-image"
+    with playwright.sync_playwright() as pw:
+        browser = _launch(pw)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors = _console_errors(page)
+        try:
+            _open_explorer(page, lab)
+            img = page.locator(img_sel)
+            geometry = _image_rgb(img.screenshot())
+            _show_tab(page, "paint")
+            assert page.locator(".sofgan-explorer-tabs img.sofgan-portrait-image").count() == 0, \
+                "the paint tab shows a portrait of its own"
+            painter_status = page.locator(".sofgan-explorer-tabs .sofgan-lab-status",
+                                          has_text="loaded the rendered geometry")
+            painter_status.wait_for(state="visible", timeout=60_000)
+            page.wait_for_function(_EXPLORER_SETTLED_JS, arg=None, timeout=60_000)
+            loaded = _image_rgb(img.screenshot())
+            assert float(abs(loaded - geometry).mean()) <= PAINT_BACK_MAX_DIFF, \
+                "loading the geometry changed the portrait"
+            assert page.locator(".sofgan-explorer-paint-note").is_visible(), "no note that the portrait shows the paint"
+            page.locator(".sofgan-explorer-tabs button[title='19 hat']").click()
+            canvas = page.locator(".sofgan-explorer-tabs canvas.sofgan-painter-canvas, "
+                                  ".sofgan-explorer-tabs .sofgan-painter-canvas canvas").last
+            cb = canvas.bounding_box()
+            assert cb and cb["width"] >= 200, f"painter canvas box {cb}"
+            src = img.get_attribute("src")
+            y = cb["y"] + 0.22 * cb["height"]
+            page.mouse.move(cb["x"] + 0.25 * cb["width"], y)
+            page.mouse.down()
+            page.mouse.move(cb["x"] + 0.75 * cb["width"], y, steps=15)
+            page.mouse.up()
+            page.wait_for_function(_EXPLORER_SETTLED_JS, arg=src, timeout=60_000)
+            painted = _image_rgb(img.screenshot(path=str(ARTIFACTS / "paint_portrait_painted.png")))
+            page.screenshot(path=str(ARTIFACTS / "paint_tab_painted.png"))
+            diff = abs(painted - loaded)
+            mean, changed = float(diff.mean()), float((diff.max(axis=2) > 0.1).mean())
+            print(f"paint stroke: mean |diff| {mean:.4f}, changed pixels {100 * changed:.1f}%")
+            assert mean > PAINT_MIN_DIFF and changed > PAINT_MIN_CHANGED, (
+                f"the stroke barely changed the portrait: mean |diff| {mean:.4f}, {100 * changed:.1f}% of pixels")
+            src = img.get_attribute("src")
+            _show_tab(page, "edit")
+            page.wait_for_function(_EXPLORER_SETTLED_JS, arg=src, timeout=60_000)
+            back = _image_rgb(img.screenshot())
+            assert float(abs(back - geometry).mean()) <= PAINT_BACK_MAX_DIFF, "the edit tab still shows the paint"
+            assert not page.locator(".sofgan-explorer-paint-note").is_visible()
+            assert not errors, f"browser console errors: {errors}"
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "paint_failure.png"))
+            raise
+        finally:
+            browser.close()
+
+
+def test_geometry_notebook_sampler_and_sliders_fit_side_by_side_or_wrap(lab):
+    """Notebook 03 section 7 (the sampler and the sliders in one box) at 1280x800, with the file browser
+    open (the sliders wrap under the sampler) and closed (side by side): the component drop-down,
+    *resample* and the segmap/portrait toggle are whole and inside the sampler, the two panels do not
+    overlap, the sliders' portrait and segmap are whole squares, nothing is cut off."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("geometry_*.png"):
+        old.unlink()
+    boxes_js = """() => {
+        const box = (el) => { if (!el) return null; const r = el.getBoundingClientRect();
+                              return {x: r.left, y: r.top, w: r.width, h: r.height, r: r.right, b: r.bottom}; };
+        const s = document.querySelector('.sofgan-sampler');
+        return {sampler: box(s), sliders: box(document.querySelector('.sofgan-sliders')),
+                component: box(s.querySelector('.widget-dropdown')),
+                resample: box([...s.querySelectorAll('button')].find(b => b.textContent.includes('resample'))),
+                toggle: box(s.querySelector('.widget-toggle-buttons')),
+                images: [...document.querySelectorAll('.sofgan-sliders img')].map(box)};
+    }"""
+    with playwright.sync_playwright() as pw:
+        browser = _launch(pw)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors = _console_errors(page)
+        try:
+            _open_and_run_all(page, f"{lab}/lab/tree/geometry_space.ipynb?reset")
+            page.locator(".sofgan-sliders img.sofgan-portrait-image").wait_for(state="visible", timeout=120_000)
+            page.wait_for_function("() => [...document.querySelectorAll('.sofgan-sliders img')].every("
+                                   "i => i.complete && i.naturalWidth > 0)", timeout=60_000)
+            for sidebar in (True, False):
+                _set_left_sidebar(page, sidebar)
+                page.locator(".sofgan-sampler").scroll_into_view_if_needed()
+                page.wait_for_timeout(300)
+                label = "filebrowser" if sidebar else "nosidebar"
+                page.screenshot(path=str(ARTIFACTS / f"geometry_section7_{label}.png"))
+                b = page.evaluate(boxes_js)
+                for part in ("component", "resample", "toggle"):
+                    c, s = b[part], b["sampler"]
+                    assert c and c["w"] > 0 and c["h"] > 0, f"{label}: the sampler's {part} is not shown"
+                    assert s["x"] - 1 <= c["x"] and c["r"] <= s["r"] + 1, \
+                        f"{label}: {part} {c} sticks out of the sampler {s}"
+                    assert _overlap(c, b["sliders"]) == 0, f"{label}: the sampler's {part} overlaps the sliders"
+                assert _overlap(b["sampler"], b["sliders"]) == 0, f"{label}: the sampler and the sliders overlap"
+                if not sidebar:
+                    assert b["sliders"]["x"] >= b["sampler"]["r"], f"{label}: not side by side at 1280 px: {b}"
+                for im in b["images"]:
+                    assert abs(im["w"] - im["h"]) <= 1 and im["w"] >= 200, f"{label}: a sliders image is {im}"
+                cut = page.evaluate(_CUT_OFF_JS, ".jp-NotebookPanel .jp-Cell:last-child .jp-OutputArea")
+                assert not cut, f"{label}: controls cut off: {cut}"
+            assert not errors, f"browser console errors: {errors}"
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "geometry_failure.png"))
             raise
         finally:
             browser.close()

@@ -792,3 +792,120 @@ def test_a_closed_widget_ignores_changes(pipe, make):
     m.portrait.close()
     m.truncation = 0.3  # drives the closed portrait: nothing happens, nothing raises
     assert m.portrait.request() == 0 and m.wait(WAIT)
+
+
+# --------------------------------------------------------------------------------------- layout (headless)
+# The browser checks the layout itself (tests/test_browser.py); these pin the layout settings it
+# rests on and the behaviour behind them, without a browser.
+def test_attribute_sliders_filter_sections_and_scroll_box(pipe, make):
+    s = make(AttributeSliders, pipe, portrait=False, max_height="300px")
+    assert len(s.directions) > 20  # 6 PCs + every attribute: the case that pushed the portrait away
+    assert s.scroll.layout.max_height == "300px" and s.scroll.layout.overflow == "hidden auto"
+    heads = [h.value for h, _, _ in s._sections]
+    assert heads == ["<b>principal components</b>", "<b>attributes</b>"]
+    assert all("auto-fill" in box.layout.grid_template_columns for _, box, _ in s._sections)
+    assert s.shown_directions == s.directions and "sliders" in s._count.value
+
+    s._filter.value = "HAIR"  # typing in the filter box: case-insensitive, labels ("pc5 · … hair_volume") too
+    want = tuple(d for d in s.directions if "hair" in s.labels[d].lower())
+    assert s.filter == "HAIR" and s.shown_directions == want and "hair_length" in want
+    for d in s.directions:
+        assert visible(s._cells[d]) == (d in want), d
+    pcs_shown = any(d.startswith("pc") for d in want)
+    assert visible(s._sections[0][0]) == pcs_shown and visible(s._sections[1][0])
+    assert f"{len(want)} of {len(s.directions)} sliders" in s._count.value
+
+    s.filter = "no such direction"
+    assert s.shown_directions == () and visible(s._no_match)
+    assert not any(visible(head) for head, _, _ in s._sections)
+    s.filter = ""
+    assert all(visible(c) for c in s._cells.values()) and not visible(s._no_match)
+    s.set_amount("smile", 1.0)  # the filter hides sliders, it never changes the edit
+    s.filter = "pc"
+    assert s.amounts["smile"] == 1.0
+
+
+def test_portrait_view_squares_and_segmap_toggle(pipe, make):
+    v = make(PortraitView, pipe, display_size=200)
+    for img in (v.image, v.segmap_image):
+        lay = img.layout
+        assert (lay.width, lay.height, lay.min_width, lay.flex, lay.object_fit) == ("200px", "200px", "200px",
+                                                                                     "0 0 auto", "contain")
+    assert visible(v.image) and visible(v.segmap_image) and not visible(v.view_toggle)  # beside
+    assert v.needed_width == 2 * 204 + 8
+    v.segmap_toggle = True
+    assert visible(v.view_toggle) and visible(v.image) and not visible(v.segmap_image)
+    assert v.needed_width == 204 + 8
+    v.view_toggle.value = "segmap"  # the toggle button
+    assert v.shown == "segmap" and visible(v.segmap_image) and not visible(v.image)
+    assert v.wait(WAIT) and np.array_equal(decode_image(v.segmap_image.value), colorize(v.result.segmap, "sof20"))
+    v.show_segmap = False
+    assert not visible(v.view_toggle) and visible(v.image) and not visible(v.segmap_image)
+    with pytest.raises(ValueError, match="display_size"):
+        PortraitView(pipe, display_size=True)
+
+
+def test_panels_with_their_own_portrait_keep_its_width(pipe, make):
+    s = make(AttributeSliders, pipe, n_components=2, attributes=["smile"])
+    assert s.layout.min_width == f"{s.portrait.needed_width}px"
+    shared = make(PortraitView, pipe)
+    t = make(AttributeSliders, pipe, n_components=2, attributes=["smile"], portrait=shared)
+    assert not t.layout.min_width  # a shared portrait lives elsewhere
+    g = make(GeometrySampler, pipe, n=4, thumb_size=16, portrait=False)
+    rows = [c for c in g.children if isinstance(c, __import__("ipywidgets").HBox)]
+    assert rows and all(r.layout.flex_flow == "row wrap" for r in rows)  # the controls wrap, never cut off
+
+
+def test_painter_drives_a_shared_portrait_only_while_active(pipe, make):
+    view = make(PortraitView, pipe)
+    assert view.wait(WAIT)
+    geometry_image = shown(view)
+    p = make(SegmapPainter, pipe, portrait=view, active=False)
+    assert view.segmap is None and p.portrait is view  # inactive: the view keeps its geometry
+    p.clear(1)
+    assert view.segmap is None
+    p.active = True
+    assert np.array_equal(view.segmap, p.segmap)
+    p.paint_at(10, 10, label=19)
+    assert np.array_equal(view.segmap, p.segmap)
+    assert p.wait(WAIT) and view.wait(WAIT)
+    assert_same_image(shown(view), pipe.from_segmap(p.segmap, texture=view.texture, truncation=view.truncation).array)
+    p.texture = 5  # a shared view's texture is its other controls' business
+    assert view.texture == 0
+    p.active = False
+    assert view.segmap is None and view.wait(WAIT)
+    assert_same_image(shown(view), geometry_image)
+    own = make(SegmapPainter, pipe, active=False)  # an own portrait always follows the paint
+    own.clear(1)
+    assert np.array_equal(own.portrait.segmap, own.segmap)
+
+
+def test_explorer_layout_and_paint_tab_hand_over_the_portrait(pipe, make):
+    e = make(Explorer, pipe, viewer=False, metrics=False, display_size=300, tab_width=500)
+    assert e.children == (e.main,) and e.main.children == (e.tabs, e.side)
+    assert e.main.layout.flex_flow == "row wrap"  # narrow containers stack instead of clipping
+    assert e.tabs.layout.flex == "0 1 500px" and e.tabs.layout.width == "500px"
+    assert (e.side.layout.flex, e.side.layout.width, e.side.layout.min_width) == ("0 0 auto", "316px", "316px")
+    assert e.portrait.segmap_toggle and e.portrait.image.layout.width == "300px"
+    assert e.painter.portrait is e.portrait and not e.painter.active
+    assert all(isinstance(c, PortraitView) is False for c in e.painter.children[1].children)  # no second portrait
+    assert e.wait(WAIT)
+    geometry_image = shown(e.portrait)
+
+    e.tabs.selected_index = 4  # the paint tab: the current geometry is loaded onto the canvas first
+    assert e.tabs.titles[4] == "paint" and e.wait(WAIT)
+    assert e.painter.active and visible(e.paint_note) and e.painter.version == 1
+    assert np.array_equal(e.portrait.segmap, e.painter.segmap)
+    assert_same_image(shown(e.portrait), geometry_image)  # what was shown, now paintable
+    e.painter.stroke([(2, 3), (12, 3)], label=19)
+    assert e.wait(WAIT)
+    assert np.array_equal(e.portrait.segmap, e.painter.segmap)
+    assert not np.array_equal(shown(e.portrait), geometry_image)
+    e.tabs.selected_index = 1  # any other tab: the geometry again
+    assert e.wait(WAIT)
+    assert not e.painter.active and not visible(e.paint_note) and e.portrait.segmap is None
+    assert_same_image(shown(e.portrait), geometry_image)
+    e.tabs.selected_index = 4  # back: the paint is still there (no reload)
+    assert e.wait(WAIT) and e.painter.version > 1 and np.array_equal(e.portrait.segmap, e.painter.segmap)
+    with pytest.raises(ValueError, match="tab_width"):
+        Explorer(pipe, viewer=False, metrics=False, tab_width=10)

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 class Panel(W.VBox):
     """Base class of the sofgan-lab widgets (a ``VBox``)."""
 
+    _closed = True  # until __init__ runs: a constructor that raises early leaves nothing for __del__ to close
+
     error = Unicode("", help="The last render error as 'Type: message' ('' after a successful render).")
     debounce = Float(DEFAULT_DEBOUNCE, min=0.0, max=10.0,
                      help="Seconds without a newer change before a previewed render is redone at full quality.")
@@ -57,7 +59,8 @@ class Panel(W.VBox):
 
     def _attach_portrait(self, pipe: Any, portrait: Any, **traits: Any) -> tuple[Any, bool]:
         """Resolve a control's ``portrait`` argument into ``self.portrait``: ``True`` builds a
-        ``PortraitView(pipe, **traits)`` whose debounce follows this control's, a ``PortraitView`` is
+        ``PortraitView(pipe, **traits)`` whose debounce follows this control's (and the panel keeps at
+        least the view's width: ``layout.min_width``), a ``PortraitView`` is
         used as given, ``False``/``None`` gives none. :meth:`wait` then waits for it too. Returns
         ``(view or None, built here)``."""
         from .portrait import PortraitView
@@ -65,6 +68,8 @@ class Panel(W.VBox):
         if portrait is True:
             view, built = PortraitView(pipe, debounce=self.debounce, **traits), True
             W.dlink((self, "debounce"), (view, "debounce"))
+            if not self.layout.min_width:  # in a narrow row (an HBox) the panel must not cut its portrait off
+                self.layout.min_width = f"{view.needed_width}px"
         elif isinstance(portrait, PortraitView):
             view, built = portrait, False
         elif portrait in (False, None):

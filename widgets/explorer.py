@@ -9,7 +9,20 @@ Tabs on the left, the shared :class:`PortraitView` on the right. The chain of li
 * mixer → portrait (styles A/B, region weights, ψ) and painter (style A, ψ);
 * sliders → painter: "from geometry" in the painter loads the current edited geometry.
 
-The painter keeps its own portrait beside its canvas; everything else drives the shared one.
+The painter drives the shared portrait too, while the *paint* tab is open (``painter.active``): the
+portrait then shows the painted segmap, textured with the mixer's styles, and a note under it says so;
+the first visit loads the current geometry through the current camera onto the canvas (the portrait
+does not change until the first stroke); leaving the tab gives the portrait back to the geometry.
+
+Layout (ipywidgets ``Layout`` properties only; no CSS is injected): the tab panel on the left has one
+width for every tab (``tab_width``, a flex basis; it only shrinks in a container narrower than itself,
+and then scrolls sideways rather than cut its content off); the column on the right (portrait, notes,
+readout, state and export controls) has a fixed width (``display_size`` + 16 px) and never shrinks,
+and the portrait in it is a square of ``display_size`` pixels with a *portrait* / *segmap* toggle
+above it. The two wrap: in a
+container narrower than both, the column goes under the tabs instead of being clipped. The edit tab's
+many sliders scroll inside a box of their own (:class:`~.sliders.AttributeSliders`).
+
 Every camera starts at the pipeline's own default camera (its framing: look-at point and zoom).
 The camera tab keeps the pose inside the poses the SOF was trained on (``pipe.pose_range``) unless
 *leave the trained range* is ticked (``explorer.camera.free_camera``); while the pose is outside
@@ -60,7 +73,8 @@ class Explorer(Panel):
         pipe: a :class:`~sofgan_lab.pipeline.SofGAN` with a geometry space.
         viewer: include the 3D viewer tab (it meshes the geometry on every change).
         metrics: include the metrics tab.
-        display_size: CSS pixels of the portrait.
+        display_size: CSS pixels of the side of the (square) portrait.
+        tab_width: CSS pixels of the tab panel (every tab has this width).
         debounce: seconds of quiet before full-quality renders (passed on to every panel).
         history_settle: seconds within which successive changes of one control are one undo step.
         history_limit: the most states kept for undo.
@@ -68,8 +82,11 @@ class Explorer(Panel):
 
     Attributes:
         portrait, sampler, sliders, camera, mixer, painter, viewer (or None), metrics (or None).
+        tabs: the ``ipywidgets.Tab`` of the controls; side: the column of the portrait and what is under
+            it; main: the wrapping row of the two (the explorer's only child).
         pose_note: the HTML note under the portrait, shown while the camera's pose is outside
             ``pipe.pose_range`` (the camera tab's ``range_note``, mirrored).
+        paint_note: the HTML note under the portrait, shown while it shows the painted segmap.
         readout: the HTML line under the portrait summarising :attr:`state`.
         state_controls: the :class:`~.state.StateControls` under it (copy/load, bookmarks, undo/redo).
         exports: the :class:`~.export.ExportControls` under those (PNG, video, mesh).
@@ -78,18 +95,22 @@ class Explorer(Panel):
     readout_text = Unicode("", help="The readout's text: a one-line summary of the state (read only).")
 
     def __init__(self, pipe: Any, *, viewer: bool = True, metrics: bool = True, display_size: int = 320,
-                 debounce: float = DEFAULT_DEBOUNCE, history_settle: float = 0.5, history_limit: int = 100,
-                 export_dir: str = "exports"):
+                 tab_width: int = 480, debounce: float = DEFAULT_DEBOUNCE, history_settle: float = 0.5,
+                 history_limit: int = 100, export_dir: str = "exports"):
+        if isinstance(tab_width, bool) or not isinstance(tab_width, int) or not 240 <= tab_width <= 4096:
+            raise ValueError(f"tab_width: expected an integer in 240..4096 (CSS pixels), got {tab_width!r}")
         super().__init__()
         self.debounce = debounce
         self.pipe = pipe
-        self.portrait = PortraitView(pipe, display_size=display_size)
+        self.portrait = PortraitView(pipe, display_size=display_size, segmap_toggle=True)
         self.sampler = GeometrySampler(pipe, portrait=False)
         self.sliders = AttributeSliders(pipe, portrait=self.portrait)
         self.camera = CameraControl(pipe, portrait=self.portrait)
         self.mixer = RegionStyleMixer(pipe, portrait=self.portrait)
-        self.painter = SegmapPainter(pipe)
-        self.viewer = SOFViewer3D(pipe, geometry=list(self.sliders.code)) if viewer else None
+        self.painter = SegmapPainter(pipe, portrait=self.portrait, active=False)
+        self.viewer = SOFViewer3D(pipe, geometry=list(self.sliders.code), height=340) if viewer else None
+        if self.viewer is not None:  # a hidden tab has no width to autosize to: plotly would draw 700 px wide
+            self.viewer.figure.layout.width = tab_width - 40
         self.metrics = None
         if metrics:
             from .metrics import MetricTable
@@ -112,7 +133,12 @@ class Explorer(Panel):
             tabs.append(("3D", self.viewer))
         if self.metrics is not None:
             tabs.append(("metrics", self.metrics))
-        self.tabs = W.Tab(children=[w for _, w in tabs], titles=[t for t, _ in tabs])
+        self.tabs = W.Tab(children=[w for _, w in tabs], titles=[t for t, _ in tabs],
+                          layout=W.Layout(flex=f"0 1 {tab_width}px", width=f"{tab_width}px", min_width="0",
+                                          max_width="100%", overflow="auto"))
+        self.tabs.add_class("sofgan-explorer-tabs")
+        self._paint_tab = [t for t, _ in tabs].index("paint")
+        self.tabs.observe(self._tab_changed, "selected_index")
         self._panels = [self.portrait, *(w for _, w in tabs)]
         for p in self._panels:
             self._add_linked(p)
@@ -123,6 +149,11 @@ class Explorer(Panel):
         W.dlink((self.camera.range_note, "value"), (self.pose_note, "value"))
         self.camera.observe(self._pose_range_changed, "in_trained_range")
         self._pose_range_changed()
+        self.paint_note = W.HTML('<div style="color:#444;font-size:small">showing the painted segmap (paint tab); '
+                                 'the other tabs show the geometry</div>', layout=W.Layout(display="none"))
+        self.paint_note.add_class("sofgan-explorer-paint-note")
+        self._paint_pending = False
+        self.painter.observe(self._painter_changed, ["version", "active"])
 
         self._geometry_name = (tuple(self.sliders.base), "space seed 0")  # default_geometry's code
         self.readout = W.HTML()
@@ -141,8 +172,35 @@ class Explorer(Panel):
         W.dlink((self.exports, "error"), (self, "error"))
         self._add_linked(self.exports)
         self._own(self.exports)
-        self.children = [W.HBox([self.tabs, W.VBox([self.portrait, self.pose_note, self.readout,
-                                                    self.state_controls, self.exports])])]
+        side = display_size + 16
+        self.side = W.VBox([self.portrait, self.pose_note, self.paint_note, self.readout, self.state_controls,
+                            self.exports],
+                           layout=W.Layout(flex="0 0 auto", width=f"{side}px", min_width=f"{side}px",
+                                           overflow="visible"))
+        self.side.add_class("sofgan-explorer-side")
+        self.main = W.HBox([self.tabs, self.side],
+                           layout=W.Layout(flex_flow="row wrap", align_items="flex-start", overflow="visible"))
+        self.main.add_class("sofgan-explorer-main")
+        self.children = [self.main]
+        self.add_class("sofgan-explorer")
+
+    def _tab_changed(self, change: Any) -> None:
+        """The paint tab opened or closed: hand the shared portrait to the painter, or back."""
+        painting = change.new == self._paint_tab
+        if painting and self.painter.version == 0:
+            # A blank canvas: paint over what the portrait shows. The painter takes the portrait once the
+            # map is loaded (a blank map would flash a background-only portrait meanwhile).
+            self._paint_pending = True
+            self.painter.load_from_geometry()
+        else:
+            self.painter.active = painting
+
+    def _painter_changed(self, change: Any) -> None:
+        if change.name == "version" and self._paint_pending:
+            self._paint_pending = False
+            self.painter.active = self.tabs.selected_index == self._paint_tab
+        elif change.name == "active":
+            self.paint_note.layout.display = None if change.new else "none"
 
     def _pose_range_changed(self, change: Any = None) -> None:
         self.pose_note.layout.display = "none" if self.camera.in_trained_range else None

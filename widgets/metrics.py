@@ -75,7 +75,8 @@ class MetricTable(Panel):
         self._pick.observe(lambda ch: setattr(self, "metrics", list(ch.new)), "value")
         self._n = W.BoundedIntText(value=self.n, min=2, max=100_000, description="n", layout=W.Layout(width="150px"))
         W.link((self._n, "value"), (self, "n"))
-        self._pre = W.Checkbox(value=self.pretrained_backbone, description="ImageNet backbone", indent=False)
+        self._pre = W.Checkbox(value=self.pretrained_backbone, description="ImageNet backbone", indent=False,
+                               layout=W.Layout(width="auto"))
         W.link((self._pre, "value"), (self, "pretrained_backbone"))
         self._run = W.Button(description="run", icon="play", layout=W.Layout(width="80px"))
         self._run.on_click(lambda _: self.run())

@@ -8,7 +8,10 @@ per stroke, fill, clear or load; ``max_undo`` steps), clear, and loading a map �
 (a PNG coloured with the SOF-20 palette, a greyscale PNG of ids, or a ``.npy`` of ids) or the
 rendering of the current ``geometry`` through ``camera``. The portrait beside the canvas is
 ``pipe.from_segmap(segmap, texture=texture, truncation=truncation)``, re-rendered (latest wins)
-after every change.
+after every change. Given a shared ``PortraitView`` instead (``portrait=view``, what the explorer does),
+the painter drives only that view's ``segmap``, and only while ``active``: setting ``active`` shows the
+painted map in the view, clearing it gives the view back to its geometry (``segmap = None``); the
+view's texture stays whatever its other controls set.
 
 The canvas' mouse events call the same methods a script or a test calls: mouse-down →
 :meth:`SegmapPainter.begin_stroke` (or :meth:`~SegmapPainter.fill_at` with the fill tool),
@@ -27,7 +30,7 @@ from typing import Any, Iterable
 import ipywidgets as W
 import numpy as np
 import torch
-from traitlets import Dict, Enum, Float, Int, List, observe
+from traitlets import Bool, Dict, Enum, Float, Int, List, observe
 
 from ._base import Panel
 from ._render import Renderer, RenderJob, orbit_camera, pipeline_lock, status_html
@@ -49,8 +52,9 @@ class SegmapPainter(Panel):
     Args:
         pipe: a :class:`~sofgan_lab.pipeline.SofGAN`.
         size: the label map's side in pixels (default ``pipe.image_size``).
-        portrait: ``True`` (default): an own :class:`PortraitView` beside the canvas; a
-            ``PortraitView``: drive its ``segmap``; ``False``/``None``: none.
+        portrait: ``True`` (default): an own :class:`PortraitView` beside the canvas (square, the
+            canvas' size; its texture and ψ follow ``texture`` and ``truncation``); a ``PortraitView``:
+            drive its ``segmap`` while ``active``; ``False``/``None``: none.
         display_size: CSS pixels of the canvas.
         **traits: initial trait values.
     """
@@ -65,6 +69,8 @@ class SegmapPainter(Panel):
                        "with {}) take the pipeline's default camera.")
     max_undo = Int(50, min=1, max=1000, help="Undo steps kept.")
     version = Int(0, help="Increments on every change of the label map.")
+    active = Bool(True, help="With a shared PortraitView: drive it (it shows the painted map); False hands the view "
+                             "back to its geometry (segmap None). An own portrait always shows the painted map.")
 
     def __init__(self, pipe: Any, *, size: int | None = None, portrait: "PortraitView | bool | None" = True,
                  display_size: int = 256, **traits: Any):
@@ -127,16 +133,24 @@ class SegmapPainter(Panel):
         view, built = self._attach_portrait(pipe, portrait, segmap=self.segmap, show_segmap=False,
                                             texture=self.texture, truncation=self.truncation,
                                             display_size=display_size)
-        if view is not None and not built:
+        self._own_portrait = built
+        if view is not None and not built and self.active:
             view.segmap = self.segmap
-        if view is not None:
+        if built:
             W.dlink((self, "texture"), (view, "texture"))
             W.dlink((self, "truncation"), (view, "truncation"))
-        tools = W.VBox([W.HBox(buttons[:10]), W.HBox(buttons[10:]), self._label_text,
-                        W.HBox([self._tool, self._brush]),
-                        W.HBox([self._undo_btn, self._clear_btn, self._geo_btn, self._upload]), self.status])
-        row = [self.canvas] + ([self.portrait] if portrait is True else [])
-        self.children = [tools, W.HBox(row)]
+        self.canvas.layout.flex = "0 0 auto"
+        self.canvas.layout.min_width = f"{display_size}px"
+        self.canvas.add_class("sofgan-painter-canvas")
+        wrap = dict(flex_flow="row wrap", align_items="center", overflow="visible")
+        tools = W.VBox([W.HBox(buttons[:10], layout=W.Layout(flex_flow="row wrap")),
+                        W.HBox(buttons[10:], layout=W.Layout(flex_flow="row wrap")), self._label_text,
+                        W.HBox([self._tool, self._brush], layout=W.Layout(**wrap)),
+                        W.HBox([self._undo_btn, self._clear_btn, self._geo_btn, self._upload], layout=W.Layout(**wrap)),
+                        self.status])
+        row = [self.canvas] + ([self.portrait] if built else [])
+        self.children = [tools, W.HBox(row, layout=W.Layout(flex_flow="row wrap", align_items="flex-start",
+                                                             overflow="visible"))]
         self._redraw()
 
     # ------------------------------------------------------------------ state
@@ -171,8 +185,13 @@ class SegmapPainter(Panel):
         """After an edit: redraw (all, or the box ``(y0, y1, x0, x1)``), bump ``version``, re-texture."""
         self._redraw(box)
         self.version += 1
-        if self.portrait is not None:
+        if self.portrait is not None and (self._own_portrait or self.active):
             self.portrait.segmap = self.segmap
+
+    @observe("active")
+    def _active_changed(self, change: Any) -> None:
+        if getattr(self, "portrait", None) is not None and not getattr(self, "_own_portrait", True):
+            self.portrait.segmap = self.segmap if change.new else None
 
     def _redraw(self, box: tuple[int, int, int, int] | None = None) -> None:
         from sofgan_lab.labels import colorize

@@ -12,6 +12,11 @@ truncation=...)`` returns (the same two stages run inside the pipeline). When th
 camera moves and ``preview`` is on, the label map is first rendered at half size (4x fewer rays;
 the texture is still generated at full size) and at full size once the change stops
 (``debounce``); texture-only changes reuse the cached map and need no preview.
+
+Layout: both images are squares of ``display_size`` CSS pixels that never shrink (``flex: 0 0 auto``,
+a minimum width equal to the width, ``object-fit: contain``), so a narrow container scrolls instead of
+squashing them. The segmap is shown beside the portrait, or, with ``segmap_toggle``, in its place: a
+*portrait* / *segmap* toggle above one square (what the explorer uses, to keep its column narrow).
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ from typing import Any
 import ipywidgets as W
 import numpy as np
 import torch
-from traitlets import Bool, Dict, Float, Instance, Int, List, Unicode, observe
+from traitlets import Bool, Dict, Enum, Float, Instance, Int, List, Unicode, observe
 
 from ._base import Panel
 from ._render import Renderer, RenderJob, default_geometry, orbit_camera, pipeline_lock, png_bytes, status_html
@@ -98,7 +103,7 @@ class PortraitView(Panel):
 
     Args:
         pipe: a :class:`~sofgan_lab.pipeline.SofGAN`.
-        display_size: CSS pixels of the shown images.
+        display_size: CSS pixels of the side of the shown (square) images.
         **traits: initial values of the traits below.
     """
 
@@ -118,7 +123,11 @@ class PortraitView(Panel):
     segmap = Instance(np.ndarray, allow_none=True,
                       help="A SOF-20 label map (H, W) to texture instead of rendering the geometry (None = render).")
     preview = Bool(True, help="Render a half-size label map first while the geometry or camera changes.")
-    show_segmap = Bool(True, help="Show the label map beside the portrait.")
+    show_segmap = Bool(True, help="Show the label map beside the portrait (or, with segmap_toggle, on request).")
+    segmap_toggle = Bool(False, help="One square with a portrait/segmap toggle above it instead of the segmap "
+                                     "beside the portrait.")
+    shown = Enum(["portrait", "segmap"], default_value="portrait",
+                 help="With segmap_toggle: which of the two the square shows.")
     updates = Int(0, help="Images shown so far (previews included).")
     full_updates = Int(0, help="Full-quality images shown so far.")
 
@@ -128,13 +137,27 @@ class PortraitView(Panel):
         self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._last: PortraitResult | None = None
-        css = {"width": f"{display_size}px", "height": f"{display_size}px"}
+        if isinstance(display_size, bool) or not isinstance(display_size, int) or not 16 <= display_size <= 2048:
+            raise ValueError(f"display_size: expected an integer in 16..2048 (CSS pixels), got {display_size!r}")
+        self.display_size = display_size
+        # A square that never shrinks: ipywidgets gives images `max-width: 100%`, which squashed the
+        # portrait (266x320) in a narrow flex row; the minimum width overrides it.
+        side = f"{display_size}px"
+        css = {"width": side, "height": side, "min_width": side, "min_height": side, "flex": "0 0 auto",
+               "object_fit": "contain"}
         self.image = W.Image(format="png", layout=W.Layout(**css))
         self.segmap_image = W.Image(format="png", layout=W.Layout(**css))
         self.image.add_class("sofgan-portrait-image")       # stable hooks for browser tests and styling
         self.segmap_image.add_class("sofgan-portrait-segmap")
+        self.view_toggle = W.ToggleButtons(options=["portrait", "segmap"], value="portrait",
+                                           tooltips=["the textured portrait", "its SOF-20 segmap"],
+                                           style={"button_width": "76px"}, layout=W.Layout(display="none"))
+        self.view_toggle.add_class("sofgan-portrait-toggle")
         self.status = W.HTML(status_html("rendering…"))
-        super().__init__(children=[W.HBox([self.image, self.segmap_image]), self.status])
+        self._images = W.HBox([self.image, self.segmap_image], layout=W.Layout(flex="0 0 auto", overflow="visible"))
+        super().__init__(children=[self.view_toggle, self._images, self.status])
+        self.add_class("sofgan-portrait")
+        W.link((self.view_toggle, "value"), (self, "shown"))
         traits.setdefault("truncation", float(pipe.truncation))
         traits.setdefault("camera", dict(pipe.default_camera))
         if "geometry" not in traits:
@@ -143,7 +166,7 @@ class PortraitView(Panel):
             if not self.has_trait(k):
                 raise TypeError(f"{k}: PortraitView has no trait {k!r}")
             setattr(self, k, v)
-        self.segmap_image.layout.display = None if self.show_segmap else "none"
+        self._arrange()
         self._renderer = self._add_renderer(Renderer(self._render, self._deliver, self._failed,
                                                      debounce=self.debounce, name="sofgan-lab-portrait"))
         self._ready = True
@@ -156,9 +179,32 @@ class PortraitView(Panel):
         if self._ready:
             self.request()
 
-    @observe("show_segmap")
-    def _show_segmap_changed(self, change: Any) -> None:
-        self.segmap_image.layout.display = None if change.new else "none"
+    @observe("show_segmap", "segmap_toggle", "shown")
+    def _arrangement_changed(self, change: Any) -> None:
+        if hasattr(self, "_images"):
+            self._arrange()
+        if change.name == "show_segmap" and change.new and self._last is not None:
+            from sofgan_lab.labels import colorize
+
+            self.segmap_image.value = png_bytes(colorize(self._last.segmap, "sof20"))
+
+    @property
+    def needed_width(self) -> int:
+        """CSS pixels the view needs across (its images and their margins): a container narrower than
+        this would cut it off, so a panel that shows its own view keeps at least this width."""
+        n = 2 if self.show_segmap and not self.segmap_toggle else 1
+        return n * (self.display_size + 4) + 8
+
+    def _arrange(self) -> None:
+        """Show the images the traits ask for: both side by side, or one of them under the toggle."""
+        toggle = bool(self.segmap_toggle and self.show_segmap)
+        self.view_toggle.layout.display = None if toggle else "none"
+        if toggle:
+            self.image.layout.display = None if self.shown == "portrait" else "none"
+            self.segmap_image.layout.display = None if self.shown == "segmap" else "none"
+        else:
+            self.image.layout.display = None
+            self.segmap_image.layout.display = None if self.show_segmap else "none"
 
     def state(self) -> PortraitRequest:
         """The current traits as a :class:`PortraitRequest`."""

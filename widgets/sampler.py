@@ -95,18 +95,22 @@ class GeometrySampler(Panel):
         k = pipe.space.num_components
         weights = pipe.space.weights / pipe.space.weights.sum()
         style = {"description_width": "90px"}
-        self._seed = W.BoundedIntText(value=self.seed, min=0, max=2**31 - 1, description="seed", style=style,
-                                      layout=W.Layout(width="200px"))
+        # Widths that fit two rows into 440 px (the explorer's tab); the rows wrap where narrower, so
+        # nothing is cut off (the drop-down, "resample", the segmap/portrait toggle).
+        self._seed = W.BoundedIntText(value=self.seed, min=0, max=2**31 - 1, description="seed",
+                                      style={"description_width": "36px"}, layout=W.Layout(width="130px"))
         # the drop-down's value for "all" is -1, not None: a Dropdown whose value is None shows a blank
         options = [("all", _ALL)] + [(f"{i} ({100 * weights[i]:.0f}%)", i) for i in range(k)]
         self._component = W.Dropdown(options=options,
                                      value=_ALL if self.component is None else self.component,
-                                     description="component", style=style, layout=W.Layout(width="220px"))
+                                     description="component", style={"description_width": "80px"},
+                                     layout=W.Layout(width="190px"))
         self._temperature = W.FloatSlider(value=self.temperature, min=0.0, max=2.0, step=0.05,
                                           description="temperature",
-                                          style=style, layout=W.Layout(width="320px"))
-        self._mode = W.ToggleButtons(options=["segmap", "portrait"], value=self.mode, style={"button_width": "80px"})
-        self._resample = W.Button(description="resample", icon="refresh", layout=W.Layout(width="110px"))
+                                          style=style, layout=W.Layout(width="270px"))
+        self._mode = W.ToggleButtons(options=["segmap", "portrait"], value=self.mode, style={"button_width": "72px"},
+                                     layout=W.Layout(width="auto", flex="0 0 auto"))
+        self._resample = W.Button(description="resample", icon="refresh", layout=W.Layout(width="auto"))
         for w, name in ((self._seed, "seed"), (self._temperature, "temperature"), (self._mode, "mode")):
             W.link((w, "value"), (self, name))
         W.link((self._component, "value"), (self, "component"),
@@ -115,13 +119,16 @@ class GeometrySampler(Panel):
         self.canvas = ipycanvas.Canvas(width=1, height=1, layout=W.Layout(width="auto", height="auto"))
         self.canvas.on_mouse_down(self._on_canvas_click)
         self.status = W.HTML(status_html("sampling…"))
-        children: list[W.Widget] = [W.HBox([self._seed, self._component, self._resample]),
-                                    W.HBox([self._temperature, self._mode]), self.canvas, self.status]
+        row = dict(flex_flow="row wrap", align_items="center", overflow="visible")
+        children: list[W.Widget] = [W.HBox([self._seed, self._component, self._resample], layout=W.Layout(**row)),
+                                    W.HBox([self._temperature, self._mode], layout=W.Layout(**row)),
+                                    self.canvas, self.status]
         self.portrait: PortraitView | None = None
         view, built = self._attach_portrait(pipe, portrait)
         if built:
             children.append(view)
         self.children = children
+        self.add_class("sofgan-sampler")
         self._renderer = self._add_renderer(Renderer(self._render, self._deliver, self._failed,
                                                      debounce=self.debounce, name="sofgan-lab-sampler"))
         self._ready = True

@@ -10,6 +10,12 @@ edits are linear, so the order does not matter up to float rounding).
 With ``restrict`` on, the portrait keeps the edit inside ``regions`` only (the release's rule for
 expression edits, ``sofgan_lab.geometry.space.restricted_edit``): labels outside the regions keep
 the rendering of ``base``.
+
+Layout: a *filter* text box (``filter``: only the sliders whose label contains the text, ignoring
+case, stay shown), then the sliders in two sections (*principal components*, *attributes*), each a
+grid of as many columns as fit (a label over each slider), inside a box of at most ``max_height``
+that scrolls; the restriction controls and *reset* below it stay in view. However many directions
+there are, the panel keeps one height, so a portrait beside it is never pushed away.
 """
 from __future__ import annotations
 
@@ -65,6 +71,8 @@ class AttributeSliders(Panel):
         attributes: which attribute directions get a slider (default: all of the space's).
         portrait: ``True`` (default): an own :class:`PortraitView`; a ``PortraitView``: drive that one
             (``geometry``, and ``geometry_base``/``regions`` for restricted edits); ``False``/``None``.
+        max_height: CSS height above which the sliders scroll (the filter and the restriction
+            controls stay outside the scrolling box).
         **traits: initial trait values.
     """
 
@@ -74,9 +82,10 @@ class AttributeSliders(Panel):
     restrict = Bool(False, help="Keep the edit inside `regions` only (restricted_edit) in the portrait.")
     regions = List(Unicode(), default_value=["face"],
                    help="Regions of the restricted edit (names of sofgan_lab.geometry.space.REGIONS).")
+    filter = Unicode("", help="Show only the sliders whose label contains this text (case-insensitive; '' = all).")
 
     def __init__(self, pipe: Any, *, n_components: int = 6, attributes: list[str] | None = None,
-                 portrait: "PortraitView | bool | None" = True, **traits: Any):
+                 portrait: "PortraitView | bool | None" = True, max_height: str = "360px", **traits: Any):
         from sofgan_lab.geometry.space import REGIONS
 
         if pipe.space is None:
@@ -107,27 +116,52 @@ class AttributeSliders(Panel):
         self._update_code()
 
         self._sliders: dict[str, W.FloatSlider] = {}
-        pc_rows, attr_rows = [], []
+        self._cells: dict[str, W.VBox] = {}
         for d in self.directions:
             s = W.FloatSlider(value=self.amounts[d], min=-AMOUNT_RANGE, max=AMOUNT_RANGE, step=0.1,
-                              readout_format=".1f", layout=W.Layout(width="200px"))
+                              readout_format=".1f", layout=W.Layout(width="auto", min_width="0"))
             s.observe(lambda ch, d=d: self.set_amount(d, ch.new), "value")
             self._sliders[d] = s
-            row = W.HBox([W.Label(self.labels[d], layout=W.Layout(width="250px")), s])
-            (pc_rows if d.startswith("pc") else attr_rows).append(row)
-        self._restrict = W.Checkbox(value=self.restrict, description="restrict to regions", indent=False)
+            # width auto: stretched to the cell minus the widgets' margins (100% would stick out by them)
+            label = W.Label(self.labels[d], tooltip=self.labels[d], layout=W.Layout(width="auto", min_width="0"))
+            cell = W.VBox([label, s], layout=W.Layout(min_width="0", overflow="hidden"))
+            cell.add_class(f"sofgan-slider-{d}")
+            self._cells[d] = cell
+        # One grid per section: as many 200px+ columns as the width allows (two in the explorer's tab).
+        grid = dict(grid_template_columns="repeat(auto-fill, minmax(200px, 1fr))", grid_gap="0 12px",
+                    width="100%", overflow="visible")
+        self._sections: list[tuple[W.HTML, W.GridBox, tuple[str, ...]]] = []
+        for title, names in (("principal components", [d for d in self.directions if d.startswith("pc")]),
+                             ("attributes", [d for d in self.directions if not d.startswith("pc")])):
+            if names:
+                head = W.HTML(f"<b>{title}</b>")
+                box = W.GridBox([self._cells[d] for d in names], layout=W.Layout(**grid))
+                self._sections.append((head, box, tuple(names)))
+        self._filter = W.Text(value=self.filter, placeholder="filter sliders (e.g. hair, pc2)", continuous_update=True,
+                              layout=W.Layout(width="240px"))
+        self._filter.add_class("sofgan-sliders-filter")
+        W.link((self._filter, "value"), (self, "filter"))
+        self._no_match = W.HTML('<span style="color:#666;font-size:small">no slider matches the filter</span>',
+                                layout=W.Layout(display="none"))
+        self.scroll = W.VBox([w for head, box, _ in self._sections for w in (head, box)] + [self._no_match],
+                             layout=W.Layout(max_height=max_height, overflow="hidden auto",  # x hidden, y scrolls
+                                             width="100%", flex="0 0 auto", padding="0 4px 0 0"))
+        self.scroll.add_class("sofgan-sliders-scroll")
+        self._count = W.HTML(layout=W.Layout(width="auto"))
+        self._apply_filter()
+        self._restrict = W.Checkbox(value=self.restrict, description="restrict to regions", indent=False,
+                                    layout=W.Layout(width="auto"))
         self._regions = W.SelectMultiple(options=sorted(REGIONS), value=tuple(r for r in self.regions if r in REGIONS),
                                          rows=4, layout=W.Layout(width="120px"))
         W.link((self._restrict, "value"), (self, "restrict"))
         self._regions.observe(lambda ch: setattr(self, "regions", list(ch.new)), "value")
         self._reset = W.Button(description="reset", layout=W.Layout(width="80px"))
         self._reset.on_click(lambda _: self.reset())
-        boxes = []
-        if pc_rows:
-            boxes.append(W.VBox([W.HTML("<b>principal components</b>"), *pc_rows]))
-        if attr_rows:
-            boxes.append(W.VBox([W.HTML("<b>attributes</b>"), *attr_rows]))
-        children: list[W.Widget] = [W.HBox(boxes), W.HBox([self._restrict, self._regions, self._reset])]
+        children: list[W.Widget] = [W.HBox([self._filter, self._count],
+                                           layout=W.Layout(flex_flow="row wrap", align_items="center")),
+                                    self.scroll,
+                                    W.HBox([self._restrict, self._regions, self._reset],
+                                           layout=W.Layout(flex_flow="row wrap", align_items="flex-start"))]
 
         self.portrait: PortraitView | None = None
         view, built = self._attach_portrait(pipe, portrait, geometry=list(self.code))
@@ -136,6 +170,7 @@ class AttributeSliders(Panel):
         if view is not None:
             self._push_to_portrait()
         self.children = children
+        self.add_class("sofgan-sliders")
 
     # ------------------------------------------------------------------ state
     @validate("amounts")
@@ -180,6 +215,35 @@ class AttributeSliders(Panel):
             if a != 0.0:
                 z = self.pipe.space.edit(z, d, a)
         return z
+
+    @observe("filter")
+    def _filter_changed(self, change: Any) -> None:
+        if hasattr(self, "_count"):  # the controls are built
+            self._apply_filter()
+
+    def matches(self, direction: str) -> bool:
+        """Whether ``direction``'s slider is shown under the current ``filter`` (its label or name
+        contains the filter text, ignoring case and surrounding spaces)."""
+        text = self.filter.strip().lower()
+        return not text or text in self.labels[direction].lower() or text in direction.lower()
+
+    @property
+    def shown_directions(self) -> tuple[str, ...]:
+        """The directions whose sliders the filter leaves shown, in slider order."""
+        return tuple(d for d in self.directions if self.matches(d))
+
+    def _apply_filter(self) -> None:
+        any_shown = False
+        for head, box, names in self._sections:
+            shown = [d for d in names if self.matches(d)]
+            for d in names:
+                self._cells[d].layout.display = None if d in shown else "none"
+            head.layout.display = box.layout.display = None if shown else "none"
+            any_shown = any_shown or bool(shown)
+        self._no_match.layout.display = "none" if any_shown else None
+        n, total = len(self.shown_directions), len(self.directions)
+        text = f"{n} of {total} sliders" if self.filter.strip() else f"{total} sliders"
+        self._count.value = f'<span style="color:#666;font-size:small">{text}</span>'
 
     @observe("regions")
     def _regions_changed(self, change: Any) -> None:

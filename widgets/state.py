@@ -419,7 +419,8 @@ class StateControls(Panel):
         self.undo_button = button("undo", "back to the previous state", "64px")
         self.redo_button = button("redo", "forward to the state undone", "64px")
         self.text = W.Textarea(value="", placeholder="state JSON: 'copy state' writes it here; paste one and "
-                               "press 'load state'", rows=2, layout=W.Layout(width="100%"))
+                               "press 'load state'", rows=2,
+                               layout=W.Layout(width="auto", align_self="stretch"))  # the column minus margins
         self.status = W.HTML("")
         for w, cls in ((self.copy_button, "copy"), (self.load_button, "load"), (self.bookmark_button, "bookmark"),
                        (self.bookmark_list, "bookmarks"), (self.undo_button, "undo"), (self.redo_button, "redo"),

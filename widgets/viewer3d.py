@@ -231,9 +231,13 @@ class SOFViewer3D(Panel):
         W.link((self._frustum_on, "value"), (self, "show_frustum"))
         W.link((self._resolution, "value"), (self, "resolution"))
         self.status = W.HTML(status_html("meshing…"))
+        # The controls wrap and the class toggles fill as many 112 px columns as fit: the viewer holds in
+        # the explorer's tab (about 450 px) as well as alone in a wide notebook.
         self.children = [fig, W.HBox([self._slice_on, self._slice_axis, self._slice_pos, self._slice_class,
-                                      self._frustum_on, self._resolution]),
-                         W.GridBox(toggles, layout=W.Layout(grid_template_columns="repeat(7, 112px)")), self.status]
+                                      self._frustum_on, self._resolution],
+                                     layout=W.Layout(flex_flow="row wrap", align_items="center", overflow="visible")),
+                         W.GridBox(toggles, layout=W.Layout(grid_template_columns="repeat(auto-fill, 112px)",
+                                                            width="100%")), self.status]
 
         self._mesher = self._add_renderer(Renderer(self._render_mesh, self._deliver_mesh, self._failed,
                                                    debounce=self.debounce, name="sofgan-lab-mesh"))
