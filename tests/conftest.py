@@ -7,6 +7,28 @@ import pytest
 import torch
 
 
+#: Debounce (seconds) of the widgets that :func:`make` builds: the tests' renders run at once.
+WIDGET_DEBOUNCE = 0.01
+
+
+@pytest.fixture
+def make():
+    """Build widgets (``make(cls, *args, **kwargs)``; debounce :data:`WIDGET_DEBOUNCE` unless given)
+    that are closed, their threads ended, after the test; ``make.made`` lists them."""
+    made = []
+
+    def build(cls, *args, **kwargs):
+        kwargs.setdefault("debounce", WIDGET_DEBOUNCE)
+        w = cls(*args, **kwargs)
+        made.append(w)
+        return w
+
+    build.made = made
+    yield build
+    for w in made:
+        w.close()
+
+
 @pytest.fixture
 def one_thread():
     """Run a test with torch on one thread: the machines have 2 busy cores, where OpenMP spinning

@@ -48,22 +48,6 @@ def pipe() -> SofGAN:
     return tiny_pipeline()
 
 
-@pytest.fixture
-def make():
-    """Build widgets that are closed (threads ended) after the test."""
-    made = []
-
-    def build(cls, *args, **kwargs):
-        kwargs.setdefault("debounce", FAST)
-        w = cls(*args, **kwargs)
-        made.append(w)
-        return w
-
-    yield build
-    for w in made:
-        w.close()
-
-
 def shown(view: PortraitView) -> np.ndarray:
     """The portrait the widget shows, decoded from its PNG bytes."""
     return decode_image(view.image.value)

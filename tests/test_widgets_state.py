@@ -43,23 +43,6 @@ def pipe():
     return tiny_pipeline()
 
 
-@pytest.fixture
-def make():
-    """Build widgets that are closed (threads ended) after the test."""
-    made = []
-
-    def build(cls, *args, **kwargs):
-        kwargs.setdefault("debounce", FAST)
-        w = cls(*args, **kwargs)
-        made.append(w)
-        return w
-
-    build.made = made
-    yield build
-    for w in made:
-        w.close()
-
-
 def explorer(make, pipe, **kwargs):
     """A small explorer (no 3D viewer, no metrics) whose every change is one undo step."""
     kwargs.setdefault("viewer", False)
