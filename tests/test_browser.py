@@ -16,6 +16,8 @@ The recipe (server config, readiness signs, slider handling) is in ``shared/BROW
 """
 from __future__ import annotations
 
+import contextlib
+
 import json
 import os
 import re
@@ -214,6 +216,24 @@ def _launch(pw):
     return pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=_CHROMIUM_ARGS)
 
 
+@contextlib.contextmanager
+def _browser_page(pw, viewport: dict, failure_png: str):
+    """A page of a fresh headless chromium at ``viewport`` with its console errors collected
+    (:func:`_console_errors`): yields ``(page, errors)``; on a failure the page is saved to
+    ``ARTIFACTS / failure_png``; the browser is closed in every case."""
+    browser = _launch(pw)
+    try:
+        page = browser.new_page(viewport=viewport)
+        errors = _console_errors(page)
+        try:
+            yield page, errors
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / failure_png))
+            raise
+    finally:
+        browser.close()
+
+
 def _open_and_run_all(page, url: str) -> None:
     """Load ``url`` (a notebook in JupyterLab), wait for an idle kernel, then Run > Run All Cells."""
     page.goto(url)
@@ -231,9 +251,7 @@ def test_region_mixer_slider_changes_the_portrait(lab):
         old.unlink()
     img_sel = "img.sofgan-portrait-image"
     with playwright.sync_playwright() as pw:
-        browser = _launch(pw)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
+        with _browser_page(pw, {"width": 1400, "height": 1000}, "mixer_failure.png") as (page, _):
             _open_and_run_all(page, f"{lab}/lab/tree/tutorial.ipynb")
             # the tutorial's last code cells leave the mixer's hair weight at 1.0
             page.wait_for_function("() => { const r = document.querySelector('.sofgan-mix-hair .widget-readout');"
@@ -254,11 +272,6 @@ def test_region_mixer_slider_changes_the_portrait(lab):
             after = page.evaluate(_PIXELS_JS, img_sel)
             page.screenshot(path=str(ARTIFACTS / "mixer_after.png"))
             assert after != before and page.get_attribute(img_sel, "src") != src_before
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "mixer_failure.png"))
-            raise
-        finally:
-            browser.close()
 
 
 # Mean absolute difference (RGB, in [0, 1]) the portrait must show between the default pose and a
@@ -316,9 +329,8 @@ def test_camera_control_keeps_the_trained_range_until_released(lab):
     for old in ARTIFACTS.glob("camera_*.png"):
         old.unlink()
     with playwright.sync_playwright() as pw:
-        browser = _launch(pw)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})  # the smallest window the layout must hold
-        try:
+        # 1280 x 800: the smallest window the layout must hold
+        with _browser_page(pw, {"width": 1280, "height": 800}, "camera_failure.png") as (page, _):
             _open_and_run_all(page, f"{lab}/lab/tree/camera.ipynb?reset")
             cam = page.locator(".sofgan-test-camera")
             cam.wait_for(state="visible", timeout=120_000)
@@ -379,11 +391,6 @@ def test_camera_control_keeps_the_trained_range_until_released(lab):
             assert img_free.shape == img_default.shape
             diff = float(abs(img_free - img_default).mean())
             assert diff > CAMERA_IMAGE_MIN_DIFF, f"portrait barely changed: mean |diff| {diff:.4f}"
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "camera_failure.png"))
-            raise
-        finally:
-            browser.close()
 
 
 # --------------------------------------------------------------------------------------- layout
@@ -545,10 +552,7 @@ def test_explorer_layout_holds_in_every_tab(lab):
     for old in ARTIFACTS.glob("explorer_*.png"):
         old.unlink()
     with playwright.sync_playwright() as pw:
-        browser = _launch(pw)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        errors = _console_errors(page)
-        try:
+        with _browser_page(pw, {"width": 1280, "height": 800}, "explorer_failure.png") as (page, errors):
             _open_explorer(page, lab)
             for (w, h), sidebar in (((1280, 800), True), ((1280, 800), False), ((1920, 1080), True)):
                 page.set_viewport_size({"width": w, "height": h})
@@ -571,11 +575,6 @@ def test_explorer_layout_holds_in_every_tab(lab):
                     toggle.filter(has_text="portrait").click()
                     page.locator(".sofgan-explorer-side img.sofgan-portrait-image").wait_for(state="visible")
             assert not errors, f"browser console errors: {errors}"
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "explorer_failure.png"))
-            raise
-        finally:
-            browser.close()
 
 
 def test_explorer_stacks_in_a_narrow_window(lab):
@@ -586,10 +585,8 @@ def test_explorer_stacks_in_a_narrow_window(lab):
     for old in ARTIFACTS.glob("narrow_*.png"):
         old.unlink()
     with playwright.sync_playwright() as pw:
-        browser = _launch(pw)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})  # JupyterLab's full layout to start
-        errors = _console_errors(page)
-        try:
+        # JupyterLab's full layout to start
+        with _browser_page(pw, {"width": 1280, "height": 800}, "narrow_failure.png") as (page, errors):
             _open_explorer(page, lab)
             page.set_viewport_size({"width": 800, "height": 900})
             _set_left_sidebar(page, False)
@@ -608,11 +605,6 @@ def test_explorer_stacks_in_a_narrow_window(lab):
                 _check_portrait_box(boxes["portrait"], boxes, where + " (scrolled to the portrait)")
                 page.screenshot(path=str(ARTIFACTS / f"narrow_800x900_{title}.png"))
             assert not errors, f"browser console errors: {errors}"
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "narrow_failure.png"))
-            raise
-        finally:
-            browser.close()
 
 
 # A stroke of the hat class (19) across the top of the head must change the explorer's portrait by
@@ -633,10 +625,7 @@ def test_explorer_paint_tab_paints_the_shared_portrait(lab):
         old.unlink()
     img_sel = ".sofgan-explorer-side img.sofgan-portrait-image"
     with playwright.sync_playwright() as pw:
-        browser = _launch(pw)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        errors = _console_errors(page)
-        try:
+        with _browser_page(pw, {"width": 1280, "height": 800}, "paint_failure.png") as (page, errors):
             _open_explorer(page, lab)
             img = page.locator(img_sel)
             geometry = _image_rgb(img.screenshot())
@@ -677,11 +666,6 @@ def test_explorer_paint_tab_paints_the_shared_portrait(lab):
             assert float(abs(back - geometry).mean()) <= PAINT_BACK_MAX_DIFF, "the edit tab still shows the paint"
             assert not page.locator(".sofgan-explorer-paint-note").is_visible()
             assert not errors, f"browser console errors: {errors}"
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "paint_failure.png"))
-            raise
-        finally:
-            browser.close()
 
 
 def test_geometry_notebook_sampler_and_sliders_fit_side_by_side_or_wrap(lab):
@@ -704,10 +688,7 @@ def test_geometry_notebook_sampler_and_sliders_fit_side_by_side_or_wrap(lab):
                 images: [...document.querySelectorAll('.sofgan-sliders img')].map(box)};
     }"""
     with playwright.sync_playwright() as pw:
-        browser = _launch(pw)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        errors = _console_errors(page)
-        try:
+        with _browser_page(pw, {"width": 1280, "height": 800}, "geometry_failure.png") as (page, errors):
             _open_and_run_all(page, f"{lab}/lab/tree/geometry_space.ipynb?reset")
             page.locator(".sofgan-sliders img.sofgan-portrait-image").wait_for(state="visible", timeout=120_000)
             page.wait_for_function("() => [...document.querySelectorAll('.sofgan-sliders img')].every("
@@ -733,8 +714,3 @@ def test_geometry_notebook_sampler_and_sliders_fit_side_by_side_or_wrap(lab):
                 cut = page.evaluate(_CUT_OFF_JS, ".jp-NotebookPanel .jp-Cell:last-child .jp-OutputArea")
                 assert not cut, f"{label}: controls cut off: {cut}"
             assert not errors, f"browser console errors: {errors}"
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "geometry_failure.png"))
-            raise
-        finally:
-            browser.close()
