@@ -452,6 +452,14 @@ _CUT_OFF_JS = """(root) => {
     return bad;
 }"""
 
+# The explorer's 3D tab shows a plotly figure whose mesh traces hold vertices: the mesh reached the
+# figure as an update after it was built (an anywidget model that failed to initialize drops updates).
+_VIEWER_MESHED_JS = """() => {
+    const gd = document.querySelector('.sofgan-explorer-tabs .js-plotly-plot');
+    if (!gd || !gd.data || gd.getClientRects().length === 0) return false;
+    return gd.data.some(t => t.type === 'mesh3d' && t.x && t.x.length > 0);
+}"""
+
 # The explorer's portrait is shown and settled: its status line is empty, the <img> has loaded and its
 # blob URL has not changed for 0.8 s (the paint tab's first visit loads the geometry onto the canvas).
 _EXPLORER_SETTLED_JS = _PORTRAIT_SETTLED_JS.replace(
@@ -526,6 +534,9 @@ def _walk_the_tabs(page, label: str) -> dict:
     for title in EXPLORER_TABS:
         _show_tab(page, title)
         where = f"{label}, tab {title!r}"
+        if title == "3D":  # built on the tab's first visit; its mesh comes in an update of the figure
+            page.wait_for_function(_VIEWER_MESHED_JS, arg=None, timeout=60_000)
+            page.wait_for_timeout(400)
         page.screenshot(path=str(ARTIFACTS / f"explorer_{label}_{title}.png"))
         boxes = page.evaluate(_EXPLORER_BOXES_JS)
         p, tabs, side = boxes["portrait"], boxes["tabs"], boxes["side"]

@@ -710,6 +710,22 @@ def test_explorer_default_has_every_tab_and_links_the_viewer(pipe, make):
     e = make(Explorer, pipe)
     assert [e.tabs.get_title(i) for i in range(len(e.tabs.children))] == [
         "sample", "edit", "camera", "style", "paint", "3D", "metrics"]
+    import plotly.graph_objects as go
+
+    def figures() -> int:  # plotly figures in the explorer's widget tree
+        stack, n = [e], 0
+        while stack:
+            w = stack.pop()
+            n += isinstance(w, go.FigureWidget)
+            stack.extend(getattr(w, "children", None) or ())
+        return n
+
+    assert figures() == 0, "the 3D viewer's plotly figure was built before its tab opened"
+    e.tabs.selected_index = 5
+    assert figures() == 1 and e.tabs.children[5].children == (e.viewer,)
+    e.tabs.selected_index = 0
+    e.tabs.selected_index = 5
+    assert figures() == 1, "reopening the 3D tab built a second viewer"
     e.viewer.resolution = 16
     e.camera.camera = {"yaw": -20.0, "fov": 35.0}
     e.sliders.set_amount("pc1", 1.0)

@@ -50,7 +50,7 @@ import ipywidgets as W
 from traitlets import Unicode
 
 from ._base import Panel
-from ._render import DEFAULT_DEBOUNCE
+from ._render import DEFAULT_DEBOUNCE, status_html
 from .camera import CameraControl
 from .export import ExportControls
 from .mixer import RegionStyleMixer
@@ -71,7 +71,8 @@ class Explorer(Panel):
 
     Args:
         pipe: a :class:`~sofgan_lab.pipeline.SofGAN` with a geometry space.
-        viewer: include the 3D viewer tab (it meshes the geometry on every change).
+        viewer: include the 3D viewer tab (it meshes the geometry on every change; built when the tab
+            first opens, see :attr:`viewer`).
         metrics: include the metrics tab.
         display_size: CSS pixels of the side of the (square) portrait.
         tab_width: CSS pixels of the tab panel (every tab has this width).
@@ -108,9 +109,15 @@ class Explorer(Panel):
         self.camera = CameraControl(pipe, portrait=self.portrait)
         self.mixer = RegionStyleMixer(pipe, portrait=self.portrait)
         self.painter = SegmapPainter(pipe, portrait=self.portrait, active=False)
-        self.viewer = SOFViewer3D(pipe, geometry=list(self.sliders.code), height=340) if viewer else None
-        if self.viewer is not None:  # a hidden tab has no width to autosize to: plotly would draw 700 px wide
-            self.viewer.figure.layout.width = tab_width - 40
+        # The 3D viewer is built when its tab first opens (or ``viewer`` is first read): its plotly figure
+        # loads a 4.7 MB script in the browser, which anywidget gives 2 s before it drops every later update
+        # of the figure; at start-up the browser is busy with the other tabs and the kernel with their renders.
+        self._viewer: SOFViewer3D | None = None
+        self._viewer_width = tab_width - 40  # a hidden tab has no width to autosize to: plotly would draw 700 px
+        self._viewer_slot = None
+        if viewer:
+            self._viewer_slot = W.VBox([W.HTML(status_html("the 3D view is built when this tab opens…"))])
+            self._viewer_slot.add_class("sofgan-explorer-viewer-slot")
         self.metrics = None
         if metrics:
             from .metrics import MetricTable
@@ -123,14 +130,11 @@ class Explorer(Panel):
         W.dlink((self.sliders, "code"), (self.painter, "geometry"))
         W.dlink((self.mixer, "style_a"), (self.painter, "texture"))
         W.dlink((self.mixer, "truncation"), (self.painter, "truncation"))
-        if self.viewer is not None:
-            W.dlink((self.sliders, "code"), (self.viewer, "geometry"))
-            W.dlink((self.camera, "camera"), (self.viewer, "camera"))
 
         tabs = [("sample", self.sampler), ("edit", self.sliders), ("camera", self.camera), ("style", self.mixer),
                 ("paint", self.painter)]
-        if self.viewer is not None:
-            tabs.append(("3D", self.viewer))
+        if self._viewer_slot is not None:
+            tabs.append(("3D", self._viewer_slot))
         if self.metrics is not None:
             tabs.append(("metrics", self.metrics))
         self.tabs = W.Tab(children=[w for _, w in tabs], titles=[t for t, _ in tabs],
@@ -138,8 +142,10 @@ class Explorer(Panel):
                                           max_width="100%", overflow="auto"))
         self.tabs.add_class("sofgan-explorer-tabs")
         self._paint_tab = [t for t, _ in tabs].index("paint")
+        self._viewer_tab = [t for t, _ in tabs].index("3D") if self._viewer_slot is not None else None
         self.tabs.observe(self._tab_changed, "selected_index")
-        self._panels = [self.portrait, *(w for _, w in tabs)]
+        self._panels = [self.portrait, *(w for _, w in tabs if w is not self._viewer_slot)]
+        self._own(self._viewer_slot)
         for p in self._panels:
             self._add_linked(p)
             self._own(p)
@@ -184,8 +190,28 @@ class Explorer(Panel):
         self.children = [self.main]
         self.add_class("sofgan-explorer")
 
+    @property
+    def viewer(self) -> SOFViewer3D | None:
+        """The 3D viewer tab's :class:`SOFViewer3D` (``None`` when built with ``viewer=False``), built on
+        first use: when its tab first opens or this attribute is first read."""
+        if self._viewer is None and self._viewer_slot is not None and not self.closed:
+            v = SOFViewer3D(self.pipe, geometry=list(self.sliders.code), height=340)
+            v.figure.layout.width = self._viewer_width
+            W.dlink((self.sliders, "code"), (v, "geometry"))
+            W.dlink((self.camera, "camera"), (v, "camera"))
+            W.dlink((self, "debounce"), (v, "debounce"))
+            self._add_linked(v)
+            self._own(v)
+            self._panels.append(v)
+            self._viewer = v
+            self._viewer_slot.children = [v]
+        return self._viewer
+
     def _tab_changed(self, change: Any) -> None:
-        """The paint tab opened or closed: hand the shared portrait to the painter, or back."""
+        """The paint tab opened or closed: hand the shared portrait to the painter, or back; the 3D tab
+        opened for the first time: build the viewer."""
+        if change.new is not None and change.new == self._viewer_tab:
+            self.viewer  # noqa: B018 - builds it
         painting = change.new == self._paint_tab
         if painting and self.painter.version == 0:
             # A blank canvas: paint over what the portrait shows. The painter takes the portrait once the
