@@ -90,6 +90,8 @@ class Portrait(ImageResult):
         camera: the camera (batch 1), or ``None``.
         region_mix: the region mix ``{group: p}`` or ``None``.
         truncation: ψ.
+        points: world positions ``(h, w, 3)`` float32 of the surface point of each pixel, or ``None``
+            (as ``depth``); with the camera they give :meth:`normal_image`.
     """
 
     tensor: torch.Tensor
@@ -102,6 +104,30 @@ class Portrait(ImageResult):
     camera: Camera | None
     region_mix: dict | None
     truncation: float
+    points: np.ndarray | None = None
+
+    def depth_image(self):
+        """The depth of the head as a grey PIL image (nearest white, background black;
+        :func:`~sofgan_lab.geometry.views.depth_image`). Needs a rendered portrait (``depth``)."""
+        from PIL import Image
+
+        from .geometry.views import depth_image
+
+        if self.depth is None or self.segmap is None:
+            raise ValueError("depth: this portrait was made from a label map, not rendered; it has no depth")
+        return Image.fromarray(depth_image(self.depth, self.segmap))
+
+    def normal_image(self):
+        """The surface normals of the head in the camera frame as a PIL image (``RGB = (n + 1) / 2``,
+        x right, y up, z toward the viewer; background black;
+        :func:`~sofgan_lab.geometry.views.normal_image`). Needs a rendered portrait."""
+        from PIL import Image
+
+        from .geometry.views import normal_image
+
+        if self.points is None or self.camera is None or self.segmap is None:
+            raise ValueError("normals: this portrait was made from a label map, not rendered; it has no surface")
+        return Image.fromarray(normal_image(self.points, self.segmap, self.camera))
 
     def segmap_image(self, label_set: str = "sof20"):
         """The label map coloured with the palette of ``label_set`` ("sof20" or "sofgan17"), as PIL."""
@@ -576,7 +602,7 @@ class SofGAN:
                      segmap17=seg17[i].cpu().numpy().astype(np.uint8),
                      depth=render.depth[i].float().cpu().numpy(), geometry=z_g[i].clone(), texture=z[i].clone(),
                      latents=out.latents[i].float().cpu(), camera=cam[i] if cam.batch_size > 1 else cam,
-                     region_mix=mix, truncation=psi)
+                     region_mix=mix, truncation=psi, points=render.points[i].float().cpu().numpy())
             for i in range(n))
         single = not (_batched(geometry) or _batched(texture) or cam.batch_size > 1)
         return result[0] if single else result

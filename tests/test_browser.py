@@ -17,23 +17,16 @@ The recipe (server config, readiness signs, slider handling) is in ``shared/BROW
 from __future__ import annotations
 
 import contextlib
-
-import json
 import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from benchmarks.lab import CHROMIUM, jupyter_lab, launch_chromium, open_and_run_all
+
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("SOFGAN_LAB_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("SOFGAN_LAB_ARTIFACTS", REPO / "out" / "test-artifacts" / "browser"))
 
 pytestmark = [
@@ -42,21 +35,6 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).is_file() and not os.environ.get("CI"),
                        reason=f"Chromium not found at {CHROMIUM} (apt-get install chromium)"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _write_settings(settings: Path) -> None:
-    for rel, body in (("@jupyterlab/apputils-extension/notification.jupyterlab-settings",
-                       {"fetchNews": "false", "checkForUpdates": False}),
-                      ("@jupyterlab/docmanager-extension/plugin.jupyterlab-settings", {"autosave": False})):
-        f = settings / rel
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text(json.dumps(body))
 
 
 NOTEBOOK = REPO / "notebooks" / "04_texture_and_region_styles.ipynb"
@@ -144,46 +122,8 @@ def lab(tmp_path_factory):
     nbformat.write(_camera_notebook(), served / "camera.ipynb")
     nbformat.write(_explorer_notebook(), served / "explorer.ipynb")
     nbformat.write(_geometry_section7_notebook(), served / "geometry_space.ipynb")
-    settings, workspaces, config, runtime = (root / n for n in ("settings", "workspaces", "config", "runtime"))
-    _write_settings(settings)
-    port = _free_port()
-    cfg = root / "jupyter_server_config.json"
-    cfg.write_text(json.dumps({
-        "ServerApp": {"ip": "127.0.0.1", "port": port, "port_retries": 0, "open_browser": False,
-                      "allow_root": True, "token": "", "password": "", "disable_check_xsrf": True,
-                      "root_dir": str(served)},
-        "IdentityProvider": {"token": ""},
-        "LabServerApp": {"workspaces_dir": str(workspaces), "user_settings_dir": str(settings)},
-        "LabApp": {"news_url": None, "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
-    }))
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(config), JUPYTER_RUNTIME_DIR=str(runtime),
-               OMP_NUM_THREADS="1")
-    log = open(root / "lab.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", f"--config={cfg}"], cwd=served, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited with {proc.returncode}: {(root / 'lab.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/api/status", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("jupyter lab did not answer /api/status within 90 s")
-            time.sleep(0.3)
+    with jupyter_lab(served, root) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 _PIXELS_JS = """(sel) => {
@@ -200,20 +140,8 @@ _PIXELS_JS = """(sel) => {
 }"""
 
 
-_CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"]
-
-_KERNEL_IDLE_JS = """() => {
-    const ind = document.querySelector('.jp-NotebookPanel .jp-Notebook-ExecutionIndicator');
-    const name = document.querySelector('.jp-NotebookPanel .jp-KernelName, .jp-Toolbar-kernelName');
-    const status = [...document.querySelectorAll('.jp-StatusBar-TextItem')].map(e => e.textContent);
-    return ind && ind.getAttribute('data-status') === 'idle' && name &&
-           !name.textContent.includes('No Kernel') && status.some(t => /\\|\\s*Idle/.test(t));
-}"""
-
-
 def _launch(pw):
-    return pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=_CHROMIUM_ARGS)
+    return launch_chromium(pw)
 
 
 @contextlib.contextmanager
@@ -234,14 +162,7 @@ def _browser_page(pw, viewport: dict, failure_png: str):
         browser.close()
 
 
-def _open_and_run_all(page, url: str) -> None:
-    """Load ``url`` (a notebook in JupyterLab), wait for an idle kernel, then Run > Run All Cells."""
-    page.goto(url)
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
-    page.wait_for_function(_KERNEL_IDLE_JS, timeout=90_000)
-    page.click("text=Run", timeout=10_000)
-    page.click('[data-command="runmenu:run-all"]', timeout=10_000)
+_open_and_run_all = open_and_run_all
 
 
 def test_region_mixer_slider_changes_the_portrait(lab):
@@ -273,6 +194,10 @@ def test_region_mixer_slider_changes_the_portrait(lab):
             page.screenshot(path=str(ARTIFACTS / "mixer_after.png"))
             assert after != before and page.get_attribute(img_sel, "src") != src_before
 
+
+# Mean absolute difference (RGB, in [0, 1]) between two of the portrait square's views (segmap,
+# depth, normals) of the explorer's portrait: each is a different picture of the head.
+VIEW_MIN_DIFF = 0.05
 
 # Mean absolute difference (RGB, in [0, 1]) the portrait must show between the default pose and a
 # yaw past 100 degrees: the head turns away or vanishes there, far more than this.
@@ -583,8 +508,27 @@ def test_explorer_layout_holds_in_every_tab(lab):
                     assert all(abs(sb[k] - first[k2]) <= PORTRAIT_MAX_SHIFT_PX
                                for k, k2 in (("x", "x"), ("y", "y"), ("width", "w"), ("height", "h"))), (
                         f"{label}: the segmap {sb} is not where the portrait was {first}")
+                    # depth and normals take the same square and show a picture of their own
+                    shots = {"segmap": seg.screenshot()}
+                    for view in ("depth", "normals"):
+                        toggle.filter(has_text=view).click()
+                        surf = page.locator(".sofgan-explorer-side img.sofgan-portrait-surface")
+                        surf.wait_for(state="visible", timeout=10_000)
+                        page.wait_for_timeout(300)
+                        vb = surf.bounding_box()
+                        assert all(abs(vb[k] - first[k2]) <= PORTRAIT_MAX_SHIFT_PX
+                                   for k, k2 in (("x", "x"), ("y", "y"), ("width", "w"), ("height", "h"))), (
+                            f"{label}: the {view} view {vb} is not where the portrait was {first}")
+                        shots[view] = surf.screenshot()
+                        page.screenshot(path=str(ARTIFACTS / f"explorer_{label}_{view}.png"))
                     toggle.filter(has_text="portrait").click()
                     page.locator(".sofgan-explorer-side img.sofgan-portrait-image").wait_for(state="visible")
+                    pics = {k: _image_rgb(v) for k, v in shots.items()}
+                    for a, b in (("segmap", "depth"), ("depth", "normals"), ("segmap", "normals")):
+                        diff = float(abs(pics[a] - pics[b]).mean())
+                        assert diff >= VIEW_MIN_DIFF, f"{label}: the {a} and {b} views differ by {diff:.3f} only"
+                    grey = pics["depth"]
+                    assert float(abs(grey[..., 0] - grey[..., 2]).max()) < 0.02, "the depth view is not grey"
             assert not errors, f"browser console errors: {errors}"
 
 
@@ -657,7 +601,7 @@ def test_explorer_paint_tab_paints_the_shared_portrait(lab):
             cb = canvas.bounding_box()
             assert cb and cb["width"] >= 200, f"painter canvas box {cb}"
             src = img.get_attribute("src")
-            y = cb["y"] + 0.22 * cb["height"]
+            y = cb["y"] + 0.6 * cb["height"]          # across the face (the portrait framing)
             page.mouse.move(cb["x"] + 0.25 * cb["width"], y)
             page.mouse.down()
             page.mouse.move(cb["x"] + 0.75 * cb["width"], y, steps=15)
@@ -696,13 +640,14 @@ def test_geometry_notebook_sampler_and_sliders_fit_side_by_side_or_wrap(lab):
                 component: box(s.querySelector('.widget-dropdown')),
                 resample: box([...s.querySelectorAll('button')].find(b => b.textContent.includes('resample'))),
                 toggle: box(s.querySelector('.widget-toggle-buttons')),
-                images: [...document.querySelectorAll('.sofgan-sliders img')].map(box)};
+                images: [...document.querySelectorAll('.sofgan-sliders img')].filter(i => i.offsetParent !== null).map(box)};
     }"""
     with playwright.sync_playwright() as pw:
         with _browser_page(pw, {"width": 1280, "height": 800}, "geometry_failure.png") as (page, errors):
             _open_and_run_all(page, f"{lab}/lab/tree/geometry_space.ipynb?reset")
             page.locator(".sofgan-sliders img.sofgan-portrait-image").wait_for(state="visible", timeout=120_000)
-            page.wait_for_function("() => [...document.querySelectorAll('.sofgan-sliders img')].every("
+            page.wait_for_function("() => [...document.querySelectorAll('.sofgan-sliders img')]"
+                                   ".filter(i => i.offsetParent !== null).every("
                                    "i => i.complete && i.naturalWidth > 0)", timeout=60_000)
             for sidebar in (True, False):
                 _set_left_sidebar(page, sidebar)
@@ -724,4 +669,62 @@ def test_geometry_notebook_sampler_and_sliders_fit_side_by_side_or_wrap(lab):
                     assert abs(im["w"] - im["h"]) <= 1 and im["w"] >= 200, f"{label}: a sliders image is {im}"
                 cut = page.evaluate(_CUT_OFF_JS, ".jp-NotebookPanel .jp-Cell:last-child .jp-OutputArea")
                 assert not cut, f"{label}: controls cut off: {cut}"
+            assert not errors, f"browser console errors: {errors}"
+
+
+# What the orbit surface keeps for tests and benchmarks (widgets/orbit.py): frames shown, drag
+# messages sent, latencies (ms) from a pointer move to the frame showing it, the fps readout.
+_ORBIT_STATE_JS = """() => { const b = document.querySelector('.sofgan-explorer-side .sofgan-orbit');
+    return b && b.sofganOrbit ? {frames: b.sofganOrbit.frames, drags: b.sofganOrbit.drags,
+                                 latencies: b.sofganOrbit.latencies.slice(), fps: b.sofganOrbit.fps} : null; }"""
+
+# Mean absolute difference (RGB, in [0, 1]) a drag across the portrait must make to it.
+DRAG_MIN_DIFF = 0.02
+
+
+def test_dragging_the_explorer_portrait_orbits_with_a_frame_rate_readout(lab):
+    """Drag on the explorer's portrait (the mouse, 150 px to the right): the head turns (a visible
+    change), frames arrive while the button is down, the corner shows a frames-per-second readout, the
+    camera tab's yaw follows inside the trained range, and after the release the portrait is the
+    lossless PNG."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright.sync_playwright() as pw:
+        with _browser_page(pw, {"width": 1280, "height": 800}, "drag_failure.png") as (page, errors):
+            _open_explorer(page, lab)
+            surface = page.locator(".sofgan-explorer-side .sofgan-orbit")
+            surface.wait_for(state="visible", timeout=60_000)
+            page.wait_for_function(_EXPLORER_SETTLED_JS, arg=None, timeout=60_000)
+            before = _image_rgb(surface.screenshot())
+            box = surface.bounding_box()
+            assert box and box["width"] >= 256 and abs(box["width"] - box["height"]) <= 1, box
+            x0, y = box["x"] + 0.3 * box["width"], box["y"] + 0.5 * box["height"]
+            page.mouse.move(x0, y)
+            page.mouse.down()
+            readouts = []
+            for i in range(1, 31):                            # 30 moves of 5 px, 40 ms apart
+                page.mouse.move(x0 + 5 * i, y)
+                page.wait_for_timeout(40)
+                readouts.append(page.locator(".sofgan-explorer-side .sofgan-orbit-fps").inner_text())
+            page.wait_for_timeout(500)
+            during = page.evaluate(_ORBIT_STATE_JS)
+            fps_text = page.locator(".sofgan-explorer-side .sofgan-orbit-fps").inner_text()
+            page.screenshot(path=str(ARTIFACTS / "drag_during.png"))
+            page.mouse.up()
+            src = page.get_attribute(".sofgan-explorer-side img.sofgan-portrait-image", "src")
+            page.wait_for_function(_EXPLORER_SETTLED_JS, arg=src, timeout=60_000)
+            after = _image_rgb(surface.screenshot(path=str(ARTIFACTS / "drag_after.png")))
+            kind = page.evaluate("async () => { const i = document.querySelector("
+                                 "'.sofgan-explorer-side img.sofgan-portrait-image');"
+                                 " return (await (await fetch(i.src)).blob()).type; }")
+            _show_tab(page, "camera")
+            yaw = _readout(page.locator(".sofgan-explorer-tabs .widget-slider", has_text="yaw").first)
+            print(f"drag: {during['frames']} frames, {during['drags']} drag messages, readout {fps_text!r}, "
+                  f"latencies {sorted(during['latencies'])[len(during['latencies']) // 2]:.0f} ms median, yaw {yaw}")
+            assert during["drags"] >= 10 and during["frames"] >= 3, during
+            assert re.fullmatch(r"\d+ fps", fps_text) and any(r.endswith("fps") for r in readouts), (fps_text, readouts)
+            diff = float(abs(after - before).mean())
+            assert diff >= DRAG_MIN_DIFF, f"the drag barely changed the portrait: mean |diff| {diff:.3f}"
+            assert kind == "image/png", kind
+            assert 20.0 <= yaw <= 34.4 + 1e-6, f"150 px at 0.3 degrees per px, clamped to the range: yaw {yaw}"
             assert not errors, f"browser console errors: {errors}"

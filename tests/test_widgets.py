@@ -102,6 +102,24 @@ def test_renderer_preview_then_full_render_after_quiet():
         r.close()
 
 
+def test_renderer_holds_full_renders_while_asked_and_renders_the_last_on_release():
+    import time
+
+    calls = []
+    r = Renderer(lambda p, preview: calls.append((p, preview)), lambda v, j: None, debounce=FAST)
+    try:
+        r.hold_full(True)
+        for p in ("a", "b", "c"):
+            r.submit(p, preview=True)
+            time.sleep(0.1)                                   # far past the debounce
+        assert calls == [("a", True), ("b", True), ("c", True)]   # previews only
+        assert not r.wait(0.2)                                # a full render waits
+        r.hold_full(False)
+        assert r.wait(WAIT) and calls[-1] == ("c", False) and len(calls) == 4
+    finally:
+        r.close()
+
+
 def test_renderer_captures_errors_and_stays_usable():
     errors, values = [], []
 
@@ -845,6 +863,45 @@ def test_portrait_view_squares_and_segmap_toggle(pipe, make):
         PortraitView(pipe, display_size=True)
 
 
+def test_portrait_view_depth_and_normal_views(pipe, make):
+    from sofgan_lab.geometry.views import depth_image, normal_image
+
+    v = make(PortraitView, pipe, display_size=200, segmap_toggle=True, debounce=FAST)
+    assert list(v.view_toggle.options) == ["portrait", "segmap", "depth", "normals"]
+    assert v.wait(WAIT)
+    portrait = shown(v)
+    v.view_toggle.value = "depth"
+    assert visible(v.surface_image) and not visible(v.image) and not visible(v.segmap_image)
+    r = v.result
+    depth = decode_image(v.surface_image.value)
+    # the depth of the geometry shown, from the renderer's own surface (the same as a direct render)
+    want = pipe(geometry=np.array(v.geometry, np.float32), texture=v.texture, camera=pipe.camera(**{
+        k: v.camera[k] for k in ("yaw", "pitch")}))
+    np.testing.assert_array_equal(depth, depth_image(want.depth, want.segmap))
+    fg = r.segmap != 0
+    assert fg.mean() > 0.1 and depth[fg, 0].std() > 20 and (depth[~fg] == 0).all()  # visible relief
+    v.view_toggle.value = "normals"
+    normals = decode_image(v.surface_image.value)
+    np.testing.assert_array_equal(normals, normal_image(r.points, r.segmap, r.camera))
+    assert np.abs(normals.astype(int) - depth.astype(int))[fg].mean() > 30      # a different picture
+    assert np.abs(normals.astype(int) - portrait.astype(int))[fg].mean() > 30
+    # a camera change re-renders the view shown (camera-frame normals of a turned head: the outline
+    # moves, a sphere's normals would not)
+    v.camera = {**v.camera, "yaw": 25.0}
+    assert v.wait(WAIT) and v.result.request.camera["yaw"] == 25.0
+    turned = decode_image(v.surface_image.value)
+    cam = pipe.camera(yaw=25.0, pitch=v.camera["pitch"])
+    want = pipe(geometry=np.array(v.geometry, np.float32), texture=v.texture, camera=cam)
+    np.testing.assert_array_equal(turned, np.asarray(want.normal_image()))
+    assert (np.abs(turned.astype(int) - normals.astype(int)).max(-1) > 40).mean() > 0.005
+    # a given segmap has no surface: the view says so instead of showing a stale one
+    v.segmap = r.segmap.copy()
+    assert v.wait(WAIT) and v.result.depth is None
+    assert "no normals view" in v.status.value and decode_image(v.surface_image.value).max() == 0
+    v.view_toggle.value = "portrait"
+    assert visible(v.image) and not visible(v.surface_image)
+
+
 def test_panels_with_their_own_portrait_keep_its_width(pipe, make):
     s = make(AttributeSliders, pipe, n_components=2, attributes=["smile"])
     assert s.layout.min_width == f"{s.portrait.needed_width}px"
@@ -909,3 +966,101 @@ def test_explorer_layout_and_paint_tab_hand_over_the_portrait(pipe, make):
     assert e.wait(WAIT) and e.painter.version > 1 and np.array_equal(e.portrait.segmap, e.painter.segmap)
     with pytest.raises(ValueError, match="tab_width"):
         Explorer(pipe, viewer=False, metrics=False, tab_width=10)
+
+
+# --------------------------------------------------------------------------------------- drag to orbit
+def _msg(surface, **content):
+    """What the front end sends (``model.send``), delivered the way the comm delivers it."""
+    surface._on_message(surface, content, [])
+
+
+def test_orbit_surface_paces_preview_frames_and_never_holds_a_full_one():
+    from sofgan_lab.widgets.orbit import OrbitSurface
+
+    s = OrbitSurface(size=64)
+    try:
+        assert s.show(b"a", "jpeg", seq=1, preview=True) and s.show(b"b", "jpeg", seq=2, preview=True)
+        assert s.in_flight == 2 and s.frame == b"b" and s.frame_format == "jpeg" and s.frame_seq == 2
+        assert not s.show(b"c", "jpeg", seq=3, preview=True)       # two in flight: waits
+        assert not s.show(b"d", "jpeg", seq=4, preview=True)       # ... the newest waiting one wins
+        assert s.frame == b"b" and s.held == 2
+        _msg(s, kind="shown", id=1)                                 # a slot frees: the waiting frame goes
+        assert s.frame == b"d" and s.frame_seq == 4 and s.frame_id == 3 and s.in_flight == 2
+        _msg(s, kind="shown", id=3)
+        assert s.in_flight == 0
+        for i in range(2):
+            s.show(b"p", "jpeg", preview=True)
+        assert s.show(b"full", "png", seq=9)                        # full quality: never held
+        assert s.frame == b"full" and s.frame_format == "png"
+        with pytest.raises(ValueError, match="fmt: expected 'jpeg' or 'png'"):
+            s.show(b"x", "gif")
+        _msg(s, kind="bogus")                                       # unknown messages are ignored
+        _msg(s, kind="shown", id="x")                               # ... and bad ones do not raise
+    finally:
+        s.close()
+
+
+def test_dragging_the_explorer_portrait_orbits_inside_the_trained_range(pipe, make):
+    e = make(Explorer, pipe, viewer=False, metrics=False, debounce=FAST)
+    s = e.portrait.orbit_surface
+    assert s is not None and e.portrait.wait(WAIT)
+    assert s.frame_format == "png" and np.array_equal(decode_image(s.frame), shown(e.portrait))
+    start = e.portrait.result.segmap.copy()
+    e.tabs.selected_index = 2                                       # the camera tab: the sampler rests
+    _msg(s, kind="start")
+    assert s.dragging
+    _msg(s, kind="drag", dx=60, dy=0, seq=1)                        # 60 px right: +18 degrees of yaw
+    assert e.camera.yaw == pytest.approx(60 * s.degrees_per_pixel)
+    assert e.portrait.camera["yaw"] == pytest.approx(18.0) and e.state["camera"]["yaw"] == pytest.approx(18.0)
+    _msg(s, kind="drag", dx=400, dy=-100, seq=2)                    # far past the range: clamped
+    lo, hi = pipe.pose_range["yaw"]
+    plo, phi = pipe.pose_range["pitch"]
+    assert e.camera.yaw == pytest.approx(hi) and e.camera.pitch == pytest.approx(phi)
+    assert e.camera.in_trained_range
+    _msg(s, kind="end", seq=2)
+    assert not s.dragging and e.portrait.wait(WAIT)
+    # the full-quality PNG of the final pose, showing drag 2, equal to a direct render
+    assert s.frame_format == "png" and s.frame_seq == 2
+    want = pipe(geometry=np.array(e.sliders.code, np.float32), texture=e.mixer.style_a,
+                camera=pipe.camera(hi, phi), truncation=e.mixer.truncation)
+    assert_same_image(decode_image(s.frame), want.array)
+    assert (e.portrait.result.segmap != start).mean() > 0.02        # the head turned (32 px: a small head)
+    assert e.sampler.camera.get("yaw", 0.0) == 0.0                  # no thumbnails re-rendered meanwhile
+    e.tabs.selected_index = 0                                       # ... until the sample tab opens again
+    assert e.sampler.camera["yaw"] == pytest.approx(hi) and e.wait(WAIT)
+    # freed, a drag leaves the range (and the note says so)
+    e.camera.free_camera = True
+    _msg(s, kind="start")
+    _msg(s, kind="drag", dx=300, dy=0, seq=3)
+    assert e.camera.yaw == pytest.approx(hi + 90.0) and not e.camera.in_trained_range
+    _msg(s, kind="end", seq=3)
+    assert e.portrait.wait(WAIT)
+    # on the sample tab the thumbnails wait for the release (no 8 renders per frame of a drag)
+    e.camera.free_camera = False
+    assert e.wait(WAIT) and e.tabs.selected_index == 0
+    before = dict(e.sampler.camera)
+    _msg(s, kind="start")
+    _msg(s, kind="drag", dx=-100, dy=0, seq=4)
+    assert e.portrait.camera["yaw"] == pytest.approx(hi - 30.0) and e.sampler.camera == before
+    _msg(s, kind="end", seq=4)
+    assert e.sampler.camera["yaw"] == pytest.approx(hi - 30.0) and e.wait(WAIT)
+
+
+def test_drag_previews_stream_as_jpeg(pipe, make):
+    import time
+
+    v = make(PortraitView, pipe, orbit=True, debounce=1.0)
+    s = v.orbit_surface
+    assert v.wait(WAIT)
+    _msg(s, kind="shown", id=s.frame_id)                            # the browser showed the first frames
+    _msg(s, kind="start")
+    _msg(s, kind="drag", dx=20, dy=10, seq=5)
+    deadline = time.monotonic() + WAIT
+    while s.frame_seq != 5 and time.monotonic() < deadline:        # the preview, before the 1 s debounce
+        time.sleep(0.01)
+    assert s.frame_format == "jpeg" and s.frame_seq == 5 and s.frame[:2] == b"\xff\xd8"
+    assert v.camera["yaw"] == pytest.approx(6.0) and v.camera["pitch"] == pytest.approx(-3.0)
+    _msg(s, kind="end", seq=5)
+    assert v.wait(WAIT) and s.frame_format == "png"
+    _msg(s, kind="drag", dx=float("nan"), dy=0, seq=6)              # a bad message: an error line, no crash
+    assert "d_yaw" in v.status.value or "finite" in v.error

@@ -335,6 +335,18 @@ class CameraControl(Panel):
             move = -move
         self.yaw = min(max(self.yaw + move, lo), hi)
 
+    def orbit_by(self, d_yaw: float, d_pitch: float) -> None:
+        """Turn the camera by ``d_yaw`` and ``d_pitch`` degrees in one camera change — what a drag on an
+        orbiting portrait does. While ``free_camera`` is off the pose stays inside the trained range
+        (clamped at its edges); on, the yaw wraps at ±180 and the pitch stops at ±80."""
+        if not (math.isfinite(d_yaw) and math.isfinite(d_pitch)):
+            raise ValueError(f"d_yaw, d_pitch: expected finite degrees, got {d_yaw!r}, {d_pitch!r}")
+        yaw = self.yaw + float(d_yaw)
+        if self.free_camera:
+            yaw = ((yaw + 180.0) % 360.0) - 180.0
+        t = self.traits()["pitch"]
+        self.camera = {"yaw": yaw, "pitch": min(max(self.pitch + float(d_pitch), t.min), t.max)}
+
     def reset(self) -> None:
         """Back to the pipeline's default camera, ``target`` and ``zoom`` included (``free_camera`` is
         kept; while confined, a default pose outside the trained range is clamped into it)."""

@@ -5,7 +5,8 @@ Tabs on the left, the shared :class:`PortraitView` on the right. The chain of li
 * sampler → sliders: a clicked thumbnail's code becomes the sliders' ``base``;
 * sliders → portrait and 3D viewer: the edited ``code`` (and, with ``restrict``, the base and the
   regions) is the portrait's geometry and the viewer's;
-* camera → portrait, 3D viewer (frustum), sampler thumbnails, painter ("from geometry");
+* camera → portrait, 3D viewer (frustum), sampler thumbnails (while the sample tab is open),
+  painter ("from geometry");
 * mixer → portrait (styles A/B, region weights, ψ) and painter (style A, ψ);
 * sliders → painter: "from geometry" in the painter loads the current edited geometry.
 
@@ -18,8 +19,11 @@ Layout (ipywidgets ``Layout`` properties only; no CSS is injected): the tab pane
 width for every tab (``tab_width``, a flex basis; it only shrinks in a container narrower than itself,
 and then scrolls sideways rather than cut its content off); the column on the right (portrait, notes,
 readout, state and export controls) has a fixed width (``display_size`` + 16 px) and never shrinks,
-and the portrait in it is a square of ``display_size`` pixels with a *portrait* / *segmap* toggle
-above it. The two wrap: in a
+and the portrait in it is a square of ``display_size`` pixels with a *portrait* / *segmap* / *depth* /
+*normals* toggle above it. Drag on the portrait to orbit: the drag turns the camera tab's pose
+(:meth:`~.camera.CameraControl.orbit_by`, inside the trained poses unless freed), previews stream
+as JPEG with a frames-per-second readout in the corner, the full PNG follows the release
+(:class:`~.orbit.OrbitSurface`). The two wrap: in a
 container narrower than both, the column goes under the tabs instead of being clipped. The edit tab's
 many sliders scroll inside a box of their own (:class:`~.sliders.AttributeSliders`).
 
@@ -103,10 +107,11 @@ class Explorer(Panel):
         super().__init__()
         self.debounce = debounce
         self.pipe = pipe
-        self.portrait = PortraitView(pipe, display_size=display_size, segmap_toggle=True)
+        self.portrait = PortraitView(pipe, display_size=display_size, segmap_toggle=True, orbit=True)
         self.sampler = GeometrySampler(pipe, portrait=False)
         self.sliders = AttributeSliders(pipe, portrait=self.portrait)
         self.camera = CameraControl(pipe, portrait=self.portrait)
+        self.portrait.orbit_handler = self.camera.orbit_by   # drag on the portrait: the camera tab's pose
         self.mixer = RegionStyleMixer(pipe, portrait=self.portrait)
         self.painter = SegmapPainter(pipe, portrait=self.portrait, active=False)
         # The 3D viewer is built when its tab first opens (or ``viewer`` is first read): its plotly figure
@@ -125,7 +130,11 @@ class Explorer(Panel):
             self.metrics = MetricTable(pipe)
 
         self.sampler.observe(self._selected, "selected")
-        W.dlink((self.camera, "camera"), (self.sampler, "camera"))
+        # The sampler's thumbnails follow the camera while its tab is open and no drag is under way (8
+        # renders per camera change would compete with the portrait for the pipeline); opening the tab
+        # or releasing the drag catches up.
+        self.camera.observe(lambda change: self._camera_to_sampler(), "camera")
+        self.portrait.orbit_surface.observe(lambda change: self._camera_to_sampler(), "dragging")
         W.dlink((self.camera, "camera"), (self.painter, "camera"))
         W.dlink((self.sliders, "code"), (self.painter, "geometry"))
         W.dlink((self.mixer, "style_a"), (self.painter, "texture"))
@@ -142,6 +151,7 @@ class Explorer(Panel):
                                           max_width="100%", overflow="auto"))
         self.tabs.add_class("sofgan-explorer-tabs")
         self._paint_tab = [t for t, _ in tabs].index("paint")
+        self._sample_tab = [t for t, _ in tabs].index("sample")
         self._viewer_tab = [t for t, _ in tabs].index("3D") if self._viewer_slot is not None else None
         self.tabs.observe(self._tab_changed, "selected_index")
         self._panels = [self.portrait, *(w for _, w in tabs if w is not self._viewer_slot)]
@@ -207,11 +217,20 @@ class Explorer(Panel):
             self._viewer_slot.children = [v]
         return self._viewer
 
+    def _camera_to_sampler(self) -> None:
+        tabs = getattr(self, "tabs", None)
+        if self.portrait.orbit_surface.dragging:
+            return
+        if (tabs is None or tabs.selected_index == self._sample_tab) and self.sampler.camera != self.camera.camera:
+            self.sampler.camera = dict(self.camera.camera)
+
     def _tab_changed(self, change: Any) -> None:
         """The paint tab opened or closed: hand the shared portrait to the painter, or back; the 3D tab
         opened for the first time: build the viewer."""
         if change.new is not None and change.new == self._viewer_tab:
             self.viewer  # noqa: B018 - builds it
+        if change.new == self._sample_tab:
+            self._camera_to_sampler()
         painting = change.new == self._paint_tab
         if painting and self.painter.version == 0:
             # A blank canvas: paint over what the portrait shows. The painter takes the portrait once the

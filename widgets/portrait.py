@@ -13,6 +13,16 @@ camera moves and ``preview`` is on, the label map is first rendered at half size
 the texture is still generated at full size) and at full size once the change stops
 (``debounce``); texture-only changes reuse the cached map and need no preview.
 
+With ``segmap_toggle`` two more views of the same state are on the toggle: *depth* (grey, nearest
+white) and *normals* (the surface normals in the camera frame as RGB), computed by
+:mod:`sofgan_lab.geometry.views` from the SOF's surface points, which the view caches with the label
+map (a painted segmap has no surface: those views then say so).
+
+With ``orbit=True`` the portrait's square is an :class:`~.orbit.OrbitSurface`: dragging on it turns
+the camera (``orbit_handler``; by default this view's own camera, kept inside the trained poses),
+previews stream to it as JPEG with at most two frames in flight (full-quality renders wait while the
+pointer is down), and the full-quality PNG follows the release.
+
 Layout: both images are squares of ``display_size`` CSS pixels that never shrink (``flex: 0 0 auto``,
 a minimum width equal to the width, ``object-fit: contain``), so a narrow container scrolls instead of
 squashing them. The segmap is shown beside the portrait, or, with ``segmap_toggle``, in its place: a
@@ -32,7 +42,8 @@ import torch
 from traitlets import Bool, Dict, Enum, Float, Instance, Int, List, Unicode, observe
 
 from ._base import Panel
-from ._render import Renderer, RenderJob, default_geometry, orbit_camera, pipeline_lock, png_bytes, status_html
+from ._render import (Renderer, RenderJob, default_geometry, jpeg_bytes, orbit_camera, pipeline_lock, png_bytes,
+                      status_html)
 
 __all__ = ["PortraitView", "PortraitRequest", "PortraitResult"]
 
@@ -66,6 +77,7 @@ class PortraitRequest:
     base: tuple[float, ...] | None
     regions: tuple[str, ...]
     segmap: np.ndarray | None
+    drag_seq: int = 0
 
     def segmap_key(self) -> tuple:
         cam = tuple(sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in self.camera.items()))
@@ -82,16 +94,30 @@ class PortraitRequest:
 @dataclass(frozen=True, eq=False)
 class PortraitResult:
     """What one render gives: the ``portrait`` (a :class:`~sofgan_lab.pipeline.Portrait`), the SOF-20
-    label map it was textured from (uint8 ``(H, W)``), and whether it is a preview."""
+    label map it was textured from (uint8 ``(H, W)``), whether it is a preview, and the surface under
+    the label map: ``depth`` ``(H, W)``, ``points`` ``(H, W, 3)`` float32 and the ``camera`` (all
+    ``None`` for a given segmap)."""
 
     portrait: Any
     segmap: np.ndarray
     preview: bool
     request: PortraitRequest
+    depth: np.ndarray | None = None
+    points: np.ndarray | None = None
+    camera: Any = None
+
+
+@dataclass(frozen=True, eq=False)
+class _Surface:
+    """A rendered label map with its surface (cached together)."""
+
+    segmap: np.ndarray
+    depth: np.ndarray
+    points: np.ndarray
 
 
 def _upsample_nearest(seg: np.ndarray, size: int) -> np.ndarray:
-    h, w = seg.shape
+    h, w = seg.shape[:2]
     rows = (np.arange(size) * h) // size
     cols = (np.arange(size) * w) // size
     return np.ascontiguousarray(seg[rows][:, cols])
@@ -104,7 +130,13 @@ class PortraitView(Panel):
     Args:
         pipe: a :class:`~sofgan_lab.pipeline.SofGAN`.
         display_size: CSS pixels of the side of the shown (square) images.
+        orbit: show the portrait on an :class:`~.orbit.OrbitSurface` (drag to orbit; JPEG streaming).
         **traits: initial values of the traits below.
+
+    Attributes:
+        orbit_surface: the :class:`~.orbit.OrbitSurface` (``None`` without ``orbit``).
+        orbit_handler: ``callback(d_yaw, d_pitch)`` (degrees) a drag calls; default
+            :meth:`orbit_by` (this view's camera). A panel that owns the camera replaces it.
     """
 
     geometry = List(Float(), help="Geometry code (latent_dim floats). Default: pipe.geometry_code(0).")
@@ -126,15 +158,17 @@ class PortraitView(Panel):
     show_segmap = Bool(True, help="Show the label map beside the portrait (or, with segmap_toggle, on request).")
     segmap_toggle = Bool(False, help="One square with a portrait/segmap toggle above it instead of the segmap "
                                      "beside the portrait.")
-    shown = Enum(["portrait", "segmap"], default_value="portrait",
-                 help="With segmap_toggle: which of the two the square shows.")
+    shown = Enum(["portrait", "segmap", "depth", "normals"], default_value="portrait",
+                 help="With segmap_toggle: what the square shows (the portrait, its segmap, the depth or the "
+                      "surface normals of its geometry).")
     updates = Int(0, help="Images shown so far (previews included).")
     full_updates = Int(0, help="Full-quality images shown so far.")
 
-    def __init__(self, pipe: Any, *, display_size: int = 256, **traits: Any):
+    def __init__(self, pipe: Any, *, display_size: int = 256, orbit: bool = False, **traits: Any):
         self.pipe = pipe
+        self._drag_seq = 0
         self._ready = False
-        self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._cache: OrderedDict[tuple, _Surface] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._last: PortraitResult | None = None
         if isinstance(display_size, bool) or not isinstance(display_size, int) or not 16 <= display_size <= 2048:
@@ -147,14 +181,34 @@ class PortraitView(Panel):
                "object_fit": "contain"}
         self.image = W.Image(format="png", layout=W.Layout(**css))
         self.segmap_image = W.Image(format="png", layout=W.Layout(**css))
-        self.image.add_class("sofgan-portrait-image")       # stable hooks for browser tests and styling
+        self.surface_image = W.Image(format="png", layout=W.Layout(**css, display="none"))
+        if not isinstance(orbit, bool):
+            raise TypeError(f"orbit: expected True or False, got {orbit!r}")
+        self.orbit_surface = None
+        self.orbit_handler = self.orbit_by
+        if orbit:
+            from .orbit import OrbitSurface
+
+            self.orbit_surface = OrbitSurface(size=display_size, on_drag=self._dragged,
+                                              on_start=lambda: self._renderer.hold_full(True),
+                                              on_release=lambda seq: self._renderer.hold_full(False))
+            self.orbit_surface.add_class("sofgan-portrait-orbit")
+            self.image.layout.display = "none"              # kept up to date for Python; the surface shows it
+        else:
+            self.image.add_class("sofgan-portrait-image")   # stable hooks for browser tests and styling
         self.segmap_image.add_class("sofgan-portrait-segmap")
-        self.view_toggle = W.ToggleButtons(options=["portrait", "segmap"], value="portrait",
-                                           tooltips=["the textured portrait", "its SOF-20 segmap"],
-                                           style={"button_width": "76px"}, layout=W.Layout(display="none"))
+        self.surface_image.add_class("sofgan-portrait-surface")
+        self.view_toggle = W.ToggleButtons(options=["portrait", "segmap", "depth", "normals"], value="portrait",
+                                           tooltips=["the textured portrait", "its SOF-20 segmap",
+                                                     "the depth of its geometry (nearest white)",
+                                                     "the surface normals (x red, y green, toward you blue)"],
+                                           style={"button_width": "74px"}, layout=W.Layout(display="none"))
         self.view_toggle.add_class("sofgan-portrait-toggle")
         self.status = W.HTML(status_html("rendering…"))
-        self._images = W.HBox([self.image, self.segmap_image], layout=W.Layout(flex="0 0 auto", overflow="visible"))
+        shown_images = [self.image, self.segmap_image, self.surface_image]
+        if self.orbit_surface is not None:
+            shown_images.insert(0, self.orbit_surface)
+        self._images = W.HBox(shown_images, layout=W.Layout(flex="0 0 auto", overflow="visible"))
         super().__init__(children=[self.view_toggle, self._images, self.status])
         self.add_class("sofgan-portrait")
         W.link((self.view_toggle, "value"), (self, "shown"))
@@ -187,6 +241,8 @@ class PortraitView(Panel):
             from sofgan_lab.labels import colorize
 
             self.segmap_image.value = png_bytes(colorize(self._last.segmap, "sof20"))
+        if change.name == "shown" and change.new in ("depth", "normals") and self._last is not None:
+            self._show_surface(self._last)
 
     @property
     def needed_width(self) -> int:
@@ -199,12 +255,34 @@ class PortraitView(Panel):
         """Show the images the traits ask for: both side by side, or one of them under the toggle."""
         toggle = bool(self.segmap_toggle and self.show_segmap)
         self.view_toggle.layout.display = None if toggle else "none"
+        square = self.orbit_surface if self.orbit_surface is not None else self.image
         if toggle:
-            self.image.layout.display = None if self.shown == "portrait" else "none"
+            square.layout.display = None if self.shown == "portrait" else "none"
             self.segmap_image.layout.display = None if self.shown == "segmap" else "none"
+            self.surface_image.layout.display = None if self.shown in ("depth", "normals") else "none"
         else:
-            self.image.layout.display = None
+            square.layout.display = None
             self.segmap_image.layout.display = None if self.show_segmap else "none"
+            self.surface_image.layout.display = "none"
+
+    # ------------------------------------------------------------------ drag to orbit
+    def orbit_by(self, d_yaw: float, d_pitch: float) -> None:
+        """Turn this view's camera by ``d_yaw`` / ``d_pitch`` degrees, kept inside ``pipe.pose_range``."""
+        import math
+
+        if not (math.isfinite(d_yaw) and math.isfinite(d_pitch)):
+            raise ValueError(f"d_yaw, d_pitch: expected finite degrees, got {d_yaw!r}, {d_pitch!r}")
+        cam = {**self.pipe.default_camera, **self.camera}
+        (ylo, yhi), (plo, phi) = self.pipe.pose_range["yaw"], self.pipe.pose_range["pitch"]
+        self.camera = {**self.camera, "yaw": min(max(float(cam["yaw"]) + d_yaw, ylo), yhi),
+                       "pitch": min(max(float(cam["pitch"]) + d_pitch, plo), phi)}
+
+    def _dragged(self, d_yaw: float, d_pitch: float, seq: int) -> None:
+        self._drag_seq = seq   # read by state(): the frames of this request show drag message `seq`
+        try:
+            self.orbit_handler(d_yaw, d_pitch)
+        except Exception as exc:  # noqa: BLE001 - shown in the widget, like a render error
+            self._show_error(exc, self.status)
 
     def state(self) -> PortraitRequest:
         """The current traits as a :class:`PortraitRequest`."""
@@ -215,7 +293,7 @@ class PortraitView(Panel):
         return PortraitRequest(geometry=tuple(self.geometry), camera=cam, texture=int(self.texture),
                                texture_b=None if self.texture_b is None else int(self.texture_b),
                                region_mix=dict(self.region_mix), truncation=float(self.truncation), base=base,
-                               regions=tuple(self.regions), segmap=seg)
+                               regions=tuple(self.regions), segmap=seg, drag_seq=self._drag_seq)
 
     def set_state(self, **traits: Any) -> int:
         """Set several traits at once with a single render request; returns its number."""
@@ -238,7 +316,8 @@ class PortraitView(Panel):
         return self._submit(self._renderer, req, preview=bool(self.preview and not cached))
 
     # ------------------------------------------------------------------ rendering (worker thread)
-    def _label_map(self, req: PortraitRequest, preview: bool) -> np.ndarray:
+    def _label_map(self, req: PortraitRequest, preview: bool) -> _Surface | np.ndarray:
+        """The label map of ``req`` with its surface (a given ``segmap``: the map alone)."""
         from sofgan_lab.geometry.space import restricted_edit
 
         pipe = self.pipe
@@ -257,35 +336,78 @@ class PortraitView(Panel):
         z = torch.tensor(req.geometry, dtype=torch.float32, device=dev)
         if req.base is not None:
             base = torch.tensor(req.base, dtype=torch.float32, device=dev)
-            labels = restricted_edit(pipe.sof, base, z, cam, list(req.regions)).restricted[0]
+            edit = restricted_edit(pipe.sof, base, z, cam, list(req.regions))
+            labels, depth, points = edit.restricted[0], edit.depth[0], edit.points[0]
         else:
-            labels = pipe.render_segmap(z, cam).labels[0]
-        seg = labels.cpu().numpy().astype(np.uint8)
+            render = pipe.render_segmap(z, cam)
+            labels, depth, points = render.labels[0], render.depth[0], render.points[0]
+        surface = _Surface(segmap=labels.cpu().numpy().astype(np.uint8),
+                           depth=depth.float().cpu().numpy(), points=points.float().cpu().numpy())
         if preview:
-            return _upsample_nearest(seg, size)
+            return _Surface(*(_upsample_nearest(a, size) for a in (surface.segmap, surface.depth, surface.points)))
         with self._cache_lock:
-            self._cache[key] = seg
+            self._cache[key] = surface
             while len(self._cache) > _SEGMAP_CACHE_SIZE:
                 self._cache.popitem(last=False)
-        return seg
+        return surface
 
     def _render(self, req: PortraitRequest, preview: bool) -> PortraitResult:
         with pipeline_lock(self.pipe), torch.no_grad():  # no_grad is per thread: set it on the worker
-            seg = self._label_map(req, preview)
+            got = self._label_map(req, preview)
+            seg = got.segmap if isinstance(got, _Surface) else got
             portrait = self.pipe.from_segmap(seg, label_set="sof20", **req.pipeline_kwargs())
-        return PortraitResult(portrait=portrait, segmap=seg, preview=preview, request=req)
+            if not isinstance(got, _Surface):
+                return PortraitResult(portrait=portrait, segmap=seg, preview=preview, request=req)
+            cam = orbit_camera(self.pipe, req.camera, self.pipe.image_size)
+        return PortraitResult(portrait=portrait, segmap=seg, preview=preview, request=req, depth=got.depth,
+                              points=got.points, camera=cam)
+
+    def surface_array(self, view: str, result: PortraitResult | None = None) -> np.ndarray | None:
+        """The ``view`` ("depth" or "normals") of ``result`` (default: the last shown) as uint8
+        ``(H, W, 3)``; ``None`` when there is no result or it has no surface (a given segmap)."""
+        from sofgan_lab.geometry.views import depth_image, normal_image
+
+        if view not in ("depth", "normals"):
+            raise ValueError(f"view: expected 'depth' or 'normals', got {view!r}")
+        result = self._last if result is None else result
+        if result is None or result.depth is None:
+            return None
+        if view == "depth":
+            return depth_image(result.depth, result.segmap)
+        return normal_image(result.points, result.segmap, result.camera)
+
+    def _show_surface(self, result: PortraitResult) -> None:
+        arr = self.surface_array(self.shown, result)
+        if arr is None:
+            self.surface_image.value = png_bytes(np.zeros((*result.segmap.shape[:2], 3), np.uint8))
+            self.status.value = status_html(f"no {self.shown} view: a painted or given segmap has no 3D surface")
+            return
+        self.surface_image.value = png_bytes(arr)
 
     def _deliver(self, result: PortraitResult, job: RenderJob) -> None:
         from sofgan_lab.labels import colorize
 
+        surface = self.orbit_surface
+        if surface is not None and result.preview and surface.dragging:   # a frame of a drag: JPEG, paced
+            surface.show(jpeg_bytes(result.portrait.array), "jpeg", seq=result.request.drag_seq, preview=True)
+            self._last = result
+            self.updates += 1
+            self.status.value = status_html("")
+            if self.segmap_toggle and self.shown in ("depth", "normals"):
+                self._show_surface(result)
+            return
         img = png_bytes(result.portrait.array)
         seg = png_bytes(colorize(result.segmap, "sof20")) if self.show_segmap else None
         self.image.value = img
+        if surface is not None:
+            surface.show(img, "png", seq=result.request.drag_seq)
         if seg is not None:
             self.segmap_image.value = seg
         self._last = result
         self.error = ""
         self.status.value = status_html("preview (half-size label map)…" if result.preview else "")
+        if self.segmap_toggle and self.shown in ("depth", "normals"):
+            self._show_surface(result)
         self.updates += 1
         if not result.preview:
             self.full_updates += 1

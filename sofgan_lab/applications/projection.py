@@ -534,7 +534,8 @@ class GeometryProjection:
             Portrait(tensor=imgs[i], segmap=seg20[i].numpy().astype(np.uint8),
                      segmap17=seg17[i].numpy().astype(np.uint8), depth=render.depth[i].float().cpu().numpy(),
                      geometry=code.clone(), texture=texture.latents[:, 0].clone(), latents=texture.latents.clone(),
-                     camera=cam[i] if cam.batch_size > 1 else cam, region_mix=None, truncation=1.0)
+                     camera=cam[i] if cam.batch_size > 1 else cam, region_mix=None, truncation=1.0,
+                     points=render.points[i].float().cpu().numpy())
             for i in range(imgs.shape[0]))
 
 

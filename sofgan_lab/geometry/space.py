@@ -374,13 +374,17 @@ class GeometrySpace:
 class EditResult:
     """Label maps (B, H, W) SOF-20: ``original`` (before), ``edited`` (unrestricted), ``restricted``
     (edited inside the regions, original outside); ``leakage_unrestricted`` / ``leakage_restricted``:
-    fraction of pixels outside the regions (in the original map) that changed."""
+    fraction of pixels outside the regions (in the original map) that changed; ``depth`` (B, H, W)
+    and ``points`` (B, H, W, 3) of the restricted map's surface (each pixel's from the rendering its
+    label comes from)."""
 
     original: torch.Tensor
     edited: torch.Tensor
     restricted: torch.Tensor
     leakage_unrestricted: float
     leakage_restricted: float
+    depth: torch.Tensor | None = None
+    points: torch.Tensor | None = None
 
 
 def restricted_edit(model, z: Any, z_edited: Any, camera, regions) -> EditResult:
@@ -388,13 +392,15 @@ def restricted_edit(model, z: Any, z_edited: Any, camera, regions) -> EditResult
     ``regions`` (names of :data:`REGIONS` or SOF-20 ids): a pixel takes the edited label where the
     original or the edited label is in the regions, and the original label elsewhere."""
     ids = torch.tensor(region_ids(regions))
-    a = model.render(torch.as_tensor(z, dtype=torch.float32).reshape(-1, model.config.latent_dim), camera).labels.cpu()
-    b = model.render(torch.as_tensor(z_edited, dtype=torch.float32).reshape(-1, model.config.latent_dim),
-                     camera).labels.cpu()
+    ra = model.render(torch.as_tensor(z, dtype=torch.float32).reshape(-1, model.config.latent_dim), camera)
+    rb = model.render(torch.as_tensor(z_edited, dtype=torch.float32).reshape(-1, model.config.latent_dim), camera)
+    a, b = ra.labels.cpu(), rb.labels.cpu()
     inside = torch.isin(a, ids) | torch.isin(b, ids)
     restricted = torch.where(inside, b, a)
+    depth = torch.where(inside, rb.depth.cpu(), ra.depth.cpu())
+    points = torch.where(inside[..., None], rb.points.cpu(), ra.points.cpu())
     outside = ~torch.isin(a, ids)
     n_out = max(int(outside.sum()), 1)
     leak_u = float(((a != b) & outside).sum()) / n_out
     leak_r = float(((a != restricted) & outside & ~inside).sum()) / n_out
-    return EditResult(a, b, restricted, leak_u, leak_r)
+    return EditResult(a, b, restricted, leak_u, leak_r, depth, points)
