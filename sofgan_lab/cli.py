@@ -566,6 +566,9 @@ def _add_siw_command(tsub) -> None:
                          "SofGAN's training; default 0 = off)")
     ts.add_argument("--diversity-tau", type=_float, default=None, metavar="T",
                     help="the mode-seeking ratio counts up to this value (default 1)")
+    ts.add_argument("--diversity-mode", choices=("pooled", "regions"), default=None,
+                    help="what the mode-seeking term compares: the 16x16 pooled images (default) or the mean "
+                         "colours of hair, skin, cloth and background")
     ts.add_argument("--parser-weight", type=_float, default=None, metavar="W",
                     help="weight of a semantic term: the frozen --loss-parser must read each fake's segmap in it "
                          "(not in SofGAN's training; default 0 = off)")
@@ -592,7 +595,7 @@ _SIW_TRAIN_FLAGS = {"images": "IMAGES", "segmaps": "SEGMAPS", "out": "--out", "s
                     "log_every": "--log-every", "eval_every": "--eval-every", "parser": "--parser",
                     "device": "--device", "seed": "--seed", "until": "--until", "limit": "--limit",
                     "diversity_weight": "--diversity-weight", "diversity_tau": "--diversity-tau",
-                    "parser_weight": "--parser-weight", "loss_parser": "--loss-parser"}
+                    "diversity_mode": "--diversity-mode", "parser_weight": "--parser-weight", "loss_parser": "--loss-parser"}
 
 
 def _train_siw(args) -> dict:
@@ -616,7 +619,7 @@ def _train_siw(args) -> dict:
                  "sample_every": "sample_every", "checkpoint_every": "checkpoint_every", "log_every": "log_every",
                  "eval_every": "eval_every", "parser": "parser", "seed": "seed",
                  "diversity_weight": "diversity_weight", "diversity_tau": "diversity_tau",
-                 "parser_weight": "parser_weight", "loss_parser": "loss_parser"}
+                 "diversity_mode": "diversity_mode", "parser_weight": "parser_weight", "loss_parser": "loss_parser"}
         overrides = {field: getattr(args, a) for a, field in names.items() if getattr(args, a) is not None}
         if args.no_flip:
             overrides["flip"] = False

@@ -275,6 +275,40 @@ def test_diversity_ratio_is_the_pooled_image_distance_over_the_latent_distance()
         siw_trainer.diversity_ratio(img[:1], lat[:1])
 
 
+def test_region_diversity_ratio_compares_the_mean_colours_of_the_regions_the_segmap_shows():
+    from sofgan_lab.labels import SofGAN
+
+    seg = torch.full((4, 16, 16), int(SofGAN.BACKGROUND))
+    seg[:, :8] = int(SofGAN.HAIR)               # hair on top, background below
+    seg[1, 8:] = int(SofGAN.EYE)                # pair (1, 3): hair and an eye region (not measured)
+    img = torch.zeros(4, 3, 16, 16)
+    img[2, :, :8] = 0.5                          # pair (0, 2): the hair 0.5 apart, background equal
+    img[2, 0, 8:, ::2] = 0.3                     # ... and background stripes: mean red 0.15 apart
+    img[3, :, :8, :8] = 1.0                      # pair (1, 3): half the hair 1 apart (mean 0.5)
+    img[3, :, 8:] = -1.0                         # ... the eye region changes: ignored
+    lat = torch.zeros(4, 5, 8)
+    lat[2] = 0.5
+    lat[3] = 1.0
+    r = siw_trainer.region_diversity_ratio(img, lat, seg)
+    torch.testing.assert_close(r, torch.tensor([(0.5 + 0.15 / 3) / 2 / 0.5, 0.5 / 1.0]))
+    # the pooled ratio of the same pairs counts the eye region and the stripes' layout alike
+    assert not torch.allclose(siw_trainer.diversity_ratio(img, lat), r)
+    # segmaps at another resolution are resized (nearest); gradient reaches the images only
+    x = img.clone().requires_grad_(True)
+    w = lat.clone().requires_grad_(True)
+    big = seg.repeat_interleave(2, 1).repeat_interleave(2, 2)
+    torch.testing.assert_close(siw_trainer.region_diversity_ratio(x, w, big), r)
+    siw_trainer.region_diversity_ratio(x, w, seg).sum().backward()
+    assert x.grad[0, :, :8].abs().sum() > 0 and w.grad is None
+    assert float(x.grad[1, :, 8:].abs().sum()) == 0.0       # pixels of no measured region
+    none = torch.full((2, 16, 16), int(SofGAN.EYE))         # no measured region at all: 0
+    assert float(siw_trainer.region_diversity_ratio(img[:2], lat[:2], none)[0]) == 0.0
+    with pytest.raises(ValueError, match="images: the diversity ratio needs pairs"):
+        siw_trainer.region_diversity_ratio(img[:1], lat[:1], seg[:1])
+    with pytest.raises(ValueError, match="diversity_mode: expected 'pooled' or 'regions'"):
+        SIWTrainConfig(diversity_mode="pixels")
+
+
 class _FixedParser(torch.nn.Module):
     """A 'parser' whose SOF-20 logits put a large score on the given SOF-20 map's ids."""
 
@@ -342,11 +376,22 @@ def test_diversity_and_parser_terms_train_toward_their_goals(straight, photos, t
                     train_config=cfg(**common, diversity_weight=20.0, diversity_tau=100.0))
     sem = train_siw(photos, photos, tmp_path / "sem", model_config=TINY, progress=False,
                     train_config=cfg(**common, parser_weight=200.0, loss_parser=str(parser_dir)))
+    reg = train_siw(photos, photos, tmp_path / "reg", model_config=TINY, progress=False,
+                    train_config=cfg(**common, diversity_weight=20.0, diversity_tau=100.0, diversity_mode="regions"))
+
+    def region_measure(g):
+        with torch.no_grad():
+            lat = g.mapping(z)[:, None].expand(-1, g.n_latent, -1)
+            seg2 = torch.cat([segs, segs])
+            return float(siw_trainer.region_diversity_ratio(g(seg2, latents=lat, noise="const"), lat, seg2).mean())
+
     def raw(r):  # the trained G itself (G_ema lags behind after a few steps)
         return siw_trainer.load_siw_generator(list_checkpoints(r.out / "checkpoints")[-1][1], which="g")
 
     (b_div, b_sem), (d_div, _), (_, s_sem) = measures(raw(base)), measures(raw(div)), measures(raw(sem))
     assert d_div > 1.2 * b_div, (d_div, b_div)
+    b_reg, r_reg = region_measure(raw(base)), region_measure(raw(reg))
+    assert r_reg > 1.2 * b_reg, (r_reg, b_reg)
     assert s_sem < b_sem - 0.05, (s_sem, b_sem)  # a random parser: a small but steady gain
     logged = {k for r in MetricsLogger.read(tmp_path / "div" / "metrics.jsonl") for k in r}
     assert "diversity" in logged and "semantic" not in logged

@@ -24,7 +24,10 @@ unpaired recipe is what runs unless asked for):
   segmaps with new styles, and G is rewarded for ``min(ratio, diversity_tau)`` where ``ratio`` is
   the coarse (16 × 16 pooled) image difference of a pair over its latent difference
   (:func:`diversity_ratio`): ``-λ · mean(min(ratio, τ))``. Against styles that all paint the same
-  hair colour (mode dropping).
+  hair colour (mode dropping). With ``diversity_mode="regions"`` the image difference is instead
+  the mean over hair, skin, cloth and background (those the pair's segmap shows) of the difference
+  of the region's mean colour (:func:`region_diversity_ratio`): every region's colour must follow
+  the style, not only the large ones that dominate a pooled image.
 * ``parser_weight`` μ with ``loss_parser``: a frozen face parser must read each fake's input segmap
   in it (:func:`parser_segmap_loss`, class-balanced): ``+μ · loss``. It needs a parser trained on
   photos of the domain (the demo parser for the synthetic world, a CelebAMask-HQ parser for real
@@ -78,7 +81,7 @@ from .common import (TrainConfigBase, DistInfo, MetricsLogger, all_gather_tensor
 from .siw_data import ImageFolder, SegmapFolder, augment_batch
 
 __all__ = ["SIWTrainConfig", "SIWTrainResult", "SIWNetworks", "train_siw", "d_logistic_loss", "g_nonsaturating_loss",
-           "r1_penalty", "diversity_ratio", "parser_segmap_loss", "sample_grid", "load_siw_generator", "evaluate_siw"]
+           "r1_penalty", "diversity_ratio", "region_diversity_ratio", "parser_segmap_loss", "sample_grid", "load_siw_generator", "evaluate_siw"]
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +128,7 @@ class SIWTrainConfig(TrainConfigBase):
     # --- terms SofGAN's own training does not have (off by default; see the module docstring)
     diversity_weight: float = 0.0       # mode-seeking term: pairs of styles on one segmap must differ
     diversity_tau: float = 1.0          # ... up to this ratio (coarse image L1 / latent L1)
+    diversity_mode: str = "pooled"      # ... image L1 of the 16x16 pooled images, or "regions": of region means
     parser_weight: float = 0.0          # semantic term: a frozen face parser must read the input segmap
     loss_parser: str | None = None      # the FaceParser folder (or "demo") of that term
 
@@ -165,6 +169,8 @@ class SIWTrainConfig(TrainConfigBase):
         if isinstance(self.diversity_tau, bool) or not isinstance(self.diversity_tau, (int, float)) \
                 or not math.isfinite(self.diversity_tau) or self.diversity_tau <= 0:
             raise ValueError(f"diversity_tau: expected a finite number > 0, got {self.diversity_tau!r}")
+        if self.diversity_mode not in ("pooled", "regions"):
+            raise ValueError(f"diversity_mode: expected 'pooled' or 'regions', got {self.diversity_mode!r}")
         if self.parser_weight and not self.loss_parser:
             raise ValueError("loss_parser: parser_weight > 0 needs a face parser (a folder or 'demo')")
         if self.batch < 2 and self.diversity_weight:
@@ -237,6 +243,42 @@ def diversity_ratio(images: torch.Tensor, latents: torch.Tensor) -> torch.Tensor
     k = max(1, images.shape[-1] // 16)
     x = F.avg_pool2d(images.float(), k)
     di = (x[:half] - x[half:2 * half]).abs().flatten(1).mean(1)
+    lat = latents.detach().float()
+    dw = (lat[:half] - lat[half:2 * half]).abs().flatten(1).mean(1)
+    return di / dw.clamp_min(1e-8)
+
+
+def region_diversity_ratio(images: torch.Tensor, latents: torch.Tensor, segmaps: torch.Tensor) -> torch.Tensor:
+    """Per pair ``(i, i + N//2)`` of a paired batch (both halves on the same SofGAN-17 ``segmaps``
+    ``[N, H, W]``): the mean over the regions of
+    :data:`~sofgan_lab.metrics.texture.DIVERSITY_REGIONS` (hair, skin, cloth, background) that the
+    pair's segmap shows of the mean absolute difference of the two images' mean region colours
+    (RGB in [-1, 1]), divided by the mean absolute difference of their latents (detached). A pair
+    whose segmap shows none of the regions counts 0. ``[N // 2]``."""
+    from ..metrics.texture import DIVERSITY_REGIONS
+
+    half = images.shape[0] // 2
+    if half < 1:
+        raise ValueError(f"images: the diversity ratio needs pairs, i.e. at least 2 images, got {images.shape[0]}")
+    x = images.float()
+    seg = segmaps.to(x.device).long()
+    if seg.shape[-2:] != x.shape[-2:]:
+        seg = F.interpolate(seg[:, None].float(), size=x.shape[-2:], mode="nearest")[:, 0].long()
+    seg = seg[:half]
+    total = x.new_zeros(half)
+    present = x.new_zeros(half)
+    for ids in DIVERSITY_REGIONS.values():
+        mask = torch.zeros_like(seg, dtype=torch.bool)
+        for i in ids:
+            mask |= seg == i
+        m = mask.to(x.dtype)[:, None]                                   # [half, 1, H, W]
+        area = m.flatten(1).sum(1)                                      # [half]
+        shown = area > 0
+        mean_a = (x[:half] * m).flatten(2).sum(2) / area.clamp_min(1)[:, None]
+        mean_b = (x[half:2 * half] * m).flatten(2).sum(2) / area.clamp_min(1)[:, None]
+        total = total + (mean_a - mean_b).abs().mean(1) * shown
+        present = present + shown
+    di = total / present.clamp_min(1)
     lat = latents.detach().float()
     dw = (lat[:half] - lat[half:2 * half]).abs().flatten(1).mean(1)
     return di / dw.clamp_min(1e-8)
@@ -630,7 +672,8 @@ def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg:
                 g_loss = g_nonsaturating_loss(d(fake_img).float())
                 g_total = g_loss
                 if pairs:
-                    div_ratio = diversity_ratio(fake_img, fake_lat)
+                    div_ratio = (region_diversity_ratio(fake_img, fake_lat, fake_seg)
+                                 if cfg.diversity_mode == "regions" else diversity_ratio(fake_img, fake_lat))
                     g_total = g_total - cfg.diversity_weight * div_ratio.clamp(max=cfg.diversity_tau).mean()
                     sums["diversity"] += float(div_ratio.detach().mean())
                     counts["diversity"] += 1
