@@ -21,10 +21,19 @@ def tiny_siw(seed: int = 0, size: int = 32) -> SIWGenerator:
     return g.eval()
 
 
-def tiny_pipeline(seed: int = 0):
-    """``SofGAN`` with the demo SOF and space and :func:`tiny_siw` (renders 32-px portraits)."""
+def tiny_pipeline(seed: int = 0, *, demo_camera: bool = False):
+    """``SofGAN`` with the demo SOF and space and :func:`tiny_siw` (renders 32-px portraits); the
+    release's default camera, or with ``demo_camera`` the demo pipeline's (``data/demo/pipeline.json``:
+    the framing and poses its SOF was trained on)."""
+    import json
+
+    from sofgan_lab.demo import demo_dir
     from sofgan_lab.geometry.sof import SemanticOccupancyField
     from sofgan_lab.geometry.space import GeometrySpace
     from sofgan_lab.pipeline import SofGAN
 
-    return SofGAN(SemanticOccupancyField.from_pretrained("demo"), tiny_siw(seed), GeometrySpace.load("demo"))
+    kw = {}
+    if demo_camera:
+        meta = json.loads((demo_dir("sof").parent / "pipeline.json").read_text())
+        kw = {"camera": meta.get("camera"), "pose_range": meta.get("pose_range")}
+    return SofGAN(SemanticOccupancyField.from_pretrained("demo"), tiny_siw(seed), GeometrySpace.load("demo"), **kw)

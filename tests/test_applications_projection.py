@@ -247,14 +247,16 @@ def test_render_on_other_segmaps(pipe, projected):
 
 
 # --------------------------------------------------------------------------------------- geometry
-def test_geometry_of_a_synthetic_photo_parsed_by_the_demo_parser(pipe):
+def test_geometry_of_a_synthetic_photo_parsed_by_the_demo_parser():
     from sofgan_lab.synthetic.attributes import instance_rng, sample_attributes
     from sofgan_lab.synthetic.head import build_head
     from sofgan_lab.synthetic.photo import render_photo, sample_style
 
-    # a head the demo SOF was trained on (scans of seed 0), in a new texture, at the parser's 128 px
+    # a head the demo SOF was trained on (scans of seed 0), in a new texture, at the parser's 128 px,
+    # framed by the demo pipeline's default camera (what its SOF and parser were trained on)
+    pipe = tiny_pipeline(demo_camera=True)
     head = build_head(sample_attributes(instance_rng(0, 3)))
-    photo = render_photo(head, Camera.from_orbit(0.0, 0.0, image_size=128), sample_style(np.random.default_rng(3)))
+    photo = render_photo(head, pipe.camera(0.0, 0.0, image_size=128), sample_style(np.random.default_rng(3)))
     gp = project_geometry(pipe, photo.images[0], size=64, steps=60, lr=0.05, rays_per_step=1024, eval_every=20)
     assert isinstance(gp, GeometryProjection)
     curve = [m for _, m in gp.inversion.miou_curve]
