@@ -399,14 +399,15 @@ def test_cli_train_and_eval(scans, tmp_path, capsys):
 
 
 def test_eval_sof_new_cameras_follow_the_training_framing(scans, monkeypatch, capsys):
-    """The demo SOF was trained on data written before framings (no "framing" in its data index):
-    the release's framing; ``framing="portrait"`` (--framing portrait) moves and zooms the cameras."""
+    """The demo SOF was trained on portrait-framed scans ("framing": "portrait" in its data index):
+    new cameras take that framing by default; ``framing="official"`` (--framing official) gives the
+    release's look-at point and zoom."""
     from sofgan_lab import cameras
     from sofgan_lab.demo import demo_dir
     from sofgan_lab.train.sof_eval import evaluate_sof_model
 
     model = demo_dir("sof")
-    assert "framing" not in json.loads((model / "training.json").read_text())["data_index"]
+    assert json.loads((model / "training.json").read_text())["data_index"]["framing"] == "portrait"
     seen = []
     real = cameras.random_views
 
@@ -416,11 +417,11 @@ def test_eval_sof_new_cameras_follow_the_training_framing(scans, monkeypatch, ca
 
     monkeypatch.setattr(cameras, "random_views", spy)
     assert main(["-q", "eval", "sof", str(model), "--instances", "1", "--heldout-views", "1"]) == 0
-    official = json.loads(capsys.readouterr().out.strip())
-    assert official["framing"] == "official" and official["source"] == "synthetic" and official["views"] == 1
-    portrait = evaluate_sof_model(model, instances=1, heldout_views=1, device="cpu", framing="portrait")
-    assert portrait["framing"] == "portrait" and portrait["miou"] != official["miou"]
-    a, b = seen
+    portrait = json.loads(capsys.readouterr().out.strip())
+    assert portrait["framing"] == "portrait" and portrait["source"] == "synthetic" and portrait["views"] == 1
+    official = evaluate_sof_model(model, instances=1, heldout_views=1, device="cpu", framing="official")
+    assert official["framing"] == "official" and portrait["miou"] != official["miou"]
+    b, a = seen
     ref = real(1, seed=0, image_size=128)                             # the official framing: from_orbit's defaults
     assert torch.equal(a.cam2world, ref.cam2world) and torch.equal(a.intrinsics, ref.intrinsics)
     assert float(a.focal[0, 0]) == 36.0
@@ -429,10 +430,10 @@ def test_eval_sof_new_cameras_follow_the_training_framing(scans, monkeypatch, ca
     torch.testing.assert_close(b.position - a.position,
                                (torch.tensor(cameras.PORTRAIT_TARGET) - torch.tensor(cameras.DEFAULT_TARGET))[None])
     assert main(["-q", "eval", "sof", str(model), "--instances", "1", "--heldout-views", "1",
-                 "--framing", "portrait"]) == 0
+                 "--framing", "official"]) == 0
     cli = json.loads(capsys.readouterr().out.strip())
-    assert cli["framing"] == "portrait" and cli["miou"] == pytest.approx(portrait["miou"])
-    assert len(seen) == 3 and torch.equal(seen[2].intrinsics, b.intrinsics)
+    assert cli["framing"] == "official" and cli["miou"] == pytest.approx(official["miou"])
+    assert len(seen) == 3 and torch.equal(seen[2].intrinsics, a.intrinsics)
     with pytest.raises(ValueError, match="^framing: "):
         evaluate_sof_model(model, instances=1, heldout_views=1, device="cpu", framing="close")
     with pytest.raises(ValueError, match="^framing: only without data"):
