@@ -109,11 +109,13 @@ class PortraitResult:
 
 @dataclass(frozen=True, eq=False)
 class _Surface:
-    """A rendered label map with its surface (cached together)."""
+    """A label map with the surface it was rendered from (cached together; all but ``segmap`` are
+    ``None`` for a given segmap)."""
 
     segmap: np.ndarray
-    depth: np.ndarray
-    points: np.ndarray
+    depth: np.ndarray | None = None
+    points: np.ndarray | None = None
+    camera: Any = None
 
 
 def _upsample_nearest(seg: np.ndarray, size: int) -> np.ndarray:
@@ -316,13 +318,13 @@ class PortraitView(Panel):
         return self._submit(self._renderer, req, preview=bool(self.preview and not cached))
 
     # ------------------------------------------------------------------ rendering (worker thread)
-    def _label_map(self, req: PortraitRequest, preview: bool) -> _Surface | np.ndarray:
+    def _label_map(self, req: PortraitRequest, preview: bool) -> _Surface:
         """The label map of ``req`` with its surface (a given ``segmap``: the map alone)."""
         from sofgan_lab.geometry.space import restricted_edit
 
         pipe = self.pipe
         if req.segmap is not None:
-            return req.segmap
+            return _Surface(req.segmap)
         key = req.segmap_key()
         with self._cache_lock:
             hit = self._cache.get(key)
@@ -341,10 +343,11 @@ class PortraitView(Panel):
         else:
             render = pipe.render_segmap(z, cam)
             labels, depth, points = render.labels[0], render.depth[0], render.points[0]
-        surface = _Surface(segmap=labels.cpu().numpy().astype(np.uint8),
-                           depth=depth.float().cpu().numpy(), points=points.float().cpu().numpy())
+        surface = _Surface(segmap=labels.cpu().numpy().astype(np.uint8), depth=depth.float().cpu().numpy(),
+                           points=points.float().cpu().numpy(), camera=cam)
         if preview:
-            return _Surface(*(_upsample_nearest(a, size) for a in (surface.segmap, surface.depth, surface.points)))
+            return _Surface(*(_upsample_nearest(a, size) for a in (surface.segmap, surface.depth, surface.points)),
+                            camera=cam)   # normals need only the camera's pose, the same at any size
         with self._cache_lock:
             self._cache[key] = surface
             while len(self._cache) > _SEGMAP_CACHE_SIZE:
@@ -354,13 +357,9 @@ class PortraitView(Panel):
     def _render(self, req: PortraitRequest, preview: bool) -> PortraitResult:
         with pipeline_lock(self.pipe), torch.no_grad():  # no_grad is per thread: set it on the worker
             got = self._label_map(req, preview)
-            seg = got.segmap if isinstance(got, _Surface) else got
-            portrait = self.pipe.from_segmap(seg, label_set="sof20", **req.pipeline_kwargs())
-            if not isinstance(got, _Surface):
-                return PortraitResult(portrait=portrait, segmap=seg, preview=preview, request=req)
-            cam = orbit_camera(self.pipe, req.camera, self.pipe.image_size)
-        return PortraitResult(portrait=portrait, segmap=seg, preview=preview, request=req, depth=got.depth,
-                              points=got.points, camera=cam)
+            portrait = self.pipe.from_segmap(got.segmap, label_set="sof20", **req.pipeline_kwargs())
+        return PortraitResult(portrait=portrait, segmap=got.segmap, preview=preview, request=req, depth=got.depth,
+                              points=got.points, camera=got.camera)
 
     def surface_array(self, view: str, result: PortraitResult | None = None) -> np.ndarray | None:
         """The ``view`` ("depth" or "normals") of ``result`` (default: the last shown) as uint8
@@ -388,24 +387,19 @@ class PortraitView(Panel):
         from sofgan_lab.labels import colorize
 
         surface = self.orbit_surface
-        if surface is not None and result.preview and surface.dragging:   # a frame of a drag: JPEG, paced
+        drag_frame = surface is not None and result.preview and surface.dragging
+        if drag_frame:  # a frame of a drag: JPEG, paced; the PNG and the segmap wait for the full render
             surface.show(jpeg_bytes(result.portrait.array), "jpeg", seq=result.request.drag_seq, preview=True)
-            self._last = result
-            self.updates += 1
-            self.status.value = status_html("")
-            if self.segmap_toggle and self.shown in ("depth", "normals"):
-                self._show_surface(result)
-            return
-        img = png_bytes(result.portrait.array)
-        seg = png_bytes(colorize(result.segmap, "sof20")) if self.show_segmap else None
-        self.image.value = img
-        if surface is not None:
-            surface.show(img, "png", seq=result.request.drag_seq)
-        if seg is not None:
-            self.segmap_image.value = seg
+        else:
+            img = png_bytes(result.portrait.array)
+            self.image.value = img
+            if surface is not None:
+                surface.show(img, "png", seq=result.request.drag_seq)
+            if self.show_segmap:
+                self.segmap_image.value = png_bytes(colorize(result.segmap, "sof20"))
         self._last = result
         self.error = ""
-        self.status.value = status_html("preview (half-size label map)…" if result.preview else "")
+        self.status.value = status_html("preview (half-size label map)…" if result.preview and not drag_frame else "")
         if self.segmap_toggle and self.shown in ("depth", "normals"):
             self._show_surface(result)
         self.updates += 1

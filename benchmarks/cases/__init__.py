@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-__all__ = ["Case", "Context", "Measured", "Recorded", "register", "registry", "discover"]
+__all__ = ["Case", "Context", "Measured", "Recorded", "register", "registry", "discover", "percentile"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,17 @@ def discover() -> dict[str, str]:
             log.exception("could not import benchmark module %s", info.name)
             errors[info.name] = f"{type(exc).__name__}: {exc}"
     return errors
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values``, linearly interpolated between order statistics."""
+    s = sorted(values)
+    if not s:
+        raise ValueError("values: empty")
+    pos = (len(s) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import logging
 import tempfile
 from pathlib import Path
 
-from benchmarks.cases import Context, register
+from benchmarks.cases import Context, percentile, register
 
 log = logging.getLogger(__name__)
 
@@ -60,19 +60,11 @@ _SETTLED_JS = """(args) => {
 }"""
 
 
-def _pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    pos = (len(s) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
-
-
 def _record(ctx: Context, name: str, values: list[float]) -> None:
     if not values:
         raise RuntimeError(f"{name}: no latency was measured")
-    ctx.record(f"{name}_ms_p50", _pct(values, 0.5), "ms")
-    ctx.record(f"{name}_ms_p95", _pct(values, 0.95), "ms")
+    ctx.record(f"{name}_ms_p50", percentile(values, 0.5), "ms")
+    ctx.record(f"{name}_ms_p95", percentile(values, 0.95), "ms")
     ctx.record(f"{name}_samples", float(len(values)), "count")
 
 

@@ -237,15 +237,25 @@ def diversity_ratio(images: torch.Tensor, latents: torch.Tensor) -> torch.Tensor
     of the regions, not the fine texture), divided by the mean absolute difference of their
     latents (detached). ``[N // 2]``. The mode-seeking ratio of Mao et al. 2019 / DSGAN (Yang et
     al. 2019), pooled."""
-    half = images.shape[0] // 2
-    if half < 1:
-        raise ValueError(f"images: the diversity ratio needs pairs, i.e. at least 2 images, got {images.shape[0]}")
+    half = _pairs(images)
     k = max(1, images.shape[-1] // 16)
     x = F.avg_pool2d(images.float(), k)
     di = (x[:half] - x[half:2 * half]).abs().flatten(1).mean(1)
+    return di / _latent_distance(latents, half)
+
+
+def _pairs(images: torch.Tensor) -> int:
+    """The number of pairs ``(i, i + N//2)`` of a paired batch (at least one)."""
+    half = images.shape[0] // 2
+    if half < 1:
+        raise ValueError(f"images: the diversity ratio needs pairs, i.e. at least 2 images, got {images.shape[0]}")
+    return half
+
+
+def _latent_distance(latents: torch.Tensor, half: int) -> torch.Tensor:
+    """``[half]`` mean absolute difference of the pairs' latents (detached; floored at 1e-8)."""
     lat = latents.detach().float()
-    dw = (lat[:half] - lat[half:2 * half]).abs().flatten(1).mean(1)
-    return di / dw.clamp_min(1e-8)
+    return (lat[:half] - lat[half:2 * half]).abs().flatten(1).mean(1).clamp_min(1e-8)
 
 
 def region_diversity_ratio(images: torch.Tensor, latents: torch.Tensor, segmaps: torch.Tensor) -> torch.Tensor:
@@ -257,9 +267,7 @@ def region_diversity_ratio(images: torch.Tensor, latents: torch.Tensor, segmaps:
     whose segmap shows none of the regions counts 0. ``[N // 2]``."""
     from ..metrics.texture import DIVERSITY_REGIONS
 
-    half = images.shape[0] // 2
-    if half < 1:
-        raise ValueError(f"images: the diversity ratio needs pairs, i.e. at least 2 images, got {images.shape[0]}")
+    half = _pairs(images)
     x = images.float()
     seg = segmaps.to(x.device).long()
     if seg.shape[-2:] != x.shape[-2:]:
@@ -278,10 +286,7 @@ def region_diversity_ratio(images: torch.Tensor, latents: torch.Tensor, segmaps:
         mean_b = (x[half:2 * half] * m).flatten(2).sum(2) / area.clamp_min(1)[:, None]
         total = total + (mean_a - mean_b).abs().mean(1) * shown
         present = present + shown
-    di = total / present.clamp_min(1)
-    lat = latents.detach().float()
-    dw = (lat[:half] - lat[half:2 * half]).abs().flatten(1).mean(1)
-    return di / dw.clamp_min(1e-8)
+    return total / present.clamp_min(1) / _latent_distance(latents, half)
 
 
 def parser_segmap_loss(parser: nn.Module, images: torch.Tensor, segmaps: torch.Tensor) -> torch.Tensor:
