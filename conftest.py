@@ -118,3 +118,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if os.environ.get("SOFGAN_LAB_REQUIRE_BROWSER") == "1":
         pytest.fail(f"SOFGAN_LAB_REQUIRE_BROWSER=1 but {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """Say plainly, at the end of the run, when the browser tests were skipped and why."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "browser" in getattr(r, "keywords", {})]
+    if not skipped:
+        return
+    reason = _browser_missing_reason() or "see the skip reasons above"
+    terminalreporter.write_sep("!", f"{len(skipped)} BROWSER TESTS SKIPPED: {reason}", yellow=True, bold=True)
+    terminalreporter.write_line("The widgets were not checked in a real browser. Install Debian's chromium "
+                                "(apt-get install chromium) and playwright, or set SOFGAN_LAB_CHROMIUM.")

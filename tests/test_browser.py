@@ -16,18 +16,18 @@ The recipe (server config, readiness signs, slider handling) is in ``shared/BROW
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
+from _browser import (  # tests/_browser.py
+    _CUT_OFF_JS, _PIXELS_JS, ARTIFACTS, KERNELSPEC, REPO, _browser_page, _drag_slider, _image_rgb, _overlap,
+    _readout, _set_left_sidebar)
 
-from benchmarks.lab import CHROMIUM, jupyter_lab, launch_chromium, open_and_run_all
+from benchmarks.lab import CHROMIUM, jupyter_lab, open_and_run_all
 
-REPO = Path(__file__).resolve().parents[1]
-ARTIFACTS = Path(os.environ.get("SOFGAN_LAB_ARTIFACTS", REPO / "out" / "test-artifacts" / "browser"))
 
 pytestmark = [
     pytest.mark.browser,
@@ -38,7 +38,6 @@ pytestmark = [
 
 
 NOTEBOOK = REPO / "notebooks" / "04_texture_and_region_styles.ipynb"
-KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
 # What a reader of notebook 07 section 4 sees: a CameraControl of the demo pipeline with its own
 # portrait. The two classes are hooks for the test only (the sliders and the checkbox have none).
@@ -126,42 +125,6 @@ def lab(tmp_path_factory):
         yield url
 
 
-_PIXELS_JS = """(sel) => {
-    const img = document.querySelector(sel);
-    if (!img || !img.complete || !img.naturalWidth) return null;
-    const c = document.createElement('canvas');
-    c.width = img.naturalWidth; c.height = img.naturalHeight;
-    const ctx = c.getContext('2d');
-    ctx.drawImage(img, 0, 0);
-    const d = ctx.getImageData(0, 0, c.width, c.height).data;
-    let h = 0;
-    for (let i = 0; i < d.length; i += 1) h = (h * 31 + d[i]) % 1000000007;
-    return h + ':' + c.width;
-}"""
-
-
-def _launch(pw):
-    return launch_chromium(pw)
-
-
-@contextlib.contextmanager
-def _browser_page(pw, viewport: dict, failure_png: str):
-    """A page of a fresh headless chromium at ``viewport`` with its console errors collected
-    (:func:`_console_errors`): yields ``(page, errors)``; on a failure the page is saved to
-    ``ARTIFACTS / failure_png``; the browser is closed in every case."""
-    browser = _launch(pw)
-    try:
-        page = browser.new_page(viewport=viewport)
-        errors = _console_errors(page)
-        try:
-            yield page, errors
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / failure_png))
-            raise
-    finally:
-        browser.close()
-
-
 _open_and_run_all = open_and_run_all
 
 
@@ -230,33 +193,6 @@ _PORTRAIT_SETTLED_JS = """(not_src) => {
 }"""
 
 
-def _image_rgb(png: bytes):
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64) / 255.0
-
-
-def _readout(slider) -> float:
-    """The number a slider's readout shows (ipywidgets writes negatives with U+2212)."""
-    return float(slider.locator(".widget-readout").inner_text().replace("\u2212", "-"))
-
-
-def _drag_to_right_end(page, slider) -> None:
-    """Press the slider's handle with the mouse and drag it well past the track's right end."""
-    handle = slider.locator(".noUi-handle").first
-    track = slider.locator(".noUi-target").first
-    hb, tb = handle.bounding_box(), track.bounding_box()
-    assert hb and tb, "yaw slider has no box"
-    x0, y = hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2
-    page.mouse.move(x0, y)
-    page.mouse.down()
-    page.mouse.move(tb["x"] + tb["width"] + 80, y, steps=12)
-    page.mouse.up()
-
-
 def test_camera_control_keeps_the_trained_range_until_released(lab):
     """The demo's trained poses (yaw ±34.4°, pitch ±11.5°) as a user meets them: named beside the
     checkbox, the yaw slider stops at 34.4 under the mouse, the warning note stays hidden until the
@@ -301,7 +237,7 @@ def test_camera_control_keeps_the_trained_range_until_released(lab):
 
             # (b) confined: the slider ends at the trained yaw, and dragging to the far right stops there
             assert float(handle.get_attribute("aria-valuemax")) == pytest.approx(yaw_hi, abs=0.01)
-            _drag_to_right_end(page, yaw)
+            _drag_slider(page, yaw)
             page.wait_for_function("(r) => parseFloat(r.textContent) > 0", arg=readout.element_handle(), timeout=10_000)
             assert _readout(yaw) == pytest.approx(yaw_hi, abs=0.005), readout.inner_text()
             page.wait_for_function(_PORTRAIT_SETTLED_JS, arg=None, timeout=60_000)
@@ -315,7 +251,7 @@ def test_camera_control_keeps_the_trained_range_until_released(lab):
             assert _readout(yaw) == pytest.approx(yaw_hi, abs=0.005), readout.inner_text()
             assert not note.is_visible(), "range note visible right after ticking, at the edge of the trained range"
             src_confined = img.get_attribute("src")
-            _drag_to_right_end(page, yaw)
+            _drag_slider(page, yaw)
             page.wait_for_function("(r) => parseFloat(r.textContent) > 100", arg=readout.element_handle(),
                                    timeout=10_000)
             note.wait_for(state="visible", timeout=10_000)
@@ -354,43 +290,6 @@ _EXPLORER_BOXES_JS = """() => {
             portrait: box(q('.sofgan-explorer-side img.sofgan-portrait-image'))};
 }"""
 
-# Every visible control under `root` (outermost matches only) whose box sticks out sideways of the
-# viewport or of an ancestor that clips or scrolls horizontally (overflow-x not visible).
-_CUT_OFF_JS = """(root) => {
-    const sel = ['.jupyter-button', '.widget-dropdown', '.widget-text', '.widget-textarea', '.widget-slider',
-                 '.widget-checkbox', '.widget-toggle-buttons', '.widget-select-multiple', '.widget-image',
-                 '.widget-label', '.widget-upload', '.widget-inline-hbox.widget-intprogress', 'canvas',
-                 '.js-plotly-plot'].join(', ');
-    const top = document.querySelector(root);
-    if (!top) return ['no element ' + root];
-    const name = (el) => (el.className && el.className.baseVal === undefined ? el.className : el.tagName)
-                         .toString().split(' ').filter(c => c.startsWith('widget-') || c.startsWith('sofgan-')
-                         || c.startsWith('jupyter-button')).join('.')
-                     + ' "' + (el.textContent || '').trim().slice(0, 30) + '"';
-    const bad = [];
-    for (const el of top.querySelectorAll(sel)) {
-        const r = el.getBoundingClientRect();
-        if (r.width === 0 || r.height === 0 || el.getClientRects().length === 0) continue;  // not shown
-        const outer = el.parentElement && el.parentElement.closest(sel);
-        if (outer && top.contains(outer)) continue;  // a part of a control already checked
-        if (r.left < -1 || r.right > window.innerWidth + 1) {
-            bad.push(name(el) + ` outside the viewport: ${r.left.toFixed(0)}..${r.right.toFixed(0)}`);
-            continue;
-        }
-        for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
-            if (getComputedStyle(a).overflowX === 'visible') continue;
-            const ar = a.getBoundingClientRect();
-            if (r.left < ar.left - 1 || r.right > ar.right + 1) {
-                bad.push(name(el) + ` cut off by ${a.className.toString().slice(0, 60)}: ` +
-                         `${r.left.toFixed(0)}..${r.right.toFixed(0)} in ` +
-                         `${ar.left.toFixed(0)}..${ar.right.toFixed(0)}`);
-                break;
-            }
-        }
-    }
-    return bad;
-}"""
-
 # The explorer's 3D tab shows a plotly figure whose mesh traces hold vertices: the mesh reached the
 # figure as an update after it was built (an anywidget model that failed to initialize drops updates).
 _VIEWER_MESHED_JS = """() => {
@@ -404,34 +303,6 @@ _VIEWER_MESHED_JS = """() => {
 _EXPLORER_SETTLED_JS = _PORTRAIT_SETTLED_JS.replace(
     ".sofgan-test-camera img.sofgan-portrait-image", ".sofgan-explorer-side img.sofgan-portrait-image").replace(
     ".sofgan-test-portrait .sofgan-lab-status", ".sofgan-explorer-side .sofgan-portrait .sofgan-lab-status")
-
-
-def _console_errors(page) -> list[str]:
-    """Collect the page's console errors and uncaught exceptions into the returned list. Warnings are
-    not errors (Chromium's software GL prints "GPU stall due to ReadPixels" performance notes, and
-    canvas reads print a willReadFrequently hint); no error message is ignored."""
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(f"console.error: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-    return errors
-
-
-def _left_sidebar_open(page) -> bool:
-    return page.evaluate("() => { const s = document.querySelector('#jp-left-stack');"
-                         " return !!s && !s.classList.contains('lm-mod-hidden') && s.offsetWidth > 0; }")
-
-
-def _set_left_sidebar(page, open_: bool) -> None:
-    """Open or close JupyterLab's left sidebar (the file browser) with its shortcut, Ctrl+B."""
-    if _left_sidebar_open(page) == open_:
-        return
-    page.locator(".jp-NotebookPanel .jp-Cell .jp-InputPrompt").first.click()  # focus the notebook, not a widget
-    page.keyboard.press("Escape")
-    page.keyboard.press("Control+b")
-    page.wait_for_function("(want) => { const s = document.querySelector('#jp-left-stack');"
-                           " return (!!s && !s.classList.contains('lm-mod-hidden') && s.offsetWidth > 0) === want; }",
-                           arg=open_, timeout=10_000)
-    page.wait_for_timeout(300)  # the notebook relayouts
 
 
 def _open_explorer(page, lab_url: str) -> None:
@@ -449,11 +320,6 @@ def _show_tab(page, title: str) -> None:
                            "'.sofgan-explorer-tabs .lm-TabBar-tab.lm-mod-current');"
                            " return c && c.textContent.trim() === t; }", arg=title, timeout=10_000)
     page.wait_for_timeout(400)  # the new tab's content lays out (plotly draws the 3D view)
-
-
-def _overlap(a: dict, b: dict) -> float:
-    """Area (CSS px²) of the intersection of two boxes."""
-    return max(0.0, min(a["r"], b["r"]) - max(a["x"], b["x"])) * max(0.0, min(a["b"], b["b"]) - max(a["y"], b["y"]))
 
 
 def _check_portrait_box(p: dict, boxes: dict, where: str) -> None:

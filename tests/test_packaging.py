@@ -347,3 +347,59 @@ def test_dev_lab_allows_root_only_as_root(tmp_path, uid, root):
     args = proc.stdout.split()
     assert args[:2] == ["lab", "--notebook-dir=notebooks"] and args[-1] == "--no-browser", args
     assert ("--allow-root" in args) is root, args
+
+
+def _stand_in_venv(tmp_path: Path) -> Path:
+    """A virtual environment whose ``python`` prints its arguments, marked as set up (nothing installed)."""
+    import hashlib
+
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    py = venv / "bin" / "python"
+    py.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    py.chmod(0o755)
+    stamp = hashlib.sha256((REPO / "pyproject.toml").read_bytes() + (REPO / "setup.py").read_bytes()).hexdigest()
+    (venv / ".sofgan-lab-installed").write_text(stamp + "\n")
+    return venv
+
+
+@pytest.mark.parametrize("present", [False, True])
+def test_dev_test_says_when_the_browser_tests_will_be_skipped(tmp_path, present):
+    """``./dev test`` says on stderr, before the run, that the browser tests will be skipped when Chromium
+    is missing, and says nothing of it when Chromium is there."""
+    venv = _stand_in_venv(tmp_path)
+    chromium = tmp_path / "chromium"
+    if present:
+        chromium.write_text("#!/bin/sh\n")
+        chromium.chmod(0o755)
+    env = {**os.environ, "SOFGAN_LAB_VENV": str(venv), "SOFGAN_LAB_CHROMIUM": str(chromium)}
+    proc = subprocess.run(["bash", str(REPO / "dev"), "test", "-q"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[:3] == ["-m", "pytest", "tests"], proc.stdout
+    said = f"Chromium not found at {chromium}: the browser tests" in proc.stderr and "SKIPPED" in proc.stderr
+    assert said is not present, proc.stderr
+
+
+def test_pytest_summary_says_when_browser_tests_were_skipped(tmp_path):
+    """The repository's conftest ends a run whose browser tests were skipped with a line saying how many
+    and why (not only the per-test skip reasons)."""
+    (tmp_path / "test_b.py").write_text(textwrap.dedent("""\
+        import pytest
+
+        @pytest.mark.browser
+        def test_in_a_browser():
+            pass
+
+        def test_plain():
+            pass
+        """))
+    env = {**os.environ, "SOFGAN_LAB_CHROMIUM": str(tmp_path / "no-chromium"),
+           "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env.pop("SOFGAN_LAB_REQUIRE_BROWSER", None)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "conftest", "-q", "-p", "no:cacheprovider",
+                           "test_b.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"1 BROWSER TESTS SKIPPED: browser test needs Chromium at \S*no-chromium", proc.stdout), \
+        proc.stdout
+    assert "1 passed, 1 skipped" in proc.stdout

@@ -120,6 +120,7 @@ class ExportControls(Panel):
                                  self.png_button, self.video_button, self.mesh_button, self.format],
                                 layout=W.Layout(flex_flow="row wrap", align_items="center")),
                          self.status]
+        self.add_class("sofgan-export")
 
     # ------------------------------------------------------------------ file names
     def _folder(self) -> Path:

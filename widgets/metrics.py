@@ -88,6 +88,7 @@ class MetricTable(Panel):
         self.status = W.HTML(status_html("choose metrics and press run"))
         self.children = [W.HBox([self._pick, W.VBox([self._n, self._pre, self._run])]), self.progress, self.status,
                           self.output, self._plot_box]
+        self.add_class("sofgan-metrics")
         self._renderer = self._add_renderer(Renderer(self._render, self._deliver, self._failed,
                                                      debounce=self.debounce, name="sofgan-lab-metrics"))
 

@@ -151,6 +151,7 @@ class SegmapPainter(Panel):
         row = [self.canvas] + ([self.portrait] if built else [])
         self.children = [tools, W.HBox(row, layout=W.Layout(flex_flow="row wrap", align_items="flex-start",
                                                              overflow="visible"))]
+        self.add_class("sofgan-painter")
         self._redraw()
 
     # ------------------------------------------------------------------ state

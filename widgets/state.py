@@ -435,6 +435,7 @@ class StateControls(Panel):
         self.children = [W.HBox([self.copy_button, self.load_button, self.bookmark_button, self.bookmark_list,
                                  self.undo_button, self.redo_button], layout=W.Layout(flex_flow="row wrap")),
                          self.text, self.status]
+        self.add_class("sofgan-state")
         self.history.reset(get_state())
         self._sync()
 

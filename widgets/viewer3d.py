@@ -238,6 +238,7 @@ class SOFViewer3D(Panel):
                                      layout=W.Layout(flex_flow="row wrap", align_items="center", overflow="visible")),
                          W.GridBox(toggles, layout=W.Layout(grid_template_columns="repeat(auto-fill, 112px)",
                                                             width="100%")), self.status]
+        self.add_class("sofgan-viewer")
 
         self._mesher = self._add_renderer(Renderer(self._render_mesh, self._deliver_mesh, self._failed,
                                                    debounce=self.debounce, name="sofgan-lab-mesh"))
