@@ -13,7 +13,8 @@ off sideways; and that the browser console has no errors. Screenshots go to
 
 Covered here: ``GeometrySampler``, ``AttributeSliders``, ``SOFViewer3D``, ``SegmapPainter`` (alone),
 ``MetricTable``, and the explorer's ``StateControls`` (copy / load state, bookmark, undo, redo) and
-``ExportControls`` (PNG, video, mesh). ``tests/test_browser.py`` covers the explorer's tabs and
+``ExportControls`` (PNG, video, mesh); and tutorial 07 as a whole at both window sizes.
+``tests/test_browser.py`` covers the explorer's tabs and
 layouts, ``CameraControl``, ``RegionStyleMixer``, the portrait's views and its drag-to-orbit.
 """
 from __future__ import annotations
@@ -84,6 +85,9 @@ STROKE_MIN_CHANGED = 0.01
 VIDEO_MIN_DIFF = 0.02
 
 
+TUTORIAL_07 = Path(__file__).resolve().parents[1] / "notebooks" / "07_explorer.ipynb"
+
+
 def _notebook(name: str) -> nbformat.NotebookNode:
     return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SETUP),
                                            nbformat.v4.new_code_cell(WIDGET_CELLS[name])],
@@ -92,7 +96,8 @@ def _notebook(name: str) -> nbformat.NotebookNode:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """JupyterLab serving one notebook per widget (``<name>.ipynb``); yields ``(url, served folder)``."""
+    """JupyterLab serving one notebook per widget (``<name>.ipynb``) and tutorial 07 without its outputs
+    (``tutorial_07.ipynb``); yields ``(url, served folder)``."""
     from sofgan_lab.demo import demo_dir
 
     demo_dir("siw")  # a clear error when the demo models are missing
@@ -101,6 +106,11 @@ def lab(tmp_path_factory):
     served.mkdir()
     for name in WIDGET_CELLS:
         nbformat.write(_notebook(name), served / f"{name}.ipynb")
+    tutorial = nbformat.read(TUTORIAL_07, as_version=4)
+    for cell in tutorial.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nbformat.write(tutorial, served / "tutorial_07.ipynb")
     with jupyter_lab(served, root) as url:
         yield url, served
 
@@ -623,4 +633,44 @@ def test_explorer_state_controls_and_exports(lab):
             print(f"export: video {frames.shape}, frame 0 vs {len(frames) // 4}: mean |diff| {mean:.3f}")
             assert len(frames) >= 8 and mean >= VIDEO_MIN_DIFF, (frames.shape, mean)
             page.screenshot(path=str(ARTIFACTS / "state_exports.png"))
+            assert not errors, f"browser console errors: {errors}"
+
+
+# ------------------------------------------------------------------------------------- tutorial 07
+def test_tutorial_07_reads_well_at_1280x800(lab):
+    """Tutorial 07 (every widget, then the explorer) run in JupyterLab at 1280x800 with the file browser
+    open and at 1920x1080: every widget shows, nothing in any output is cut off sideways, every portrait
+    and segmap image is a square, and the console has no errors."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    from benchmarks.lab import KERNEL_IDLE_JS
+
+    url, _ = lab
+    _clear_artifacts("tutorial07")
+    images_js = """() => [...document.querySelectorAll('.jp-OutputArea-output img.sofgan-portrait-image, '
+                       + '.jp-OutputArea-output img.sofgan-portrait-segmap')]
+        .filter(i => i.getClientRects().length > 0)
+        .map(i => { const r = i.getBoundingClientRect(); return [r.width, r.height]; })"""
+    with playwright.sync_playwright() as pw:
+        with _browser_page(pw, {"width": 1280, "height": 800}, "tutorial07_failure.png") as (page, errors):
+            _open(page, url, "tutorial_07")
+            page.locator(".jp-OutputArea-output .sofgan-explorer").wait_for(state="attached", timeout=300_000)
+            page.wait_for_function(KERNEL_IDLE_JS, timeout=300_000)
+            for cls in ("sofgan-portrait", "sofgan-sampler", "sofgan-sliders", "sofgan-viewer", "sofgan-metrics",
+                        "sofgan-painter", "sofgan-explorer"):
+                assert page.locator(f".jp-OutputArea-output .{cls}").count() >= 1, f"tutorial 07 shows no {cls}"
+            for w, h in VIEWPORTS:
+                page.set_viewport_size({"width": w, "height": h})
+                page.wait_for_timeout(500)
+                cells = page.locator(".jp-Cell")
+                for i in range(cells.count()):
+                    cells.nth(i).scroll_into_view_if_needed()
+                page.wait_for_timeout(500)
+                page.locator(".sofgan-explorer").first.scroll_into_view_if_needed()
+                page.screenshot(path=str(ARTIFACTS / f"tutorial07_{w}x{h}_explorer.png"))
+                cut = page.evaluate(_CUT_OFF_JS, ".jp-NotebookPanel .jp-Notebook")
+                assert not cut, f"tutorial 07 at {w}x{h}: controls cut off: {cut}"
+                sizes = page.evaluate(images_js)
+                assert sizes, "no portrait images shown"
+                bad = [s for s in sizes if abs(s[0] - s[1]) > 1 or s[0] < 128]
+                assert not bad, f"tutorial 07 at {w}x{h}: portrait images that are not squares of 128+ px: {bad}"
             assert not errors, f"browser console errors: {errors}"
