@@ -120,12 +120,27 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     pytest.skip(reason)
 
 
+def _skip_reason(report) -> str:
+    longrepr = getattr(report, "longrepr", None)
+    return str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr or "")
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    """Say plainly, at the end of the run, when the browser tests were skipped and why."""
-    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "browser" in getattr(r, "keywords", {})]
-    if not skipped:
-        return
-    reason = _browser_missing_reason() or "see the skip reasons above"
-    terminalreporter.write_sep("!", f"{len(skipped)} BROWSER TESTS SKIPPED: {reason}", yellow=True, bold=True)
-    terminalreporter.write_line("The widgets were not checked in a real browser. Install Debian's chromium "
-                                "(apt-get install chromium) and playwright, or set SOFGAN_LAB_CHROMIUM.")
+    """Say plainly, at the end of the run, which checks did not run here: the browser tests (no
+    Chromium or playwright) and the official-parity tests (no ``shared/fixtures/official``)."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    browser = [r for r in skipped if "browser" in getattr(r, "keywords", {})]
+    if browser:
+        reason = _browser_missing_reason() or "see the skip reasons above"
+        terminalreporter.write_sep("!", f"{len(browser)} BROWSER TESTS SKIPPED: {reason}", yellow=True, bold=True)
+        terminalreporter.write_line("The widgets were not checked in a real browser. Install Debian's chromium "
+                                    "(apt-get install chromium) and playwright, or set SOFGAN_LAB_CHROMIUM.")
+    fixtures = [r for r in skipped if "fixtures not found at" in _skip_reason(r)]
+    if fixtures:
+        where = _skip_reason(fixtures[0]).split("fixtures not found at", 1)[1].strip()
+        terminalreporter.write_sep("!", f"{len(fixtures)} OFFICIAL-PARITY TESTS SKIPPED: no fixtures at {where}",
+                                   yellow=True, bold=True)
+        terminalreporter.write_line("The importer was not compared with the official code. The fixtures (outputs of "
+                                    "the official code on small random models; see their README) live in "
+                                    "shared/fixtures/official beside the checkout; set SOFGAN_LAB_SHARED to the "
+                                    "folder that holds fixtures/official.")

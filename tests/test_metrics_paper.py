@@ -338,6 +338,25 @@ def test_representability(pipe):
         representability(pipe, segs.float(), steps=1)
 
 
+def test_representability_known_answers(pipe):
+    """Known answers: with the learning rate 0 the fit stays at its start, so maps rendered from the start
+    code score exactly 1, and maps of another code score the mIoU of the start code's render against
+    them (computed here with the plain ``miou``), averaged over maps."""
+    from sofgan_lab.metrics.segmentation import miou
+
+    sampler = PipelineSampler(pipe)
+    cam = sampler.camera
+    z1, z2 = pipe.geometry_code([1]), pipe.geometry_code([2])
+    own = sampler.segmaps(torch.cat([z1, z1]), cam).cpu()
+    other = sampler.segmaps(torch.cat([z2, pipe.geometry_code([3])]), cam).cpu()
+    r = representability(pipe, own, cam, steps=2, eval_every=1, lr=0.0, init=z1[0])
+    assert r.value == 1.0 and r.provenance["extras"]["dataset_miou"] == 1.0
+    r = representability(pipe, other, cam, steps=2, eval_every=1, lr=0.0, init=z1[0])
+    want = [miou(own[0], other[i]) for i in range(2)]
+    assert max(want) < 0.99, want                         # the codes' maps differ: the answer is not 1
+    assert r.value == pytest.approx(float(np.mean(want)), abs=1e-12)
+
+
 # --------------------------------------------------------------------------------------- results, tables
 def _result(metric, value, std, n, model, caveats=(), **extras):
     return MetricResult(metric, value, None if std is None else std / math.sqrt(n), n,
@@ -415,3 +434,38 @@ def test_plot_metrics_draws_bars_with_error_bars():
     assert bars[1].marker.pattern.shape == "/"
     with pytest.raises(ValueError, match="error: expected"):
         plot_metrics(_result("fid", 1.0, None, 2, "m"), error="ci")
+
+
+def test_fid_inception_takes_the_layout_of_the_released_weights(tmp_path):
+    """The released ``pt_inception-2015-12-05`` file is the state dict of torchvision's ``Inception3`` with
+    1008 classes and no auxiliary head (pytorch-fid builds that network and loads the file strictly; its
+    FID blocks change only the pooling). Our network has exactly those keys and shapes; a file of that
+    layout (without ``num_batches_tracked``, as a converted checkpoint may be) loads into it tensor for
+    tensor; a layout with 1000 classes is refused with one line naming the file."""
+    import warnings as _w
+
+    from torchvision.models.inception import Inception3
+
+    torch.manual_seed(0)
+    with _w.catch_warnings():
+        _w.simplefilter("ignore")
+        ref = Inception3(num_classes=1008, aux_logits=False, transform_input=False, init_weights=False).state_dict()
+    facts = {"Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3), "Mixed_5b.branch_pool.conv.weight": (32, 192, 1, 1),
+             "Mixed_6e.branch7x7dbl_5.conv.weight": (192, 192, 1, 7), "Mixed_7c.branch_pool.conv.weight": (192, 2048, 1, 1),
+             "fc.weight": (1008, 2048), "fc.bias": (1008,)}
+    assert {k: tuple(ref[k].shape) for k in facts} == facts
+    ours = InceptionFeatures().net.state_dict()
+    assert {k: tuple(v.shape) for k, v in ours.items()} == {k: tuple(v.shape) for k, v in ref.items()}
+    plain = {k: v for k, v in ref.items() if not k.endswith("num_batches_tracked")}
+    path = tmp_path / FID_INCEPTION_FILE
+    torch.save(plain, path)
+    net = load_inception(path, check_hash=False)
+    got = net.net.state_dict()
+    assert all(torch.equal(got[k], v) for k, v in plain.items())
+    f = net(_images(2, size=40))
+    assert f.shape == (2, 2048) and torch.isfinite(f).all()
+    bad = dict(plain, **{"fc.weight": torch.zeros(1000, 2048), "fc.bias": torch.zeros(1000)})
+    torch.save(bad, tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match=r"^weights: .*bad\.pth.*fc\.weight") as err:
+        load_inception(tmp_path / "bad.pth", check_hash=False)
+    assert "\n" not in str(err.value)

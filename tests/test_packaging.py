@@ -381,9 +381,9 @@ def test_dev_test_says_when_the_browser_tests_will_be_skipped(tmp_path, present)
     assert said is not present, proc.stderr
 
 
-def test_pytest_summary_says_when_browser_tests_were_skipped(tmp_path):
-    """The repository's conftest ends a run whose browser tests were skipped with a line saying how many
-    and why (not only the per-test skip reasons)."""
+def test_pytest_summary_says_when_browser_or_parity_tests_were_skipped(tmp_path):
+    """The repository's conftest ends a run whose browser tests or official-parity tests were skipped
+    with a line for each saying how many and why (not only the per-test skip reasons)."""
     (tmp_path / "test_b.py").write_text(textwrap.dedent("""\
         import pytest
 
@@ -393,6 +393,9 @@ def test_pytest_summary_says_when_browser_tests_were_skipped(tmp_path):
 
         def test_plain():
             pass
+
+        def test_parity():
+            pytest.skip("official fixtures not found at /nowhere/fixtures/official")
         """))
     env = {**os.environ, "SOFGAN_LAB_CHROMIUM": str(tmp_path / "no-chromium"),
            "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
@@ -402,4 +405,5 @@ def test_pytest_summary_says_when_browser_tests_were_skipped(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(r"1 BROWSER TESTS SKIPPED: browser test needs Chromium at \S*no-chromium", proc.stdout), \
         proc.stdout
-    assert "1 passed, 1 skipped" in proc.stdout
+    assert "1 OFFICIAL-PARITY TESTS SKIPPED: no fixtures at /nowhere/fixtures/official" in proc.stdout, proc.stdout
+    assert "1 passed, 2 skipped" in proc.stdout

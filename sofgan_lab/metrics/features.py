@@ -170,10 +170,16 @@ class InceptionFeatures(FeatureExtractor):
         self.net = _build_fid_inception()
         if state_dict is not None:
             sd = {k: v for k, v in state_dict.items() if not k.startswith("AuxLogits.")}
+            what = weights or "the state dict"
+            own = self.net.state_dict()
+            wrong = [f"{k} {tuple(v.shape)} (expected {tuple(own[k].shape)})" for k, v in sd.items()
+                     if k in own and isinstance(v, torch.Tensor) and v.shape != own[k].shape]
+            if wrong:
+                raise ValueError(f"weights: {what} is not an FID Inception-v3 checkpoint: {'; '.join(wrong[:3])}")
             missing, unexpected = self.net.load_state_dict(sd, strict=False)
             if missing or unexpected:
-                raise ValueError(f"weights: not an FID Inception-v3 checkpoint (missing {sorted(missing)[:5]}, "
-                                 f"unexpected {sorted(unexpected)[:5]})")
+                raise ValueError(f"weights: {what} is not an FID Inception-v3 checkpoint (missing "
+                                 f"{sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})")
         self.net.eval()
         for p in self.net.parameters():
             p.requires_grad_(False)
