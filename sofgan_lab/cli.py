@@ -473,7 +473,7 @@ _PARSER_EVAL_FLAGS = {"model": "MODEL", "directory": "MODEL", "photos_dir": "--d
 def _train_parser(args) -> dict:
     import dataclasses
 
-    from .parsing.train import ParserTrainConfig, train_parser
+    from .train.parser_trainer import ParserTrainConfig, train_parser
 
     names = {"steps": "steps", "batch": "batch_size", "lr": "lr", "crop": "crop", "warmup_steps": "warmup_steps",
              "eval_every": "eval_every", "checkpoint_every": "checkpoint_every", "seed": "seed"}
@@ -496,7 +496,7 @@ def _eval_parser(args) -> dict:
     import torch
 
     from .parsing import FaceParser
-    from .parsing.train import evaluate_parser
+    from .train.parser_trainer import evaluate_parser
     from .train.common import resolve_device
 
     model_dir: Path | str = args.model

@@ -5,10 +5,20 @@ numpy, PNG files) they are ``uint8`` arrays ``(H, W, 3)`` or ``(B, H, W, 3)``.
 """
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+from typing import Sequence
+
 import numpy as np
 import torch
 
-__all__ = ["tensor_to_uint8", "uint8_to_tensor", "rgb_to_lab", "encode_png", "ImageResult"]
+__all__ = ["tensor_to_uint8", "uint8_to_tensor", "rgb_to_lab", "encode_png", "ImageResult", "list_images",
+           "IMAGE_SUFFIXES"]
+
+log = logging.getLogger(__name__)
+
+#: Suffixes of the image files the folders of photos are read from (any case).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 # sRGB (D65) linear RGB -> XYZ, and the D65 white point (IEC 61966-2-1 / CIE 1976).
 _RGB_TO_XYZ = torch.tensor([[0.4124564, 0.3575761, 0.1804375],
@@ -107,3 +117,41 @@ class ImageResult:
         buf = io.BytesIO()
         self.image.save(buf, format="PNG")
         return buf.getvalue()
+
+
+def list_images(folder: str | Path, sub: str, what: str, exts: Sequence[str] = IMAGE_SUFFIXES, *,
+                recursive: bool | None = None) -> list[Path]:
+    """The image files of ``folder`` (or of ``folder/sub`` when that sub-folder exists), sorted.
+
+    ``exts``: accepted suffixes (any case). ``recursive``: ``False`` lists the folder itself only;
+    ``True`` adds the files one level down (``folder/*/file``), sorted by their relative path;
+    ``None`` (default) does that only when the folder itself holds no matching file, which is
+    FFHQ's nested layout (``images1024x1024/00000/00000.png``, ``.../01000/01000.png``, ...).
+    Deeper levels are never searched. Hidden files and folders (names starting with ``.``) are
+    skipped. Raises ``FileNotFoundError`` naming ``what`` when ``folder`` is not a folder or
+    nothing matches.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{what}: {root} is not a folder")
+    if (root / sub).is_dir():
+        root = root / sub
+    suffixes = tuple(e.lower() for e in exts)
+
+    def matching(d: Path) -> list[Path]:
+        return [p for p in d.iterdir() if not p.name.startswith(".") and p.suffix.lower() in suffixes
+                and p.is_file()]
+
+    files = sorted(matching(root))
+    nested = False
+    if recursive or (recursive is None and not files):
+        subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+        deeper = [p for d in subdirs for p in sorted(matching(d))]
+        nested = bool(deeper)
+        files = files + deeper
+    if not files:
+        searched = " or its sub-folders" if recursive is not False else ""
+        raise FileNotFoundError(f"{what}: no {'/'.join(exts)} files in {root}{searched}")
+    if nested:
+        log.debug("%s: %d files in %s, one level of sub-folders included", what, len(files), root)
+    return files

@@ -16,7 +16,8 @@ import torch
 from safetensors.torch import save_file
 
 from sofgan_lab.geometry.sof import SemanticOccupancyField, SOFConfig
-from sofgan_lab.io import CheckpointError, load_official_sof, load_official_sofgan, load_torch_file
+from sofgan_lab.io import CheckpointError, load_torch_file
+from sofgan_lab.io.official import load_official_sof, load_official_sofgan
 from sofgan_lab.io.official import _sof_key_map
 from sofgan_lab.texture import SIWConfig, SIWGenerator
 

@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 from sofgan_lab.geometry.sof import SemanticOccupancyField, SOFConfig
-from sofgan_lab.io import load_official_sof, load_official_sofgan, official_sof_render
+from sofgan_lab.io.official import load_official_sof, load_official_sofgan, official_sof_render
 from sofgan_lab.texture import SIWConfig, SIWGenerator
 
 # one thread (tests/conftest.py): bit-stable sums and no OpenMP spinning on the busy machines

@@ -15,7 +15,7 @@ from sofgan_lab.images import uint8_to_tensor
 from sofgan_lab.io.checkpoints import CheckpointError
 from sofgan_lab.labels import SOF, SOF20_LR_SWAP, SOF20_NAMES, flip_horizontal
 from sofgan_lab.parsing import FaceParser, FaceParserConfig
-from sofgan_lab.parsing.train import (ParserTrainConfig, PhotoSet, augment_batch, class_weights, degrade,
+from sofgan_lab.train.parser_trainer import (ParserTrainConfig, PhotoSet, augment_batch, class_weights, degrade,
                                       evaluate_parser, gaussian_blur, hflip, train_parser)
 from sofgan_lab.synthetic import write_photos
 from sofgan_lab.train.common import MetricsLogger, parameters_checksum

@@ -5,7 +5,7 @@ FFHQ layout (the dataset as distributed; ``root`` is the ``ffhq`` folder)::
     ffhq/images1024x1024/{k:05d}/{i:05d}.png     1024x1024 RGB PNGs, k = 1000 * (i // 1000),
                                                  i = 0..69999 (folders 00000, 01000, ..., 69000)
 
-:func:`sofgan_lab.train.siw_data.list_images` descends one level of sub-folders when a folder holds
+:func:`sofgan_lab.images.list_images` descends one level of sub-folders when a folder holds
 no image itself, so ``ImageFolder("ffhq/images1024x1024", 256)`` works as is. But
 :class:`~sofgan_lab.train.siw_data.ImageFolder` decodes every image at once and keeps them all in
 memory as uint8 (3·size² bytes each: 49 MB per 1,000 images at 128², 197 MB at 256², so 13.8 GB
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..train.siw_data import list_images
+from ..images import list_images
 from ._common import MAX_SIZE, check_int, numeric_key, open_output, run_jobs, atomic_save, write_index
 from .celebamask import CELEBAHQ_IMAGE_DIR
 

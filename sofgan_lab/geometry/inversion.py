@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from ..cameras import Camera
 from ..labels import NUM_SOF_CLASSES, celebamask_to_sof, validate_labels
-from ..metrics.segmentation import ConfusionMatrix
+from ..confusion import ConfusionMatrix
 from .sof import SemanticOccupancyField
 
 __all__ = ["InversionResult", "invert_segmap"]

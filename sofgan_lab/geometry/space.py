@@ -21,8 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-__all__ = ["GeometrySpace", "REGIONS", "region_ids", "interpolate", "restricted_edit", "EditResult",
-           "synthetic_attributes"]
+__all__ = ["GeometrySpace", "REGIONS", "region_ids", "interpolate", "restricted_edit", "EditResult"]
 
 log = logging.getLogger(__name__)
 
@@ -115,14 +114,6 @@ def interpolate(z0: Any, z1: Any, n: int, mode: str = "linear") -> torch.Tensor:
     else:
         raise ValueError(f"mode: expected 'linear' or 'slerp', got {mode!r}")
     return torch.from_numpy(out.astype(np.float32))
-
-
-def synthetic_attributes(seed: int, count: int) -> dict[str, np.ndarray]:
-    """The ground-truth attributes of instances ``0..count-1`` of a synthetic dataset of ``seed``."""
-    from ..synthetic import ATTRIBUTE_NAMES, instance_rng, sample_attributes
-
-    rows = [sample_attributes(instance_rng(seed, i)) for i in range(count)]
-    return {name: np.array([r[name] for r in rows]) for name in ATTRIBUTE_NAMES}
 
 
 class GeometrySpace:

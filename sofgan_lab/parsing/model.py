@@ -2,7 +2,7 @@
 
 Used to measure whether generated images follow their input segmap (the SPADE/SEAN
 "segmentation mIoU" protocol): ``parse(generated) vs. the segmap it was generated from``. It is
-trained on the synthetic photos (with heavy degradations, see :mod:`sofgan_lab.parsing.train`)
+trained on the synthetic photos (with heavy degradations, see :mod:`sofgan_lab.train.parser_trainer`)
 and is not a model of real faces.
 
 Architecture: ``len(widths)`` levels; each level is two 3x3 convolutions (each followed by a

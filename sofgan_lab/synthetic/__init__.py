@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from .attributes import (ATTRIBUTE_NAMES, ATTRIBUTES, AttributeSpec, default_attributes,
-                         instance_rng, sample_attributes, validate_attributes)
+                         instance_rng, sample_attributes, synthetic_attributes, validate_attributes)
 from .head import Head, build_head
 from .photo import Photo, TextureStyle, render_photo, sample_style
 from .render import SegmapRender, render_segmap
@@ -18,4 +18,4 @@ from .writers import write_photos, write_scans
 __all__ = ["ATTRIBUTES", "ATTRIBUTE_NAMES", "AttributeSpec", "default_attributes", "instance_rng",
            "sample_attributes", "validate_attributes", "Head", "build_head", "SegmapRender",
            "render_segmap", "Photo", "TextureStyle", "render_photo", "sample_style", "write_scans",
-           "write_photos"]
+           "write_photos", "synthetic_attributes"]

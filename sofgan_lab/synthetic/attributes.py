@@ -15,7 +15,7 @@ from typing import Mapping
 import numpy as np
 
 __all__ = ["AttributeSpec", "ATTRIBUTES", "ATTRIBUTE_NAMES", "sample_attributes",
-           "default_attributes", "validate_attributes", "instance_rng"]
+           "default_attributes", "validate_attributes", "instance_rng", "synthetic_attributes"]
 
 
 @dataclass(frozen=True)
@@ -136,3 +136,10 @@ def sample_attributes(rng: np.random.Generator, **overrides: float) -> dict[str,
         checked = validate_attributes(overrides)
         values.update({k: checked[k] for k in overrides})
     return values
+
+
+def synthetic_attributes(seed: int, count: int) -> dict[str, np.ndarray]:
+    """The ground-truth attributes of instances ``0..count-1`` of a synthetic dataset of ``seed``:
+    ``{attribute name: (count,) array}`` (what a geometry space's attribute directions are fitted to)."""
+    rows = [sample_attributes(instance_rng(seed, i)) for i in range(count)]
+    return {name: np.array([r[name] for r in rows]) for name in ATTRIBUTE_NAMES}

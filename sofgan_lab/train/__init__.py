@@ -1,4 +1,4 @@
-"""Trainers: the SOF geometry trainer and the SIW texture trainer with their shared
+"""Trainers: the SOF geometry trainer, the SIW texture trainer and the face-parser trainer with their shared
 checkpoint/resume, LR schedule, JSONL logging and torchrun DDP helpers (:mod:`.common`).
 
 Importing :mod:`sofgan_lab.train` is cheap; the submodules load torch on use.
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __all__ = ["SOFScanDataset", "RayBatch", "ViewSplit", "SOFTrainConfig", "SOFTrainResult", "train_sof",
            "evaluate_views", "evaluate_sof_model", "SIWTrainConfig", "train_siw", "load_siw_generator",
-           "evaluate_siw"]
+           "evaluate_siw", "ParserTrainConfig", "ParserTrainResult", "train_parser", "evaluate_parser"]
 
 _LAZY = {
     "SOFScanDataset": "sof_data", "RayBatch": "sof_data", "ViewSplit": "sof_data",
@@ -15,6 +15,8 @@ _LAZY = {
     "evaluate_views": "sof_trainer", "evaluate_sof_model": "sof_eval",
     "SIWTrainConfig": "siw_trainer", "train_siw": "siw_trainer", "load_siw_generator": "siw_trainer",
     "evaluate_siw": "siw_trainer",
+    "ParserTrainConfig": "parser_trainer", "ParserTrainResult": "parser_trainer", "train_parser": "parser_trainer",
+    "evaluate_parser": "parser_trainer",
 }
 
 

@@ -31,52 +31,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..images import list_images
 from ..labels import NUM_SOF_CLASSES, NUM_SOFGAN_CLASSES, celebamask_to_sof, sof_to_sofgan, swap_left_right
 
 __all__ = ["ImageFolder", "SegmapFolder", "augment_batch", "list_images"]
 
 log = logging.getLogger(__name__)
 
-_IMAGE_EXT = (".png", ".jpg", ".jpeg", ".webp")
 _LABEL_SETS = ("auto", "sof20", "sofgan17", "celebamask19")
-
-
-def list_images(folder: str | Path, sub: str, what: str, exts: Sequence[str] = _IMAGE_EXT, *,
-                recursive: bool | None = None) -> list[Path]:
-    """The image files of ``folder`` (or of ``folder/sub`` when that sub-folder exists), sorted.
-
-    ``exts``: accepted suffixes (any case). ``recursive``: ``False`` lists the folder itself only;
-    ``True`` adds the files one level down (``folder/*/file``), sorted by their relative path;
-    ``None`` (default) does that only when the folder itself holds no matching file, which is
-    FFHQ's nested layout (``images1024x1024/00000/00000.png``, ``.../01000/01000.png``, ...).
-    Deeper levels are never searched. Hidden files and folders (names starting with ``.``) are
-    skipped. Raises ``FileNotFoundError`` naming ``what`` when ``folder`` is not a folder or
-    nothing matches.
-    """
-    root = Path(folder)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{what}: {root} is not a folder")
-    if (root / sub).is_dir():
-        root = root / sub
-    suffixes = tuple(e.lower() for e in exts)
-
-    def matching(d: Path) -> list[Path]:
-        return [p for p in d.iterdir() if not p.name.startswith(".") and p.suffix.lower() in suffixes
-                and p.is_file()]
-
-    files = sorted(matching(root))
-    nested = False
-    if recursive or (recursive is None and not files):
-        subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-        deeper = [p for d in subdirs for p in sorted(matching(d))]
-        nested = bool(deeper)
-        files = files + deeper
-    if not files:
-        searched = " or its sub-folders" if recursive is not False else ""
-        raise FileNotFoundError(f"{what}: no {'/'.join(exts)} files in {root}{searched}")
-    if nested:
-        log.debug("%s: %d files in %s, one level of sub-folders included", what, len(files), root)
-    return files
 
 
 class ImageFolder:

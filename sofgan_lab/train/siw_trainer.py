@@ -387,7 +387,7 @@ def _image_source(folder: Path, size: int, limit: int | None, in_memory: bool | 
     """The photo folder, preloaded (:class:`ImageFolder`) or decoded per batch (``StreamingImageFolder``:
     FFHQ-sized folders); both give the same values."""
     from ..datasets.images import StreamingImageFolder
-    from .siw_data import list_images
+    from ..images import list_images
 
     if in_memory is None:
         n = len(list_images(folder, "images", "images")[: limit or None])

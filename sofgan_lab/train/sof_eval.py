@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..geometry.sof import SemanticOccupancyField
-from ..metrics.segmentation import ConfusionMatrix
+from ..confusion import ConfusionMatrix
 from .common import resolve_device
 from .sof_data import SOFScanDataset
 from .sof_trainer import evaluate_views, segmentation_report

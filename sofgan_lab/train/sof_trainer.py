@@ -46,7 +46,7 @@ from .. import __version__
 from ..geometry.sof import SemanticOccupancyField, SOFConfig
 from ..io.checkpoints import atomic_write_bytes
 from ..labels import SOF20_NAMES
-from ..metrics.segmentation import ConfusionMatrix
+from ..confusion import ConfusionMatrix
 from .common import (TrainConfigBase, DistInfo, MetricsLogger, all_gather_tensor, barrier, cleanup_distributed, init_distributed,
                      latest_checkpoint, load_checkpoint, make_warmup_cosine, schedule_config, apply_schedule_config,
                      resolve_device, save_checkpoint)

@@ -66,9 +66,9 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..io.checkpoints import atomic_write_bytes
 from ..labels import NUM_SOF_CLASSES, SOF, SOF20_NAMES, flip_horizontal
-from ..metrics.segmentation import ConfusionMatrix
-from ..train.common import TrainConfigBase
-from .model import KIND, FaceParser, FaceParserConfig
+from ..confusion import ConfusionMatrix
+from ..parsing.model import KIND, FaceParser, FaceParserConfig
+from .common import TrainConfigBase
 
 __all__ = ["ParserTrainConfig", "ParserTrainResult", "PhotoSet", "train_parser", "evaluate_parser",
            "degrade", "gaussian_blur", "hflip", "augment_batch", "class_weights", "soft_dice_loss", "DETAIL_CLASSES"]
@@ -535,7 +535,7 @@ def train_parser(photos_dir: str | os.PathLike, out_dir: str | os.PathLike, conf
     Returns:
         :class:`ParserTrainResult`; when finished ``out_dir/model`` holds the parser.
     """
-    from ..train.common import (MetricsLogger, apply_schedule_config, latest_checkpoint, load_checkpoint,
+    from .common import (MetricsLogger, apply_schedule_config, latest_checkpoint, load_checkpoint,
                                 make_warmup_cosine, resolve_device, save_checkpoint, schedule_config)
 
     cfg = config if config is not None else ParserTrainConfig()
