@@ -5,6 +5,9 @@
 * ``gpu`` marker: skipped when ``torch.cuda.is_available()`` is false.
 * ``browser`` marker: skipped when Chromium (``/usr/bin/chromium`` or ``$SOFGAN_LAB_CHROMIUM``)
   or the ``playwright`` package is missing; with ``SOFGAN_LAB_REQUIRE_BROWSER=1`` it fails instead.
+  A browser test that failed only because anywidget's front end gave up on a widget model (its
+  fixed 2 s initialisation timeout, which a busy 2-core machine can miss while JupyterLab builds a
+  panel's hundred widget views) is run once more (pytest-rerunfailures), and the summary says so.
 * Cells collected by nbval get the ``notebooks`` marker, so ``-m "not notebooks"`` deselects them.
 
 torch is imported lazily (only by the ``device`` fixture, or when a ``gpu`` test is collected)
@@ -21,6 +24,9 @@ from pathlib import Path
 import pytest
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
+# The message anywidget's front end (0.9 to at least 0.11) raises when a model's module has not
+# loaded within its fixed 2 s: the one browser failure that is re-run (once).
+ANYWIDGET_INIT_TIMEOUT = r"\[anywidget\] Failed to initialize model"
 _DEVICE_RE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
 
 
@@ -107,6 +113,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # torch is imported (once, cached) only when a gpu test was actually collected.
         if item.get_closest_marker("gpu") is not None and not _cuda_available():
             item.add_marker(skip_gpu)
+        if item.get_closest_marker("browser") is not None and config.pluginmanager.hasplugin("rerunfailures"):
+            item.add_marker(pytest.mark.flaky(reruns=1, only_rerun=[ANYWIDGET_INIT_TIMEOUT]))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -135,6 +143,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.write_sep("!", f"{len(browser)} BROWSER TESTS SKIPPED: {reason}", yellow=True, bold=True)
         terminalreporter.write_line("The widgets were not checked in a real browser. Install Debian's chromium "
                                     "(apt-get install chromium) and playwright, or set SOFGAN_LAB_CHROMIUM.")
+    reruns = terminalreporter.stats.get("rerun", [])
+    if reruns:
+        names = ", ".join(sorted({r.nodeid.split("::")[-1] for r in reruns}))
+        terminalreporter.write_sep("!", f"{len(reruns)} BROWSER TEST(S) RE-RUN after anywidget's 2 s model "
+                                        f"initialisation timeout: {names}", yellow=True, bold=True)
     fixtures = [r for r in skipped if "fixtures not found at" in _skip_reason(r)]
     if fixtures:
         where = _skip_reason(fixtures[0]).split("fixtures not found at", 1)[1].strip()
