@@ -24,6 +24,8 @@ from __future__ import annotations
 import base64
 import logging
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -40,7 +42,8 @@ from .labels import NUM_SOF_CLASSES, NUM_SOFGAN_CLASSES, colorize, sof_to_sofgan
 from .texture.generator import SIWGenerator
 from .texture.regions import STYLE_GROUPS, two_style_weights
 
-__all__ = ["SofGAN", "Portrait", "PortraitList", "segmap_path", "PIPELINE_FORMAT", "PIPELINE_FORMAT_VERSION"]
+__all__ = ["SofGAN", "Portrait", "PortraitList", "LabelSurface", "LabelSurfaceCache", "segmap_path",
+           "PIPELINE_FORMAT", "PIPELINE_FORMAT_VERSION"]
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +215,84 @@ class PortraitList(list):
 
 
 # --------------------------------------------------------------------------------------- pipeline
+@dataclass(frozen=True, eq=False)
+class LabelSurface:
+    """One view's SOF-20 label map with the surface it was rendered from.
+
+    Attributes:
+        segmap: ``(H, W)`` uint8 SOF-20 ids.
+        depth: ``(H, W)`` float32 ray depth, ``points``: ``(H, W, 3)`` float32 world points, and the
+            ``camera`` (a one-view :class:`~sofgan_lab.cameras.Camera`); all ``None`` for a label map
+            that was given rather than rendered.
+    """
+
+    segmap: np.ndarray
+    depth: np.ndarray | None = None
+    points: np.ndarray | None = None
+    camera: Camera | None = None
+
+    def upsampled(self, size: int) -> "LabelSurface":
+        """The same surface at ``size`` x ``size`` by nearest-neighbour sampling (a quick preview of a
+        low-resolution render; the camera is kept: normals need only its pose)."""
+        def up(a):
+            if a is None:
+                return None
+            h, w = a.shape[:2]
+            return np.ascontiguousarray(a[(np.arange(size) * h) // size][:, (np.arange(size) * w) // size])
+        return LabelSurface(up(self.segmap), up(self.depth), up(self.points), self.camera)
+
+
+class LabelSurfaceCache:
+    """The last ``size`` :class:`LabelSurface` renders of a pipeline, keyed by what determines them
+    (geometry code, camera, and the base and regions of a restricted edit); least recently used
+    first out. Thread-safe: an interactive view renders on a worker thread and asks from the
+    kernel's. Interactive views use it so that changing only the texture re-uses the label map."""
+
+    def __init__(self, pipe: "SofGAN", size: int = 16):
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"size: expected a positive integer, got {size!r}")
+        self.pipe, self.size = pipe, size
+        self._items: OrderedDict[tuple, LabelSurface] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(geometry: Any, camera: Camera, base: Any = None, regions: Sequence[str] = ()) -> tuple:
+        """The cache key of these render inputs (exact values: a changed float is another entry)."""
+        def flat(x):
+            return None if x is None else tuple(float(v) for v in np.asarray(
+                x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float64).ravel())
+        cam = (camera.cam2world.detach().cpu().numpy().tobytes(), camera.intrinsics.detach().cpu().numpy().tobytes(),
+               tuple(camera.image_size), bool(camera.orthographic))
+        return (flat(geometry), cam, flat(base), tuple(regions))
+
+    def __contains__(self, key: tuple) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    def surface(self, geometry: Any, camera: Camera, *, base: Any = None, regions: Sequence[str] = ()) -> LabelSurface:
+        """:meth:`SofGAN.label_surface` of these inputs, from the cache when it holds them."""
+        key = self.key(geometry, camera, base, regions)
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return hit
+        got = self.pipe.label_surface(geometry, camera, base=base, regions=regions)
+        with self._lock:
+            self._items[key] = got
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return got
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
 def _is_int(x: Any) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
@@ -538,6 +619,34 @@ class SofGAN:
             raise ValueError(f"geometry: {z.shape[0]} codes for {n} views (give 1 or {n})")
         z = z.expand(n, -1)
         return self.sof.render(z.to(self.sof.latents.weight.device), cam)
+
+    @torch.no_grad()
+    def label_surface(self, geometry: Any, camera: Any = None, *, base: Any = None,
+                      regions: Sequence[str] = ()) -> LabelSurface:
+        """One view's label map with its surface (:class:`LabelSurface`, numpy on the CPU).
+
+        ``geometry``: a seed or a code; ``camera``: as for :meth:`render_segmap` (one view). With
+        ``base`` (a seed or code), a region-restricted edit of ``base`` toward ``geometry``
+        (:func:`~sofgan_lab.geometry.space.restricted_edit`): labels outside ``regions`` keep the
+        base's, and so do their depth and points."""
+        from .geometry.space import restricted_edit
+
+        cam = self.resolve_camera(camera, 1)
+        z = self.geometry_code(geometry)
+        if z.shape[0] != 1:
+            raise ValueError(f"geometry: label_surface renders one geometry, got {z.shape[0]} codes")
+        dev = self.sof.latents.weight.device
+        if base is not None:
+            zb = self.geometry_code(base)
+            if zb.shape[0] != 1:
+                raise ValueError(f"base: expected one geometry, got {zb.shape[0]} codes")
+            edit = restricted_edit(self.sof, zb.to(dev), z.to(dev), cam, list(regions))
+            labels, depth, points = edit.restricted[0], edit.depth[0], edit.points[0]
+        else:
+            render = self.render_segmap(z, cam)
+            labels, depth, points = render.labels[0], render.depth[0], render.points[0]
+        return LabelSurface(segmap=labels.cpu().numpy().astype(np.uint8), depth=depth.float().cpu().numpy(),
+                            points=points.float().cpu().numpy(), camera=cam)
 
     @staticmethod
     def _texture_batch(t: torch.Tensor, n: int) -> torch.Tensor:

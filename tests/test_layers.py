@@ -61,10 +61,9 @@ def _module_of(path: Path, root: Path) -> tuple[str, str]:
     return ".".join(parts), ".".join(parts[:-1])
 
 
-def import_arrows(root: Path) -> list[tuple[str, str, str, int]]:
-    """Every arrow ``(from unit, to unit, file, line)`` between two units of the tree at ``root``."""
-    arrows = []
-    files = sorted((root / "sofgan_lab").rglob("*.py")) + sorted((root / "widgets").rglob("*.py"))
+def _imports(root: Path, dirs=("sofgan_lab", "widgets")):
+    """Every import ``(importing module, imported dotted name, file, line)`` in ``dirs`` of ``root``."""
+    files = [p for d in dirs for p in sorted((root / d).rglob("*.py"))]
     for path in files:
         module, package = _module_of(path, root)
         for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
@@ -79,11 +78,28 @@ def import_arrows(root: Path) -> list[tuple[str, str, str, int]]:
                 targets = [target] + [f"{target}.{a.name}" for a in node.names]
             else:
                 continue
-            src = _unit(module)
             for t in targets:
-                dst = _unit(t)
-                if src in LEVELS and dst in LEVELS and src != dst:
-                    arrows.append((src, dst, str(path.relative_to(root)), node.lineno))
+                yield module, t, str(path.relative_to(root)), node.lineno
+
+
+def import_arrows(root: Path) -> list[tuple[str, str, str, int]]:
+    """Every arrow ``(from unit, to unit, file, line)`` between two units of the tree at ``root``."""
+    arrows = []
+    for module, target, file, line in _imports(root):
+        src, dst = _unit(module), _unit(target)
+        if src in LEVELS and dst in LEVELS and src != dst:
+            arrows.append((src, dst, file, line))
+    return sorted(set(arrows))
+
+
+def widget_module_arrows(root: Path) -> list[tuple[str, str, str, int]]:
+    """Arrows between the modules of the widgets package (``sofgan_lab.widgets.<module>``)."""
+    modules = {f"sofgan_lab.widgets.{p.stem}" for p in (root / "widgets").glob("*.py") if p.stem != "__init__"}
+    arrows = []
+    for module, target, file, line in _imports(root, ("widgets",)):
+        dst = next((m for m in modules if target == m or target.startswith(m + ".")), None)
+        if module in modules and dst is not None and dst != module:
+            arrows.append((module, dst, file, line))
     return sorted(set(arrows))
 
 
@@ -157,3 +173,15 @@ def test_the_check_catches_a_planted_bad_import(tmp_path, plant, expect):
     problems = layer_problems(tmp_path)
     assert any(expect in p for p in problems), problems
     assert any(p.startswith("cycle between") for p in problems), problems
+
+
+def test_widget_modules_form_no_cycle(tmp_path):
+    """The widgets' own modules import one way too (a base class never imports its subclasses'
+    module, even inside a function); checked on the tree and on a copy with a cycle planted."""
+    arrows = widget_module_arrows(REPO)
+    assert any(a == "sofgan_lab.widgets.camera" and b == "sofgan_lab.widgets.portrait" for a, b, *_ in arrows)
+    assert not _cycles(arrows), _cycles(arrows)
+    shutil.copytree(REPO / "widgets", tmp_path / "widgets", ignore=shutil.ignore_patterns("__pycache__"))
+    base = tmp_path / "widgets" / "_base.py"
+    base.write_text(base.read_text() + "\n\ndef _planted():\n    from .portrait import PortraitView\n    return PortraitView\n")
+    assert ["sofgan_lab.widgets._base", "sofgan_lab.widgets.portrait"] in _cycles(widget_module_arrows(tmp_path))

@@ -348,3 +348,56 @@ def test_never_returns_an_image_with_nans(pipe):
         bad(geometry=1, texture=2)
     with pytest.raises(FloatingPointError, match="NaN or infinite"):
         bad.from_segmap(np.zeros((32, 32), np.int64))
+
+
+def test_label_surface_is_the_rendered_map_and_the_restricted_edit(pipe):
+    from sofgan_lab.geometry.space import restricted_edit
+
+    cam = pipe.resolve_camera(None, 1)
+    got = pipe.label_surface(3, cam)
+    portrait = pipe(geometry=3, texture=0, camera=cam)
+    assert np.array_equal(got.segmap, portrait.segmap) and got.segmap.dtype == np.uint8
+    assert np.allclose(got.depth, portrait.depth) and got.points.shape == (32, 32, 3)
+    assert got.camera is cam
+
+    base, target = pipe.geometry_code(3), pipe.geometry_code(8)
+    edit = pipe.label_surface(8, cam, base=3, regions=["hair"])
+    want = restricted_edit(pipe.sof, base, target, cam, ["hair"])
+    assert np.array_equal(edit.segmap, want.restricted[0].numpy())
+    changed = edit.segmap != got.segmap
+    assert changed.any()                                   # the edit moves some labels ...
+    assert not np.array_equal(edit.segmap, pipe.label_surface(8, cam).segmap)  # ... but not all of them
+
+    up = got.upsampled(64)
+    assert up.segmap.shape == (64, 64) and up.points.shape == (64, 64, 3)
+    assert np.array_equal(up.segmap[::2, ::2], got.segmap) and up.camera is cam
+    two = Camera(cam2world=torch.cat([cam.cam2world] * 2), intrinsics=torch.cat([cam.intrinsics] * 2),
+                 image_size=cam.image_size, orthographic=cam.orthographic)
+    with pytest.raises(ValueError, match="camera: has 2 views for 1 portraits"):
+        pipe.label_surface(3, two)
+    with pytest.raises(ValueError, match="geometry: label_surface renders one geometry"):
+        pipe.label_surface([1, 2], cam)
+
+
+def test_label_surface_cache_hits_and_evicts_least_recently_used(pipe, monkeypatch):
+    from sofgan_lab.pipeline import LabelSurfaceCache
+
+    calls = []
+    real = pipe.label_surface
+    monkeypatch.setattr(pipe, "label_surface", lambda *a, **k: calls.append(a) or real(*a, **k))
+    cache, cam = LabelSurfaceCache(pipe, size=2), pipe.resolve_camera(None, 1)
+    a = cache.surface(1, cam)
+    assert cache.surface(1, cam) is a and len(calls) == 1          # a hit renders nothing
+    assert cache.key(1, cam) in cache and cache.key(2, cam) not in cache
+    b = cache.surface(2, cam)
+    cache.surface(1, cam)                                          # 1 is now the most recent
+    cache.surface(3, cam)                                          # evicts 2
+    assert len(cache) == 2 and cache.key(2, cam) not in cache and cache.key(1, cam) in cache
+    assert cache.surface(2, cam) is not b and len(calls) == 4
+    other = pipe.resolve_camera({"yaw": 10.0}, 1)
+    assert cache.key(1, other) != cache.key(1, cam)               # another camera is another entry
+    assert cache.key(1, cam, base=2, regions=["hair"]) != cache.key(1, cam)
+    cache.clear()
+    assert len(cache) == 0
+    with pytest.raises(ValueError, match="size: expected a positive integer"):
+        LabelSurfaceCache(pipe, size=0)

@@ -57,31 +57,6 @@ class Panel(W.VBox):
                 return 0
             raise
 
-    def _attach_portrait(self, pipe: Any, portrait: Any, **traits: Any) -> tuple[Any, bool]:
-        """Resolve a control's ``portrait`` argument into ``self.portrait``: ``True`` builds a
-        ``PortraitView(pipe, **traits)`` whose debounce follows this control's (and the panel keeps at
-        least the view's width: ``layout.min_width``), a ``PortraitView`` is
-        used as given, ``False``/``None`` gives none. :meth:`wait` then waits for it too. Returns
-        ``(view or None, built here)``."""
-        from .portrait import PortraitView
-
-        if portrait is True:
-            view, built = PortraitView(pipe, debounce=self.debounce, **traits), True
-            W.dlink((self, "debounce"), (view, "debounce"))
-            if not self.layout.min_width:  # in a narrow row (an HBox) the panel must not cut its portrait off
-                self.layout.min_width = f"{view.needed_width}px"
-        elif isinstance(portrait, PortraitView):
-            view, built = portrait, False
-        elif portrait in (False, None):
-            view, built = None, False
-        else:
-            raise TypeError(f"portrait: expected True, False, None or a PortraitView, got {type(portrait).__name__}")
-        self.portrait = view
-        self._add_linked(view)
-        if built:
-            self._own(view)
-        return view, built
-
     def _own(self, widget: "W.Widget | None") -> None:
         """Close ``widget`` (a panel or a plain widget, with its subtree) when this panel closes, even
         when it is not among this panel's children. Only what the panel built itself is owned: a panel

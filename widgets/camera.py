@@ -28,9 +28,8 @@ from traitlets import Bool, Dict, Float, Int, List, TraitError, observe, validat
 
 from sofgan_lab.cameras import DEFAULT_TARGET
 
-from ._base import Panel
 from ._render import orbit_camera, status_html
-from .portrait import PortraitView
+from .portrait import PortraitControl, PortraitView
 
 __all__ = ["CameraControl", "pose_range_text"]
 
@@ -69,7 +68,7 @@ def _note_html(text: str) -> str:
             f"&#9888; {html.escape(text)}</div>")
 
 
-class CameraControl(Panel):
+class CameraControl(PortraitControl):
     """Orbit-camera controls (see the module docstring).
 
     Args:

@@ -22,8 +22,7 @@ from typing import Any
 import ipywidgets as W
 from traitlets import Dict, Float, Int, List, TraitError, observe, validate
 
-from ._base import Panel
-from .portrait import PortraitView
+from .portrait import PortraitControl, PortraitView
 
 __all__ = ["RegionStyleMixer"]
 
@@ -36,7 +35,7 @@ def _groups() -> tuple[str, ...]:
     return tuple(STYLE_GROUPS)
 
 
-class RegionStyleMixer(Panel):
+class RegionStyleMixer(PortraitControl):
     """Style A/B seeds, one weight per style group, reseed per group, truncation (see the module
     docstring).
 

@@ -32,9 +32,8 @@ import numpy as np
 import torch
 from traitlets import Bool, Dict, Enum, Float, Int, List, observe
 
-from ._base import Panel
 from ._render import Renderer, RenderJob, orbit_camera, pipeline_lock, status_html
-from .portrait import PortraitView
+from .portrait import PortraitControl, PortraitView
 
 __all__ = ["SegmapPainter"]
 
@@ -46,7 +45,7 @@ def _hex(rgb: Iterable[int]) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-class SegmapPainter(Panel):
+class SegmapPainter(PortraitControl):
     """A label-map painter with a live portrait (see the module docstring).
 
     Args:

@@ -3,8 +3,9 @@
 Controls (sliders, camera, mixer) write these traits, directly or through ``traitlets.dlink``;
 the view turns each change into one pipeline call on its renderer:
 
-* geometry + camera → ``pipe.render_segmap`` (or ``restricted_edit`` for a region-restricted
-  edit) → a SOF-20 label map, cached per (geometry, camera, restriction);
+* geometry + camera (and the base and regions of a region-restricted edit) →
+  ``pipe.label_surface`` → a SOF-20 label map with its depth and points, kept in a
+  :class:`~sofgan_lab.pipeline.LabelSurfaceCache` (per geometry, camera, restriction);
 * label map + texture + region mix + truncation → ``pipe.from_segmap`` → the image.
 
 The result is pixel for pixel what ``pipe(geometry=code, texture=..., camera=..., region_mix=...,
@@ -31,8 +32,6 @@ squashing them. The segmap is shown beside the portrait, or, with ``segmap_toggl
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,11 +40,13 @@ import numpy as np
 import torch
 from traitlets import Bool, Dict, Enum, Float, Instance, Int, List, Unicode, observe
 
+from sofgan_lab.pipeline import LabelSurface, LabelSurfaceCache
+
 from ._base import Panel
 from ._render import (Renderer, RenderJob, default_geometry, jpeg_bytes, orbit_camera, pipeline_lock, png_bytes,
                       status_html)
 
-__all__ = ["PortraitView", "PortraitRequest", "PortraitResult"]
+__all__ = ["PortraitView", "PortraitControl", "PortraitRequest", "PortraitResult"]
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +80,6 @@ class PortraitRequest:
     segmap: np.ndarray | None
     drag_seq: int = 0
 
-    def segmap_key(self) -> tuple:
-        cam = tuple(sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in self.camera.items()))
-        return (self.geometry, cam, self.base, self.regions)
-
     def pipeline_kwargs(self) -> dict:
         """The texture arguments of ``pipe(...)`` / ``pipe.from_segmap(...)`` for this state."""
         if self.texture_b is None:
@@ -105,24 +102,6 @@ class PortraitResult:
     depth: np.ndarray | None = None
     points: np.ndarray | None = None
     camera: Any = None
-
-
-@dataclass(frozen=True, eq=False)
-class _Surface:
-    """A label map with the surface it was rendered from (cached together; all but ``segmap`` are
-    ``None`` for a given segmap)."""
-
-    segmap: np.ndarray
-    depth: np.ndarray | None = None
-    points: np.ndarray | None = None
-    camera: Any = None
-
-
-def _upsample_nearest(seg: np.ndarray, size: int) -> np.ndarray:
-    h, w = seg.shape[:2]
-    rows = (np.arange(size) * h) // size
-    cols = (np.arange(size) * w) // size
-    return np.ascontiguousarray(seg[rows][:, cols])
 
 
 class PortraitView(Panel):
@@ -170,8 +149,7 @@ class PortraitView(Panel):
         self.pipe = pipe
         self._drag_seq = 0
         self._ready = False
-        self._cache: OrderedDict[tuple, _Surface] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        self._surfaces = LabelSurfaceCache(pipe, size=_SEGMAP_CACHE_SIZE)  # re-used when only the texture changes
         self._last: PortraitResult | None = None
         if isinstance(display_size, bool) or not isinstance(display_size, int) or not 16 <= display_size <= 2048:
             raise ValueError(f"display_size: expected an integer in 16..2048 (CSS pixels), got {display_size!r}")
@@ -313,46 +291,31 @@ class PortraitView(Panel):
     def request(self) -> int:
         """Render the current state (latest wins); returns the request number."""
         req = self.state()
-        with self._cache_lock:
-            cached = req.segmap is not None or req.segmap_key() in self._cache
-        return self._submit(self._renderer, req, preview=bool(self.preview and not cached))
+        return self._submit(self._renderer, req, preview=bool(self.preview and not self._is_cached(req)))
+
+    def _is_cached(self, req: PortraitRequest) -> bool:
+        """Whether ``req``'s label map is at hand (given, or rendered before); a bad camera is not:
+        the render reports it inside the widget."""
+        if req.segmap is not None:
+            return True
+        try:
+            cam = orbit_camera(self.pipe, req.camera)
+        except (ValueError, TypeError):
+            return False
+        return self._surfaces.key(req.geometry, cam, req.base, req.regions) in self._surfaces
 
     # ------------------------------------------------------------------ rendering (worker thread)
-    def _label_map(self, req: PortraitRequest, preview: bool) -> _Surface:
-        """The label map of ``req`` with its surface (a given ``segmap``: the map alone)."""
-        from sofgan_lab.geometry.space import restricted_edit
-
+    def _label_map(self, req: PortraitRequest, preview: bool) -> LabelSurface:
+        """The label map of ``req`` with its surface (a given ``segmap``: the map alone); a preview is
+        rendered at half size (not cached) and shown enlarged."""
         pipe = self.pipe
         if req.segmap is not None:
-            return _Surface(req.segmap)
-        key = req.segmap_key()
-        with self._cache_lock:
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-                return hit
+            return LabelSurface(req.segmap)
         size = pipe.image_size
-        render_size = max(8, size // 2) if preview else size
-        cam = orbit_camera(pipe, req.camera, render_size)
-        dev = pipe.sof.latents.weight.device
-        z = torch.tensor(req.geometry, dtype=torch.float32, device=dev)
-        if req.base is not None:
-            base = torch.tensor(req.base, dtype=torch.float32, device=dev)
-            edit = restricted_edit(pipe.sof, base, z, cam, list(req.regions))
-            labels, depth, points = edit.restricted[0], edit.depth[0], edit.points[0]
-        else:
-            render = pipe.render_segmap(z, cam)
-            labels, depth, points = render.labels[0], render.depth[0], render.points[0]
-        surface = _Surface(segmap=labels.cpu().numpy().astype(np.uint8), depth=depth.float().cpu().numpy(),
-                           points=points.float().cpu().numpy(), camera=cam)
+        cam = orbit_camera(pipe, req.camera, max(8, size // 2) if preview else size)
         if preview:
-            return _Surface(*(_upsample_nearest(a, size) for a in (surface.segmap, surface.depth, surface.points)),
-                            camera=cam)   # normals need only the camera's pose, the same at any size
-        with self._cache_lock:
-            self._cache[key] = surface
-            while len(self._cache) > _SEGMAP_CACHE_SIZE:
-                self._cache.popitem(last=False)
-        return surface
+            return pipe.label_surface(req.geometry, cam, base=req.base, regions=req.regions).upsampled(size)
+        return self._surfaces.surface(req.geometry, cam, base=req.base, regions=req.regions)
 
     def _render(self, req: PortraitRequest, preview: bool) -> PortraitResult:
         with pipeline_lock(self.pipe), torch.no_grad():  # no_grad is per thread: set it on the worker
@@ -428,3 +391,31 @@ class PortraitView(Panel):
     def get_geometry(self) -> torch.Tensor:
         """The geometry code as a float32 tensor ``(latent_dim,)``."""
         return torch.tensor(self.geometry, dtype=torch.float32)
+
+
+class PortraitControl(Panel):
+    """Base class of the controls that drive a :class:`PortraitView` (camera, mixer, painter,
+    sampler, sliders): the view is built, shared or left out through :meth:`_attach_portrait`."""
+
+    def _attach_portrait(self, pipe: Any, portrait: Any, **traits: Any) -> tuple[Any, bool]:
+        """Resolve a control's ``portrait`` argument into ``self.portrait``: ``True`` builds a
+        ``PortraitView(pipe, **traits)`` whose debounce follows this control's (and the panel keeps at
+        least the view's width: ``layout.min_width``), a ``PortraitView`` is
+        used as given, ``False``/``None`` gives none. :meth:`wait` then waits for it too. Returns
+        ``(view or None, built here)``."""
+        if portrait is True:
+            view, built = PortraitView(pipe, debounce=self.debounce, **traits), True
+            W.dlink((self, "debounce"), (view, "debounce"))
+            if not self.layout.min_width:  # in a narrow row (an HBox) the panel must not cut its portrait off
+                self.layout.min_width = f"{view.needed_width}px"
+        elif isinstance(portrait, PortraitView):
+            view, built = portrait, False
+        elif portrait in (False, None):
+            view, built = None, False
+        else:
+            raise TypeError(f"portrait: expected True, False, None or a PortraitView, got {type(portrait).__name__}")
+        self.portrait = view
+        self._add_linked(view)
+        if built:
+            self._own(view)
+        return view, built

@@ -19,9 +19,8 @@ import numpy as np
 import torch
 from traitlets import Dict, Enum, Float, Int, List, TraitError, observe, validate
 
-from ._base import Panel
 from ._render import Renderer, RenderJob, orbit_camera, pipeline_lock, status_html
-from .portrait import PortraitView
+from .portrait import PortraitControl, PortraitView
 
 #: The component drop-down's value for "all components" (``component = None``).
 _ALL = -1
@@ -52,7 +51,7 @@ class _Samples:
     tiles: np.ndarray  # (n, t, t, 3) uint8
 
 
-class GeometrySampler(Panel):
+class GeometrySampler(PortraitControl):
     """Sample geometry codes and select one (see the module docstring).
 
     Args:

@@ -27,9 +27,8 @@ import numpy as np
 import torch
 from traitlets import Bool, Dict, Float, List, TraitError, Unicode, observe, validate
 
-from ._base import Panel
 from ._render import default_geometry
-from .portrait import PortraitView
+from .portrait import PortraitControl, PortraitView
 
 __all__ = ["AttributeSliders"]
 
@@ -62,7 +61,7 @@ def direction_labels(space: Any, n_components: int) -> dict[str, str]:
     return labels
 
 
-class AttributeSliders(Panel):
+class AttributeSliders(PortraitControl):
     """Sliders over principal and attribute directions of ``pipe.space`` (see the module docstring).
 
     Args:
