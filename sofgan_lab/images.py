@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-__all__ = ["tensor_to_uint8", "uint8_to_tensor", "rgb_to_lab", "encode_png", "ImageResult", "list_images",
+__all__ = ["from_uint8", "tensor_to_uint8", "uint8_to_tensor", "rgb_to_lab", "encode_png", "ImageResult", "list_images",
            "IMAGE_SUFFIXES"]
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,14 @@ def tensor_to_uint8(images: torch.Tensor) -> np.ndarray:
     return x.movedim(-3, -1).numpy()
 
 
+def from_uint8(x: torch.Tensor) -> torch.Tensor:
+    """uint8 levels -> float32 in [-1, 1] (``x / 127.5 - 1``), any shape, layout kept: the one
+    conversion of stored pixels into the models' range (:func:`tensor_to_uint8` is its inverse)."""
+    if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8:
+        raise TypeError(f"x: expected a uint8 torch.Tensor, got {getattr(x, 'dtype', type(x).__name__)}")
+    return x.float().div_(127.5).sub_(1.0)
+
+
 def uint8_to_tensor(array: np.ndarray) -> torch.Tensor:
     """``(H, W, 3)`` / ``(B, H, W, 3)`` uint8 -> ``(3, H, W)`` / ``(B, 3, H, W)`` float32 in [-1, 1]."""
     a = np.asarray(array)
@@ -50,8 +58,7 @@ def uint8_to_tensor(array: np.ndarray) -> torch.Tensor:
         raise TypeError(f"array: expected dtype uint8, got {a.dtype}")
     if a.ndim not in (3, 4) or a.shape[-1] != 3:
         raise ValueError(f"array: expected shape (H, W, 3) or (B, H, W, 3), got {a.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(a)).float() / 127.5 - 1.0
-    return t.movedim(-1, -3).contiguous()
+    return from_uint8(torch.from_numpy(np.ascontiguousarray(a))).movedim(-1, -3).contiguous()
 
 
 def rgb_to_lab(images: torch.Tensor) -> torch.Tensor:

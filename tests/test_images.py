@@ -114,3 +114,18 @@ def test_rgb_to_lab_keeps_batch_dims_and_clips():
 def test_rgb_to_lab_bad_input(bad, err, match):
     with pytest.raises(err, match=match):
         rgb_to_lab(bad)
+
+
+def test_from_uint8_is_the_one_conversion_into_the_model_range():
+    from sofgan_lab.images import from_uint8, tensor_to_uint8, uint8_to_tensor
+
+    levels = torch.arange(256, dtype=torch.uint8).reshape(1, 1, 16, 16).expand(1, 3, 16, 16)
+    x = from_uint8(levels)
+    assert x.dtype == torch.float32 and x.shape == levels.shape
+    assert x.min() == -1.0 and x.max() == 1.0 and float(x[0, 0, 8, 0]) == pytest.approx(128 / 127.5 - 1, abs=1e-6)
+    assert np.array_equal(tensor_to_uint8(x), levels.movedim(1, -1).numpy())     # round trip
+    hwc = levels[0].movedim(0, -1).numpy()
+    assert torch.equal(uint8_to_tensor(hwc), from_uint8(torch.from_numpy(hwc)).movedim(-1, 0))
+    assert levels[0, 0, 0, 1] == 1                                                # the input is not changed
+    with pytest.raises(TypeError, match="x: expected a uint8 torch.Tensor, got torch.float32"):
+        from_uint8(x)

@@ -766,6 +766,27 @@ def test_config_dict_roundtrip():
         assert back == cfg and back.to_dict() == cfg.to_dict()
 
 
+def test_config_is_frozen_and_every_field_is_documented():
+    import dataclasses
+    import inspect
+
+    cfg = SIWConfig.demo(128)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.size = 256
+    with pytest.raises(TypeError):
+        cfg.channels[4] = 1                       # the width table is read-only too
+    given = {4: 32, 8: 32, 16: 16, 32: 16}
+    small = SIWConfig(size=32, style_dim=32, channels=given)
+    given[4] = 1                                  # the caller's dict is copied, not kept
+    assert small.channels[4] == 32 and hash(small) == hash(SIWConfig(size=32, style_dim=32, channels=dict(small.channels)))
+    wider = dataclasses.replace(small, channels={**small.channels, 32: 24})
+    assert wider.channels[32] == 24 and small.channels[32] == 16 and wider != small
+    source = inspect.getsource(SIWConfig).splitlines()
+    for f in dataclasses.fields(SIWConfig):       # a comment beside (or right below) every field
+        at = next(i for i, line in enumerate(source) if line.strip().startswith(f"{f.name}:"))
+        assert "#" in source[at] or source[at + 1].strip().startswith("#"), f"{f.name} has no comment"
+
+
 def test_presets_build():
     cfg = SIWConfig.official(64)
     assert cfg.channels == {4: 512, 8: 512, 16: 512, 32: 512, 64: 512}

@@ -101,6 +101,17 @@ def geometry_morph(pipe, geometry_a: Any, geometry_b: Any, texture: Any = 0, n: 
     return Frames(images, segs, _repeat_camera(cam, n), fps, info)
 
 
+def _style_morph_args(pipe, geometry, texture_a, texture_b, camera, truncation, batch, fps) -> tuple:
+    """The checked arguments of a texture morph: batch, fps, geometry code, the two texture codes,
+    the fixed camera and ψ (each error names its argument)."""
+    batch = _check_int(batch, "batch", 1)
+    fps = _check_fps(fps)
+    z_g = geometry_code(pipe, geometry)
+    za = texture_code(pipe, texture_a, "texture_a")
+    zb = texture_code(pipe, texture_b, "texture_b")
+    return batch, fps, z_g, za, zb, fixed_camera(pipe, camera), check_truncation(pipe, truncation)
+
+
 @torch.no_grad()
 def style_morph(pipe, geometry: Any, texture_a: Any, texture_b: Any, n: int = 16, space: str = "w",
                 mode: str = "linear", *, camera: Any = None, truncation: float | None = None, batch: int = 8,
@@ -124,13 +135,8 @@ def style_morph(pipe, geometry: Any, texture_a: Any, texture_b: Any, n: int = 16
     n, t = _steps(n)
     if space not in ("w", "z"):
         raise ValueError(f"space: expected 'w' or 'z', got {space!r}")
-    batch = _check_int(batch, "batch", 1)
-    fps = _check_fps(fps)
-    z_g = geometry_code(pipe, geometry)
-    za = texture_code(pipe, texture_a, "texture_a")
-    zb = texture_code(pipe, texture_b, "texture_b")
-    cam = fixed_camera(pipe, camera)
-    psi = check_truncation(pipe, truncation)
+    batch, fps, z_g, za, zb, cam, psi = _style_morph_args(pipe, geometry, texture_a, texture_b, camera, truncation,
+                                                          batch, fps)
     t0 = time.perf_counter()
     seg = _render_labels(pipe, z_g[None], cam)
     dev = pipe.siw.device
@@ -183,13 +189,8 @@ def regional_style_morph(pipe, geometry: Any, texture_a: Any, texture_b: Any, gr
     """
     n, t = _steps(n)
     names = _groups(groups)
-    batch = _check_int(batch, "batch", 1)
-    fps = _check_fps(fps)
-    z_g = geometry_code(pipe, geometry)
-    za = texture_code(pipe, texture_a, "texture_a")
-    zb = texture_code(pipe, texture_b, "texture_b")
-    cam = fixed_camera(pipe, camera)
-    psi = check_truncation(pipe, truncation)
+    batch, fps, z_g, za, zb, cam, psi = _style_morph_args(pipe, geometry, texture_a, texture_b, camera, truncation,
+                                                          batch, fps)
     t0 = time.perf_counter()
     p = torch.zeros(n, len(STYLE_GROUPS))
     order = list(STYLE_GROUPS)

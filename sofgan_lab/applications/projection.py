@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..cameras import Camera
-from ..images import ImageResult, tensor_to_uint8
+from ..images import ImageResult, from_uint8, tensor_to_uint8
 from ..labels import NUM_SOFGAN_CLASSES, celebamask_to_sof, sof_to_sofgan, validate_labels
 from ..texture.generator import SIWGenerator
 
@@ -121,7 +121,7 @@ def _photo_tensor(photo: Any, name: str = "photo") -> torch.Tensor:
     if x.dtype == torch.uint8:
         if x.dim() != 3 or x.shape[-1] != 3:
             raise ValueError(f"{name}: a uint8 photo must have shape (H, W, 3), got {tuple(x.shape)}")
-        x = x.float().div(127.5).sub(1.0).permute(2, 0, 1)[None]
+        x = from_uint8(x).permute(2, 0, 1)[None]
     elif x.is_floating_point():
         if x.dim() == 4 and x.shape[0] == 1:
             x = x[0]

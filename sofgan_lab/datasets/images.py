@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..images import list_images
+from ..images import from_uint8, list_images
 from ._common import MAX_SIZE, check_int, numeric_key, open_output, run_jobs, atomic_save, write_index
 from .celebamask import CELEBAHQ_IMAGE_DIR
 
@@ -180,4 +180,4 @@ class StreamingImageFolder:
 
     def batch(self, index: Any) -> torch.Tensor:
         """Float images in [-1, 1], ``[B, 3, size, size]``."""
-        return self.uint8(index).float().div_(127.5).sub_(1.0)
+        return from_uint8(self.uint8(index))

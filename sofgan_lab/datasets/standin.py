@@ -96,16 +96,21 @@ def render_standin_photo(seed: int, k: int, size: int, yaw_range: tuple[float, f
     return photo.images[0], labels, {"yaw": round(yaw, 3), "pitch": round(pitch, 3)}
 
 
-def _celebamask_job(job: tuple) -> dict:
+def _render_one_thread(seed, k, size, yaw_range, pitch_range):
+    """:func:`render_standin_photo` on one torch thread (the jobs run side by side in processes)."""
     import torch
 
-    root, k, i, size, image_size, seed, yaw_range, pitch_range, keep_source = job
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        rgb, sof, view = render_standin_photo(seed, k, size, yaw_range, pitch_range)
+        return render_standin_photo(seed, k, size, yaw_range, pitch_range)
     finally:
         torch.set_num_threads(threads)
+
+
+def _celebamask_job(job: tuple) -> dict:
+    root, k, i, size, image_size, seed, yaw_range, pitch_range, keep_source = job
+    rgb, sof, view = _render_one_thread(seed, k, size, yaw_range, pitch_range)
     root = Path(root)
     im = Image.fromarray(rgb)
     if image_size != size:
@@ -124,15 +129,8 @@ def _celebamask_job(job: tuple) -> dict:
 
 
 def _ffhq_job(job: tuple) -> dict:
-    import torch
-
     root, k, size, seed, yaw_range, pitch_range, per_folder = job
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        rgb, _, view = render_standin_photo(seed, k, size, yaw_range, pitch_range)
-    finally:
-        torch.set_num_threads(threads)
+    rgb, _, view = _render_one_thread(seed, k, size, yaw_range, pitch_range)
     folder = Path(root) / FFHQ_IMAGE_DIR / f"{per_folder * (k // per_folder):05d}"
     folder.mkdir(parents=True, exist_ok=True)
     png(rgb, folder / f"{k:05d}.png")

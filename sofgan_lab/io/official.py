@@ -183,29 +183,27 @@ def _sof_key_map(model) -> dict[str, str]:
     cfg = model.config
     m = {"latent_codes.weight": "latents.weight"}
     for l, hyper in enumerate(model.hyper):
-        lin = [i for i, mod in enumerate(hyper.net) if isinstance(mod, nn.Linear)]
-        ln = [i for i, mod in enumerate(hyper.net) if isinstance(mod, nn.LayerNorm)]
-        h = _HYPER.format(l=l)
-        # official: net.{j} = (net.0 Linear, net.1 LayerNorm γ/β, ReLU) for the hidden blocks, then a Linear
-        for j, (a, b) in enumerate(zip(lin[:-1], ln)):
-            for p in ("weight", "bias"):
-                m[f"{h}.{j}.net.0.{p}"] = f"hyper.{l}.net.{a}.{p}"
-                m[f"{h}.{j}.net.1.{p}"] = f"hyper.{l}.net.{b}.{p}"
-        for p in ("weight", "bias"):
-            m[f"{h}.{len(ln)}.{p}"] = f"hyper.{l}.net.{lin[-1]}.{p}"
+        _map_mlp(m, _HYPER.format(l=l), f"hyper.{l}.net", hyper.net)
     for k in range(cfg.marcher_layers):
         m[f"ray_marcher.lstm.linear.{k}.weight"] = f"marcher.weights.{k}.weight"
         for p in ("weight", "bias"):
             m[f"ray_marcher.lstm.bias.{k}.{p}"] = f"marcher.dir_bias.{k}.{p}"
-    lin = [i for i, mod in enumerate(model.classifier) if isinstance(mod, nn.Linear)]
-    ln = [i for i, mod in enumerate(model.classifier) if isinstance(mod, nn.LayerNorm)]
+    _map_mlp(m, "pixel_generator.net", "classifier", model.classifier)
+    return m
+
+
+def _map_mlp(m: dict[str, str], official: str, ours: str, net: nn.Sequential) -> None:
+    """Add the keys of one MLP to ``m``: the official ``{official}.{j}`` blocks are ``net.0`` (Linear)
+    and ``net.1`` (LayerNorm γ/β, then ReLU) for the hidden layers, then a plain Linear; ``net`` is
+    our ``nn.Sequential`` of Linear / LayerNorm / ReLU at ``ours``."""
+    lin = [i for i, mod in enumerate(net) if isinstance(mod, nn.Linear)]
+    ln = [i for i, mod in enumerate(net) if isinstance(mod, nn.LayerNorm)]
     for j, (a, b) in enumerate(zip(lin[:-1], ln)):
         for p in ("weight", "bias"):
-            m[f"pixel_generator.net.{j}.net.0.{p}"] = f"classifier.{a}.{p}"
-            m[f"pixel_generator.net.{j}.net.1.{p}"] = f"classifier.{b}.{p}"
+            m[f"{official}.{j}.net.0.{p}"] = f"{ours}.{a}.{p}"
+            m[f"{official}.{j}.net.1.{p}"] = f"{ours}.{b}.{p}"
     for p in ("weight", "bias"):
-        m[f"pixel_generator.net.{len(ln)}.{p}"] = f"classifier.{lin[-1]}.{p}"
-    return m
+        m[f"{official}.{len(ln)}.{p}"] = f"{ours}.{lin[-1]}.{p}"
 
 
 def load_official_sof(path: str | Path):

@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..images import from_uint8
 from ..labels import NUM_SOF_CLASSES, SOF20_LR_SWAP
 
 __all__ = ["FaceParserConfig", "FaceParser", "INPUT_RANGE_LIMIT"]
@@ -234,7 +235,7 @@ class FaceParser(nn.Module):
                 raise ValueError(f"images: uint8 images must have shape (H, W, 3) or (N, H, W, 3), "
                                  f"got {tuple(images.shape)}")
             single = images.dim() == 3
-            x = images.float().div(127.5).sub(1.0).movedim(-1, -3)  # as images.uint8_to_tensor
+            x = from_uint8(images).movedim(-1, -3)
             return (x[None] if single else x), single, device
         if not images.is_floating_point():
             raise ValueError(f"images: expected float (N, 3, H, W) in [-1, 1] or uint8 (N, H, W, 3), "

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -40,7 +40,7 @@ from .ops import (
 )
 from .regions import check_class_weights, check_region_map, region_map_from_weights
 
-__all__ = ["SIWConfig", "SIWGenerator", "SIWOutput", "OFFICIAL_CHANNELS", "style_mixing_latents"]
+__all__ = ["SIWConfig", "Widths", "SIWGenerator", "SIWOutput", "OFFICIAL_CHANNELS", "style_mixing_latents"]
 
 log = logging.getLogger(__name__)
 
@@ -56,33 +56,54 @@ def _is_pow2(n: int) -> bool:
     return n > 0 and (n & (n - 1)) == 0
 
 
-@dataclass
+class Widths(Mapping):
+    """A read-only ``{resolution: channels}`` table (hashable, so a frozen config can hold it)."""
+
+    def __init__(self, table: Mapping[Any, Any] = ()):
+        self._table = {int(k): int(v) for k, v in dict(table).items()}
+
+    def __getitem__(self, res: int) -> int:
+        return self._table[res]
+
+    def __iter__(self):
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self._table.items())))
+
+    def __repr__(self) -> str:
+        return f"Widths({self._table!r})"
+
+
+@dataclass(frozen=True)
 class SIWConfig:
-    """Architecture of an :class:`SIWGenerator` (and the matching discriminator).
+    """Architecture of an :class:`SIWGenerator` (and the matching discriminator). Immutable: derive
+    another with ``dataclasses.replace``. The defaults are the release's at 1024²."""
 
-    ``channels`` maps every resolution 4..size to a width. ``condition_size`` is the side of the
-    one-hot segmap the encoder and SPADE layers read (the release always uses 128).
-    ``pixel_norm`` is ``"split"`` (the release's training/notebooks: each half of z normalised on
-    its own) or ``"whole"`` (its painter UI)."""
-
-    size: int = 1024
-    style_dim: int = 512
-    n_mlp: int = 8
-    lr_mlp: float = 0.01
-    channels: dict = field(default_factory=lambda: dict(OFFICIAL_CHANNELS))
-    num_classes: int = NUM_SOFGAN_CLASSES
-    condition_size: int = 128
-    encoder_channels: tuple = (32, 64, 128)
-    spade_hidden: int = 128
-    spade_min: int = 64
-    spade_max: int = 256
-    blur_kernel: tuple = (1, 3, 3, 1)
-    pixel_norm: str = "split"
+    size: int = 1024                     # output side, a power of two in 32..1024
+    style_dim: int = 512                 # width of z, of W and of the mapping MLP (official: 512)
+    n_mlp: int = 8                       # layers of the mapping MLP z -> w (official: 8)
+    lr_mlp: float = 0.01                 # equalised learning-rate multiplier of the mapping MLP
+    channels: Mapping[int, int] = field(default_factory=lambda: Widths(OFFICIAL_CHANNELS))
+    #                                      width per resolution 4..size (a Widths table; any mapping is converted)
+    num_classes: int = NUM_SOFGAN_CLASSES  # classes of the input segmap (SofGAN-17)
+    condition_size: int = 128            # side of the one-hot segmap the encoder and SPADE read (release: 128)
+    encoder_channels: tuple = (32, 64, 128)  # widths of the segmap encoder's three stages
+    spade_hidden: int = 128              # hidden width of each SPADE block's shared convolution
+    spade_min: int = 64                  # lowest resolution with SPADE conditioning (a power of two)
+    spade_max: int = 256                 # highest resolution with SPADE conditioning (a power of two)
+    blur_kernel: tuple = (1, 3, 3, 1)    # separable low-pass taps used around up/down-sampling
+    pixel_norm: str = "split"            # "split": each half of z normalised on its own (the release's
+    #                                      training and notebooks); "whole": all of z (its painter UI)
 
     def __post_init__(self):
-        self.channels = {int(k): int(v) for k, v in dict(self.channels).items()}
-        self.encoder_channels = tuple(int(c) for c in self.encoder_channels)
-        self.blur_kernel = tuple(float(k) if not float(k).is_integer() else int(k) for k in self.blur_kernel)
+        object.__setattr__(self, "channels", Widths(self.channels))
+        object.__setattr__(self, "encoder_channels", tuple(int(c) for c in self.encoder_channels))
+        object.__setattr__(self, "blur_kernel", tuple(float(k) if not float(k).is_integer() else int(k)
+                                                      for k in self.blur_kernel))
         self.validate()
 
     def validate(self) -> None:
@@ -137,7 +158,7 @@ class SIWConfig:
         return self.spade_min <= res <= self.spade_max
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["channels"] = {str(k): v for k, v in sorted(self.channels.items())}
         d["encoder_channels"] = list(self.encoder_channels)
         d["blur_kernel"] = list(self.blur_kernel)

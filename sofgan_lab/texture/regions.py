@@ -152,6 +152,23 @@ def random_two_style_weights(labels17: torch.Tensor, *, soft: bool = False,
     return two_style_weights(p)
 
 
+def _check_style_shares(t: torch.Tensor, name: str, batch: int, style_dim: int, sum_error: str) -> torch.Tensor:
+    """Shares of the styles (class weights or region maps): 1 or ``batch`` rows, finite, in [0, 1],
+    summing to 1 over ``style_dim``; returned as float."""
+    if t.shape[0] not in (1, batch):
+        raise ValueError(f"{name}: has {t.shape[0]} rows for a batch of {batch}")
+    if not torch.is_floating_point(t):
+        t = t.float()
+    with torch.no_grad():
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{name}: contains NaN or infinite values")
+        if (t < 0).any() or (t > 1).any():
+            raise ValueError(f"{name}: values must lie in [0, 1]")
+        if ((t.sum(style_dim) - 1).abs() > 1e-3).any():
+            raise ValueError(f"{name}: {sum_error}")
+    return t
+
+
 def check_class_weights(weights: Any, batch: int, num_styles: int) -> torch.Tensor:
     """Validate class weights ``[N or 1, 17, K]`` (non-negative, rows summing to 1)."""
     t = weights if isinstance(weights, torch.Tensor) else _as_float_tensor(weights, "class_weights")
@@ -160,17 +177,7 @@ def check_class_weights(weights: Any, batch: int, num_styles: int) -> torch.Tens
     if t.ndim != 3 or t.shape[1] != NUM_SOFGAN_CLASSES or t.shape[2] != num_styles:
         raise ValueError(f"class_weights: expected shape [N, {NUM_SOFGAN_CLASSES}, {num_styles}] (one weight per "
                          f"class and style), got {tuple(t.shape)}")
-    if t.shape[0] not in (1, batch):
-        raise ValueError(f"class_weights: has {t.shape[0]} rows for a batch of {batch}")
-    if not torch.is_floating_point(t):
-        t = t.float()
-    with torch.no_grad():
-        if not torch.isfinite(t).all():
-            raise ValueError("class_weights: contains NaN or infinite values")
-        if (t < 0).any() or (t > 1).any():
-            raise ValueError("class_weights: values must lie in [0, 1]")
-        if ((t.sum(-1) - 1).abs() > 1e-3).any():
-            raise ValueError("class_weights: the weights of each class must sum to 1 over the styles")
+    t = _check_style_shares(t, "class_weights", batch, -1, "the weights of each class must sum to 1 over the styles")
     return t.expand(batch, -1, -1)
 
 
@@ -181,17 +188,7 @@ def check_region_map(region_map: Any, batch: int, num_styles: int) -> torch.Tens
         t = t[None]
     if t.ndim != 4 or t.shape[1] != num_styles:
         raise ValueError(f"region_map: expected shape [N, {num_styles}, H, W] (one map per style), got {tuple(t.shape)}")
-    if t.shape[0] not in (1, batch):
-        raise ValueError(f"region_map: has {t.shape[0]} rows for a batch of {batch}")
-    if not torch.is_floating_point(t):
-        t = t.float()
-    with torch.no_grad():
-        if not torch.isfinite(t).all():
-            raise ValueError("region_map: contains NaN or infinite values")
-        if (t < 0).any() or (t > 1).any():
-            raise ValueError("region_map: values must lie in [0, 1]")
-        if ((t.sum(1) - 1).abs() > 1e-3).any():
-            raise ValueError("region_map: the maps must sum to 1 over the styles at every pixel")
+    t = _check_style_shares(t, "region_map", batch, 1, "the maps must sum to 1 over the styles at every pixel")
     return t.expand(batch, -1, -1, -1)
 
 

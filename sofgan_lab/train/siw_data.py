@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..images import list_images
+from ..images import from_uint8, list_images
 from ..labels import NUM_SOF_CLASSES, NUM_SOFGAN_CLASSES, celebamask_to_sof, sof_to_sofgan, swap_left_right
 
 __all__ = ["ImageFolder", "SegmapFolder", "augment_batch", "list_images"]
@@ -68,7 +68,7 @@ class ImageFolder:
 
     def batch(self, index: torch.Tensor) -> torch.Tensor:
         """Float images in [-1, 1], ``[B, 3, size, size]``."""
-        return self.data[index].float().div_(127.5).sub_(1.0)
+        return from_uint8(self.data[index])
 
 
 def _detect_label_set(folder: Path, maps: np.ndarray) -> str:
