@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-__all__ = ["from_uint8", "tensor_to_uint8", "uint8_to_tensor", "rgb_to_lab", "encode_png", "ImageResult", "list_images",
+__all__ = ["from_uint8", "image_grid", "tensor_to_uint8", "uint8_to_tensor", "rgb_to_lab", "encode_png", "ImageResult", "list_images",
            "IMAGE_SUFFIXES"]
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,29 @@ def uint8_to_tensor(array: np.ndarray) -> torch.Tensor:
     if a.ndim not in (3, 4) or a.shape[-1] != 3:
         raise ValueError(f"array: expected shape (H, W, 3) or (B, H, W, 3), got {a.shape}")
     return from_uint8(torch.from_numpy(np.ascontiguousarray(a))).movedim(-1, -3).contiguous()
+
+
+def image_grid(tiles: Sequence, ncols: int, pad: int = 2, *, under: Sequence | None = None):
+    """A contact sheet (PIL, RGB, white gaps of ``pad`` pixels): ``tiles`` (PIL images or uint8
+    ``(H, W, 3)`` arrays, resized to the first one's size) in rows of ``ncols``; with ``under``, each
+    tile's companion (e.g. its coloured label map, resized with nearest neighbours) right below it."""
+    from PIL import Image
+
+    def pil(t):
+        return t if isinstance(t, Image.Image) else Image.fromarray(np.asarray(t))
+
+    tiles = [pil(t) for t in tiles]
+    w, h = tiles[0].size
+    per = 2 if under is not None else 1
+    nrows = -(-len(tiles) // ncols)
+    canvas = Image.new("RGB", (ncols * (w + pad) - pad, nrows * per * (h + pad) - pad), (255, 255, 255))
+    for j, tile in enumerate(tiles):
+        r, c = divmod(j, ncols)
+        x, y = c * (w + pad), r * per * (h + pad)
+        canvas.paste(tile if tile.size == (w, h) else tile.resize((w, h)), (x, y))
+        if under is not None:
+            canvas.paste(pil(under[j]).resize((w, h), Image.NEAREST), (x, y + h + pad))
+    return canvas
 
 
 def rgb_to_lab(images: torch.Tensor) -> torch.Tensor:

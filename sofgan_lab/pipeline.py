@@ -189,26 +189,14 @@ class PortraitList(list):
     def grid(self, ncols: int | None = None, *, segmaps: bool = False, pad: int = 2):
         """All images in a grid (``ncols`` columns, default up to 8) as a PIL image; with
         ``segmaps`` each portrait's coloured segmap is placed under it."""
-        from PIL import Image
+        from .images import image_grid
 
         if not self:
             raise ValueError("grid: the list is empty")
         if ncols is not None and (isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1):
             raise ValueError(f"ncols: expected a positive integer, got {ncols!r}")
-        n = len(self)
-        ncols = min(n, ncols or 8)
-        nrows = math.ceil(n / ncols)
-        w, h = self[0].image.size
-        rows_per = 2 if segmaps else 1
-        canvas = Image.new("RGB", (ncols * (w + pad) - pad, nrows * rows_per * (h + pad) - pad), (255, 255, 255))
-        for i, p in enumerate(self):
-            r, c = divmod(i, ncols)
-            x, y = c * (w + pad), r * rows_per * (h + pad)
-            canvas.paste(p.image.resize((w, h)), (x, y))
-            if segmaps:
-                seg = p.segmap_image("sof20" if p.segmap is not None else "sofgan17").resize((w, h), Image.NEAREST)
-                canvas.paste(seg, (x, y + h + pad))
-        return canvas
+        under = [p.segmap_image("sof20" if p.segmap is not None else "sofgan17") for p in self] if segmaps else None
+        return image_grid([p.image for p in self], min(len(self), ncols or 8), pad, under=under)
 
     def _repr_png_(self) -> bytes:
         return _png(self.grid()) if self else b""

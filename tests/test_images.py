@@ -129,3 +129,19 @@ def test_from_uint8_is_the_one_conversion_into_the_model_range():
     assert levels[0, 0, 0, 1] == 1                                                # the input is not changed
     with pytest.raises(TypeError, match="x: expected a uint8 torch.Tensor, got torch.float32"):
         from_uint8(x)
+
+
+def test_image_grid_places_tiles_and_their_companions():
+    from sofgan_lab.images import image_grid
+
+    tiles = [np.full((4, 6, 3), 40 * k, np.uint8) for k in range(1, 6)]
+    under = [np.full((2, 3, 3), 7 * k, np.uint8) for k in range(1, 6)]   # resized to the tile size
+    g = np.asarray(image_grid(tiles, 3, pad=1, under=under))
+    assert g.shape == (2 * 2 * (4 + 1) - 1, 3 * (6 + 1) - 1, 3)
+    for k in range(5):
+        r, c = divmod(k, 3)
+        x, y = c * 7, r * 10
+        assert (g[y:y + 4, x:x + 6] == 40 * (k + 1)).all() and (g[y + 5:y + 9, x:x + 6] == 7 * (k + 1)).all()
+    assert (g[:, 6] == 255).all() and (g[10:, 14:] == 255).all()            # gaps and the empty cell stay white
+    plain = np.asarray(image_grid(tiles[:2], 2, pad=0))
+    assert plain.shape == (4, 12, 3) and (plain[:, 6:] == 80).all()

@@ -270,3 +270,26 @@ def test_sofgan_unexpected_key_and_foreign_kernel_are_named(tmp_path, siw_offici
     torch.save({"g_ema": sd}, tmp_path / "g_kernel.pt")
     with pytest.raises(CheckpointError, match=r"g_kernel\.pt.*'convs\.0\.conv\.blur\.kernel'"):
         load_official_sofgan(tmp_path / "g_kernel.pt")
+
+
+def test_atomic_write_leaves_the_old_file_or_the_new_one(tmp_path):
+    Path = pathlib.Path
+    from sofgan_lab.io.checkpoints import atomic_write, atomic_write_bytes, atomic_write_text
+
+    target = tmp_path / "sub" / "out.png"
+    seen = []
+    atomic_write(target, lambda tmp: seen.append(tmp) or Path(tmp).write_bytes(b"one"))
+    assert target.read_bytes() == b"one" and seen[0].endswith(".png")        # the suffix is kept for writers
+    assert Path(seen[0]).parent == target.parent and not Path(seen[0]).exists()
+
+    def fails(tmp):
+        Path(tmp).write_bytes(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, fails)
+    assert target.read_bytes() == b"one" and sorted(p.name for p in target.parent.iterdir()) == ["out.png"]
+    atomic_write_bytes(target, b"two")
+    atomic_write_text(tmp_path / "t.json", "{}\n")
+    assert target.read_bytes() == b"two" and (tmp_path / "t.json").read_text() == "{}\n"
+    assert (target.stat().st_mode & 0o777) != 0o600                          # not mkstemp's private mode

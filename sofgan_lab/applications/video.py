@@ -33,9 +33,9 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from ..io.checkpoints import _publish
+from ..io.checkpoints import atomic_write
 from ..cameras import Camera
-from ..images import tensor_to_uint8
+from ..images import image_grid, tensor_to_uint8
 from ..labels import colorize, sof_to_sofgan
 
 __all__ = ["Frames", "free_view", "PATHS"]
@@ -200,24 +200,6 @@ def texturize_frames(pipe, seg20: torch.Tensor, *, z: torch.Tensor | None = None
 
 
 # --------------------------------------------------------------------------------------- frames
-def _atomic_write(path: Path, suffix: str, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file (same folder, same suffix), then rename it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{suffix}")
-    os.close(fd)
-    try:
-        write(tmp)
-        _publish(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
-
-
 def _check_suffix(path: Any, suffix: str, method: str) -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path: expected a file path, got {type(path).__name__}")
@@ -303,27 +285,14 @@ class Frames:
         """A contact sheet (PIL, RGB) of ``n`` evenly spaced frames (first and last included; all
         frames when there are fewer), ``ncols`` per row (default all in one row); with ``segmaps``
         each frame's coloured label map is placed under it."""
-        from PIL import Image
-
         n = _check_int(n, "n", 1)
         if ncols is not None:
             ncols = _check_int(ncols, "ncols", 1)
         pad = _check_int(pad, "pad", 0)
         t = len(self)
         idx = np.unique(np.round(np.linspace(0, t - 1, min(n, t))).astype(int))
-        ncols = min(len(idx), ncols or len(idx))
-        nrows = math.ceil(len(idx) / ncols)
-        h, w = self.images.shape[1:3]
-        per = 2 if segmaps else 1
-        seg_imgs = self.segmap_images() if segmaps else None
-        canvas = Image.new("RGB", (ncols * (w + pad) - pad, nrows * per * (h + pad) - pad), (255, 255, 255))
-        for j, i in enumerate(idx):
-            r, c = divmod(j, ncols)
-            x, y = c * (w + pad), r * per * (h + pad)
-            canvas.paste(Image.fromarray(self.images[i]), (x, y))
-            if segmaps:
-                canvas.paste(Image.fromarray(seg_imgs[i]).resize((w, h), Image.NEAREST), (x, y + h + pad))
-        return canvas
+        under = self.segmap_images()[idx] if segmaps else None
+        return image_grid([self.images[i] for i in idx], min(len(idx), ncols or len(idx)), pad, under=under)
 
     # ------------------------------------------------------------------ encoding
     def _fps(self, fps: Any) -> float:
@@ -376,7 +345,7 @@ class Frames:
         p = _check_suffix(path, ".gif", "save_gif")
         fps = self._fps(fps)
         t0 = time.perf_counter()
-        out = _atomic_write(p, ".gif", lambda tmp: self._write_gif(tmp, fps))
+        out = atomic_write(p, lambda tmp: self._write_gif(tmp, fps))
         log.info("wrote %d frames to %s (%.2fs)", len(self), out, time.perf_counter() - t0)
         return out
 
@@ -388,7 +357,7 @@ class Frames:
         fps = self._fps(fps)
         quality = _check_quality(quality)
         t0 = time.perf_counter()
-        out = _atomic_write(p, ".mp4", lambda tmp: self._write_mp4(tmp, fps, quality))
+        out = atomic_write(p, lambda tmp: self._write_mp4(tmp, fps, quality))
         log.info("wrote %d frames to %s (%.2fs)", len(self), out, time.perf_counter() - t0)
         return out
 

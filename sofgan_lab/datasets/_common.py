@@ -16,7 +16,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..io.checkpoints import commit_tree, new_tree  # noqa: F401  (re-exported for the dataset writers)
+from ..io.checkpoints import atomic_write, atomic_write_text, commit_tree, new_tree  # noqa: F401  (re-exported for the dataset writers)
 
 log = logging.getLogger(__name__)
 
@@ -43,27 +43,8 @@ def default_workers() -> int:
 
 
 def atomic_save(image: Image.Image, path: Path, **save_kwargs: Any) -> None:
-    """Save ``image`` to ``path`` through a hidden temporary file in the same folder and a rename,
-    so that ``path`` is either absent or complete (never half-written)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        image.save(tmp, **save_kwargs)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Save ``image`` to ``path`` atomically (:func:`~sofgan_lab.io.checkpoints.atomic_write`)."""
+    atomic_write(path, lambda tmp: image.save(tmp, **save_kwargs))
 
 
 def png(array: np.ndarray, path: Path) -> None:
