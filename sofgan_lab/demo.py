@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["data_dir", "demo_dir"]
+__all__ = ["data_dir", "demo_dir", "demo_available"]
 
 
 def data_dir() -> Path:
@@ -30,3 +30,13 @@ def demo_dir(name: str) -> Path:
             f"folder; set SOFGAN_LAB_DATA to a folder that holds demo/{name}/ if sofgan-lab was "
             "installed without the checkout.")
     return d
+
+
+def demo_available(*names: str) -> bool:
+    """Whether every demo model in ``names`` (default: the pipeline's sof, siw and geometry_space) is present."""
+    try:
+        for name in names or ("sof", "siw", "geometry_space"):
+            demo_dir(name)
+    except FileNotFoundError:
+        return False
+    return True

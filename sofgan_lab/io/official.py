@@ -34,7 +34,7 @@ from .torchfile import is_state_dict, load_torch_file
 __all__ = ["load_official_sof", "load_official_sofgan", "official_sof_render", "OfficialSOFOutput",
            "infer_official_sof_config", "infer_official_sofgan_config", "read_official_state_dict",
            "OFFICIAL_SOF_MARCH_STEPS", "OFFICIAL_SOF_SPHERE_RADIUS", "OFFICIAL_SOF_INIT_DEPTH",
-           "OFFICIAL_SOF_SPHERE_JITTER_STD"]
+           "OFFICIAL_SOF_SPHERE_JITTER_STD", "fit_official_space", "MIN_SPACE_CODES"]
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +237,25 @@ def load_official_sof(path: str | Path):
     _load_strict(model, state, _sof_key_map(model), src, hint)
     log.info("imported %s: %s", src, hint)
     return model.eval()
+
+
+#: The release fits its geometry sampler to the training codes; fewer codes than this give no space.
+MIN_SPACE_CODES = 8
+
+
+def fit_official_space(sof):
+    """The geometry space of an imported SOF, fitted to its latent table as the release's sampler is:
+    a GMM of ``min(16, N // 2)`` components over the ``N`` codes (at least two codes per component on
+    average; the release uses 16). ``None`` (logged) when the checkpoint holds fewer than
+    :data:`MIN_SPACE_CODES` codes."""
+    codes = sof.latents.weight.detach()
+    if codes.shape[0] < MIN_SPACE_CODES:
+        log.info("the SOF checkpoint holds %d latent codes (fewer than %d): no geometry space is fitted; "
+                 "sample geometry from its codes or fit one later", codes.shape[0], MIN_SPACE_CODES)
+        return None
+    from ..geometry.space import GeometrySpace
+
+    return GeometrySpace.fit(codes, n_components=min(16, codes.shape[0] // 2))
 
 
 @dataclass(frozen=True)
