@@ -3,4 +3,5 @@ import sys
 
 from . import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing the module (e.g. pkgutil.walk_packages) runs nothing
+    sys.exit(main())
