@@ -141,6 +141,7 @@ def _eval_metrics(args) -> str:
             elif m == "fvv":
                 results.append(fvv_identity(pipe, args.n, **common))
             else:
+                from ..images import from_uint8
                 from ..metrics import as_feature_extractor, load_inception
                 from ..train.siw_data import ImageFolder
 
@@ -150,7 +151,7 @@ def _eval_metrics(args) -> str:
                     extractor = as_feature_extractor(FaceParser.from_pretrained("demo"))
                 else:
                     extractor = load_inception()
-                real = ImageFolder(args.real, pipe.siw.config.size).data.float() / 127.5 - 1
+                real = from_uint8(ImageFolder(args.real, pipe.siw.config.size).data)
                 results.append(fid(real, pipe, extractor, n=args.n, **common))
     except FileNotFoundError as exc:  # missing backbone / Inception weights: say which flag avoids them
         hint = "--untrained-backbone" if "lpips" in str(exc).lower() or m != "fid" else "--extractor parser"
