@@ -44,7 +44,8 @@ Run folder (as :func:`sofgan_lab.train.sof_trainer.train_sof`)::
     OUT/model/                  the final parser (``save_pretrained``) + ``training.json``
 
 ``resume=True`` continues from the newest checkpoint exactly (bit for bit on a CPU): model,
-optimizer, schedule and the augmentation generator are restored.
+optimizer, schedule, the augmentation generator and the log's running means (the records equal
+an uninterrupted run's) are restored.
 """
 from __future__ import annotations
 

@@ -47,7 +47,8 @@ Run folder::
                              ``g.*``, ``d.*``, ``g_ema.*``), both optimizers, every RNG
     OUT/model/               the final G_ema (``SIWGenerator.save_pretrained``) + training.json
 
-``resume=True`` continues exactly (bit for bit on CPU with one thread). Under ``torchrun`` every rank
+``resume=True`` continues exactly (bit for bit on CPU with one thread; the log's records equal an
+uninterrupted run's). Under ``torchrun`` every rank
 draws its own data (``seed + rank``) and the gradients are averaged with ``all_reduce`` before each
 optimizer step (data-parallel, the same update DDP makes). AMP (bfloat16 autocast of the main
 losses) and channels_last apply on CUDA only.

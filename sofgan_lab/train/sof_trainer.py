@@ -22,7 +22,8 @@ Run folder::
 
 ``resume=True`` continues from the newest checkpoint exactly (bit for bit on CPU): the model,
 optimizer, schedule and every RNG (including the ray sampler's generator of each DDP rank) are
-restored. Under ``torchrun`` (``WORLD_SIZE`` > 1) the step module runs in DistributedDataParallel;
+restored, and so are the log's running means (the records equal an uninterrupted run's).
+Under ``torchrun`` (``WORLD_SIZE`` > 1) the step module runs in DistributedDataParallel;
 each rank samples its own rays (``seed + rank``) and the latent table is synchronised like every
 other parameter (its gradient is dense: rows not in the batch get zero).
 """
