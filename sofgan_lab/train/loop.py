@@ -47,7 +47,7 @@ from .common import (DistInfo, MetricsLogger, all_gather_tensor, apply_schedule_
                      init_distributed, load_checkpoint, resolve_device, save_checkpoint, schedule_config)
 
 __all__ = ["RunningMeans", "CheckpointSpec", "Hook", "TrainLoop", "distributed", "seed_everything", "check_until",
-           "check_resume_record", "write_run_record", "write_training_json"]
+           "check_run_folder", "check_resume_record", "write_run_record", "write_training_json"]
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +295,16 @@ def seed_everything(seed: int) -> None:
 def check_until(until: int | None) -> None:
     if until is not None and (isinstance(until, bool) or not isinstance(until, int) or until < 1):
         raise ValueError(f"until: expected an integer >= 1 or None, got {until!r}")
+
+
+def check_run_folder(out: Path, resume: bool, latest: Path | None, *, name: str = "out") -> None:
+    """``out`` (the argument ``name``) must be a folder or nothing, and hold no run (no checkpoint,
+    ``model/`` or ``run.json``) unless resuming."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{name}: {out} exists and is not a folder")
+    if not resume and (latest is not None or (out / "model").exists() or (out / "run.json").exists()):
+        raise ValueError(f"{name}: {out} already holds a training run; pass resume=True (--resume) to continue "
+                         "it or choose another folder")
 
 
 def check_resume_record(out: Path, record: dict, *, same: Mapping[str, Sequence[str]] = ()) -> dict | None:

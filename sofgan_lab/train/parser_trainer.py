@@ -67,8 +67,8 @@ from ..labels import NUM_SOF_CLASSES, SOF, SOF20_NAMES, flip_horizontal
 from ..confusion import ConfusionMatrix
 from ..parsing.model import KIND, FaceParser, FaceParserConfig
 from .common import TrainConfigBase, DistInfo, latest_checkpoint, make_warmup_cosine, resolve_device
-from .loop import (CheckpointSpec, Hook, RunningMeans, TrainLoop, check_resume_record, check_until, seed_everything,
-                   write_run_record, write_training_json)
+from .loop import (CheckpointSpec, Hook, RunningMeans, TrainLoop, check_resume_record, check_run_folder,
+                   check_until, seed_everything, write_run_record, write_training_json)
 
 __all__ = ["ParserTrainConfig", "ParserTrainResult", "PhotoSet", "train_parser", "evaluate_parser",
            "degrade", "gaussian_blur", "hflip", "augment_batch", "class_weights", "soft_dice_loss", "DETAIL_CLASSES"]
@@ -583,12 +583,7 @@ def train_parser(photos_dir: str | os.PathLike, out_dir: str | os.PathLike, conf
 def _prepare(photos_dir, out: Path, eval_dir, mcfg: FaceParserConfig, cfg: ParserTrainConfig, resume: bool):
     """The training and evaluation photos and the run record (written to ``out/run.json`` after the
     run folder's checks)."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out_dir: {out} exists and is not a folder")
-    latest = latest_checkpoint(out / "checkpoints")
-    if not resume and (latest is not None or (out / "model").exists() or (out / "run.json").exists()):
-        raise ValueError(f"out_dir: {out} already holds a training run; pass resume=True (--resume) to "
-                         "continue it or choose another folder")
+    check_run_folder(out, resume, latest_checkpoint(out / "checkpoints"), name="out_dir")
     ps = PhotoSet(photos_dir, name="photos_dir")
     H, W = ps.size
     if not cfg.crop and (H % mcfg.multiple or W % mcfg.multiple):

@@ -46,8 +46,8 @@ from ..io.checkpoints import atomic_write_bytes
 from ..labels import SOF20_NAMES
 from ..confusion import ConfusionMatrix
 from .common import TrainConfigBase, DistInfo, latest_checkpoint, make_warmup_cosine
-from .loop import (CheckpointSpec, Hook, RunningMeans, TrainLoop, check_resume_record, check_until, distributed,
-                   seed_everything, write_run_record, write_training_json)
+from .loop import (CheckpointSpec, Hook, RunningMeans, TrainLoop, check_resume_record, check_run_folder,
+                   check_until, distributed, seed_everything, write_run_record, write_training_json)
 from .sof_data import RayBatch, SOFScanDataset, ViewSplit
 
 __all__ = ["SOFTrainConfig", "SOFTrainResult", "SOFLoss", "sof_loss", "train_sof", "evaluate_views",
@@ -215,14 +215,6 @@ def evaluate_views(model: SemanticOccupancyField, dataset: SOFScanDataset, views
     return cm
 
 
-def _check_run_folder(out: Path, resume: bool, latest: Path | None) -> None:
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out: {out} exists and is not a folder")
-    if not resume and (latest is not None or (out / "model").exists() or (out / "run.json").exists()):
-        raise ValueError(f"out: {out} already holds a training run; pass resume=True (--resume) to continue "
-                         "it or choose another folder")
-
-
 def _run_record(data_root: Path, ds: SOFScanDataset, mcfg: SOFConfig, cfg: SOFTrainConfig, split: ViewSplit,
                 info: DistInfo) -> dict:
     return {"format": "sofgan-lab/sof-run", "library_version": __version__,
@@ -296,7 +288,7 @@ def _prepare(data_root: Path, out: Path, mcfg: SOFConfig, cfg: SOFTrainConfig, r
         raise ValueError(f"holdout_views: expected fewer than {fewest} (the fewest views of any instance), "
                          f"got {cfg.holdout_views}")
     split = ds.split_views(cfg.holdout_views, seed=cfg.seed)
-    _check_run_folder(out, resume, latest_checkpoint(out / "checkpoints"))
+    check_run_folder(out, resume, latest_checkpoint(out / "checkpoints"))
     record = _run_record(data_root, ds, mcfg, cfg, split, info)
     record["init_from"] = None if init_from is None else str(init_from.resolve())
     if resume:
