@@ -1,5 +1,7 @@
-"""Trainers: the SOF geometry trainer, the SIW texture trainer and the face-parser trainer with their shared
-checkpoint/resume, LR schedule, JSONL logging and torchrun DDP helpers (:mod:`.common`).
+"""Trainers: the SOF geometry trainer, the SIW texture trainer and the face-parser trainer. Each builds its
+data, models and step function and hands them to the one training loop (:mod:`.loop`: steps, averaged
+log records, evaluation hooks, checkpoints, resume, the finish, DDP, the progress bar), over the shared
+checkpoint, LR schedule, JSONL logging and torchrun helpers (:mod:`.common`).
 
 Importing :mod:`sofgan_lab.train` is cheap; the submodules load torch on use.
 """

@@ -182,9 +182,10 @@ class MetricsLogger:
         if enabled:
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
-    def truncate_after(self, step: int) -> None:
+    def truncate_after(self, step: int, *, drop_at_step: tuple[str, ...] = ()) -> None:
         """Drop records whose ``step`` is greater than ``step`` (after resuming from a checkpoint,
-        the lost steps are run again and must not appear twice)."""
+        the lost steps are run again and must not appear twice), and those at ``step`` whose
+        ``event`` is in ``drop_at_step`` (a record of an unfinished log window, written again)."""
         if not self.enabled or not self.path.is_file():
             return
         keep = []
@@ -193,7 +194,8 @@ class MetricsLogger:
                 rec = json.loads(line)
             except json.JSONDecodeError:  # a line cut by a kill
                 continue
-            if not isinstance(rec, dict) or rec.get("step", -1) <= step:
+            if not isinstance(rec, dict) or (rec.get("step", -1) < step or (
+                    rec.get("step", -1) == step and rec.get("event") not in drop_at_step)):
                 keep.append(line)
         atomic_write_bytes(self.path, ("\n".join(keep) + "\n" if keep else "").encode())
 

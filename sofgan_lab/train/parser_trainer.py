@@ -44,7 +44,8 @@ Run folder (as :func:`sofgan_lab.train.sof_trainer.train_sof`)::
     OUT/model/                  the final parser (``save_pretrained``) + ``training.json``
 
 ``resume=True`` continues from the newest checkpoint exactly (bit for bit on a CPU): model,
-optimizer, schedule and the augmentation generator are restored.
+optimizer, schedule, the augmentation generator and the log's running means (the records equal
+an uninterrupted run's) are restored.
 """
 from __future__ import annotations
 
@@ -52,7 +53,6 @@ import json
 import logging
 import math
 import os
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,14 +61,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from tqdm.auto import tqdm
 
 from .. import __version__
-from ..io.checkpoints import atomic_write_bytes
 from ..labels import NUM_SOF_CLASSES, SOF, SOF20_NAMES, flip_horizontal
 from ..confusion import ConfusionMatrix
 from ..parsing.model import KIND, FaceParser, FaceParserConfig
-from .common import TrainConfigBase
+from .common import TrainConfigBase, DistInfo, latest_checkpoint, make_warmup_cosine, resolve_device
+from .loop import (CheckpointSpec, Hook, RunningMeans, TrainLoop, check_resume_record, check_run_folder,
+                   check_until, seed_everything, write_run_record, write_training_json)
 
 __all__ = ["ParserTrainConfig", "ParserTrainResult", "PhotoSet", "train_parser", "evaluate_parser",
            "degrade", "gaussian_blur", "hflip", "augment_batch", "class_weights", "soft_dice_loss", "DETAIL_CLASSES"]
@@ -500,17 +500,8 @@ def _run_record(ps: PhotoSet, eval_dir: Path | None, mcfg: FaceParserConfig, cfg
 
 
 def _check_resume_compatible(out: Path, record: dict) -> None:
-    p = out / "run.json"
-    if not p.is_file():
-        return
-    old = json.loads(p.read_text())
-    if old.get("model_config") != record["model_config"]:
-        raise ValueError(f"model_config: differs from the run being resumed ({p})")
-    if old.get("photos") != record["photos"] or old.get("image_size") != record["image_size"]:
-        raise ValueError(f"photos_dir: differs from the photos of the run being resumed ({p})")
-    changed = sorted(k for k, v in record["train_config"].items() if old.get("train_config", {}).get(k) != v)
-    if changed:
-        log.warning("resume: train config fields changed since the run started: %s", changed)
+    check_resume_record(out, record, same={
+        "photos_dir: differs from the photos of the run being resumed": ("photos", "image_size")})
 
 
 def train_parser(photos_dir: str | os.PathLike, out_dir: str | os.PathLike, config: ParserTrainConfig | None = None,
@@ -535,28 +526,64 @@ def train_parser(photos_dir: str | os.PathLike, out_dir: str | os.PathLike, conf
     Returns:
         :class:`ParserTrainResult`; when finished ``out_dir/model`` holds the parser.
     """
-    from .common import (MetricsLogger, apply_schedule_config, latest_checkpoint, load_checkpoint,
-                                make_warmup_cosine, resolve_device, save_checkpoint, schedule_config)
-
     cfg = config if config is not None else ParserTrainConfig()
     if not isinstance(cfg, ParserTrainConfig):
         raise TypeError(f"config: expected a ParserTrainConfig, got {type(cfg).__name__}")
     mcfg = model_config if model_config is not None else FaceParserConfig.small()
     if not isinstance(mcfg, FaceParserConfig):
         raise TypeError(f"model_config: expected a FaceParserConfig, got {type(mcfg).__name__}")
-    if until is not None and (isinstance(until, bool) or not isinstance(until, int) or until < 1):
-        raise ValueError(f"until: expected an integer >= 1 or None, got {until!r}")
+    check_until(until)
     if cfg.crop and cfg.crop % mcfg.multiple:
         raise ValueError(f"crop: expected a multiple of {mcfg.multiple} (or 0), got {cfg.crop}")
     device = resolve_device(cfg.device)
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out_dir: {out} exists and is not a folder")
-    ckpt_dir = out / "checkpoints"
-    latest = latest_checkpoint(ckpt_dir)
-    if not resume and (latest is not None or (out / "model").exists() or (out / "run.json").exists()):
-        raise ValueError(f"out_dir: {out} already holds a training run; pass resume=True (--resume) to "
-                         "continue it or choose another folder")
+    ps, eval_set, record = _prepare(photos_dir, out, eval_dir, mcfg, cfg, resume)
+    seed_everything(cfg.seed)
+    model = FaceParser(mcfg).to(device)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scheduler = make_warmup_cosine(optimizer, total_steps=cfg.steps, warmup_steps=cfg.warmup_steps,
+                                   min_lr_ratio=cfg.min_lr_ratio)
+    weights = class_weights(ps.class_counts(), cfg.class_weight_power, cfg.max_class_weight).to(device)
+    spec = CheckpointSpec(out / "checkpoints", model, KIND, mcfg.to_dict(), optimizer, generator, "augment",
+                          scheduler=scheduler, keep=cfg.keep_checkpoints, extra={"train_config": cfg.to_dict()})
+    loop = TrainLoop("train_parser", out, steps=cfg.steps, until=until, log_every=cfg.log_every,
+                     checkpoint_every=cfg.checkpoint_every, checkpoint=spec,
+                     means=RunningMeans(("loss", "ce", "dice", "pixel_accuracy"), device="cpu"), info=DistInfo(),
+                     device=device, progress=progress)
+    latest = latest_checkpoint(spec.directory)
+    if loop.resume(latest, resume=resume) is not None:
+        log.info("resuming at step %d from %s", loop.start, latest)
+    evaluate = _evaluator(model, eval_set, loop.logger)
+    if eval_set is not None:
+        loop.hooks.append(Hook(cfg.eval_every, lambda done: _then_train(model, evaluate(done, cfg.eval_count or None))))
+    stepper = _Stepper(model, optimizer, scheduler, ps, cfg, generator, weights, device, loop.means)
+
+    def train_record(done: int, m: dict, ran: int, seconds: float) -> dict:
+        return {"event": "train", "step": done, "loss": m["loss"], "ce": m["ce"], "dice": m["dice"],
+                "pixel_accuracy": m["pixel_accuracy"], "lr": stepper.lr,
+                "images_per_s": cfg.batch_size * ran / seconds}
+
+    def finish() -> Path:
+        model.eval()
+        if eval_set is not None:
+            loop.metrics = _final_evaluation(model, eval_set, evaluate, loop.logger, cfg.steps)
+        model_dir = model.save_pretrained(out / "model")
+        write_training_json(model_dir, record, cfg.steps, loop.metrics)
+        log.info("trained parser saved to %s", model_dir)
+        return model_dir
+
+    model.train()
+    loop.run(stepper, train_record, postfix=lambda r: {"loss": f"{r['loss']:.4f}", "lr": f"{r['lr']:.2e}"})
+    model_dir = loop.finish(finish)
+    return ParserTrainResult(model=model, out=out, step=loop.step, finished=loop.finished, metrics=loop.metrics,
+                             model_dir=model_dir)
+
+
+def _prepare(photos_dir, out: Path, eval_dir, mcfg: FaceParserConfig, cfg: ParserTrainConfig, resume: bool):
+    """The training and evaluation photos and the run record (written to ``out/run.json`` after the
+    run folder's checks)."""
+    check_run_folder(out, resume, latest_checkpoint(out / "checkpoints"), name="out_dir")
     ps = PhotoSet(photos_dir, name="photos_dir")
     H, W = ps.size
     if not cfg.crop and (H % mcfg.multiple or W % mcfg.multiple):
@@ -569,37 +596,17 @@ def train_parser(photos_dir: str | os.PathLike, out_dir: str | os.PathLike, conf
     record = _run_record(ps, None if eval_dir is None else Path(eval_dir), mcfg, cfg)
     if resume:
         _check_resume_compatible(out, record)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / "run.json", (json.dumps(record, indent=2) + "\n").encode())
+    write_run_record(out, record, DistInfo())
+    return ps, eval_set, record
 
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    random.seed(cfg.seed)
-    model = FaceParser(mcfg).to(device)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    scheduler = make_warmup_cosine(optimizer, total_steps=cfg.steps, warmup_steps=cfg.warmup_steps,
-                                   min_lr_ratio=cfg.min_lr_ratio)
-    weights = class_weights(ps.class_counts(), cfg.class_weight_power, cfg.max_class_weight).to(device)
-    start = 0
-    if resume and latest is not None:
-        schedule = schedule_config(scheduler)
-        meta = load_checkpoint(latest, model=model, optimizer=optimizer, scheduler=scheduler,
-                               generators={"augment": generator})
-        start = int(meta["step"])
-        if apply_schedule_config(scheduler, schedule):  # --lr/--steps/warm-up of this run, not the saved ones
-            log.info("resume: learning-rate schedule of this run's config (peak %s, %d steps)",
-                     [f"{b:.3g}" for b in scheduler.base_lrs], cfg.steps)
-        log.info("resuming at step %d from %s", start, latest)
-    elif resume:
-        log.info("resume: no checkpoint in %s; starting afresh", ckpt_dir)
 
-    logger = MetricsLogger(out / "metrics.jsonl")
-    if resume:
-        logger.truncate_after(start)
-    stop = cfg.steps if until is None else min(until, cfg.steps)
-    last_metrics: dict = {}
+def _then_train(model: FaceParser, result: dict) -> dict:
+    model.train()
+    return result
 
+
+def _evaluator(model: FaceParser, eval_set: PhotoSet | None, logger):
+    """``evaluate(step, limit)``: the held-out report of the first ``limit`` photos (None: all), logged."""
     def evaluate(step: int, limit: int | None) -> dict:
         t0 = time.perf_counter()
         rep = evaluate_parser(model, eval_set, limit=limit)
@@ -608,80 +615,50 @@ def train_parser(photos_dir: str | os.PathLike, out_dir: str | os.PathLike, conf
         log.info("step %d: held-out mIoU %.4f (pixel accuracy %.4f, %d photos)", step, rep["miou"],
                  rep["pixel_accuracy"], rep["images"])
         return rep
+    return evaluate
 
-    def checkpoint(step: int) -> None:
-        save_checkpoint(ckpt_dir, step, model=model, model_kind=KIND, model_config=mcfg.to_dict(),
-                        optimizer=optimizer, scheduler=scheduler, generators={"augment": generator},
-                        extra={"train_config": cfg.to_dict()}, keep=cfg.keep_checkpoints)
 
-    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="train parser", unit="step",
-               dynamic_ncols=True)
-    sums = torch.zeros(4)
-    count, t_last = 0, time.perf_counter()
-    model.train()
-    try:
-        for step in range(start, stop):
-            idx = torch.randint(len(ps), (cfg.batch_size,), generator=generator)
-            x, y = augment_batch(ps, idx, cfg, generator)
-            x, y = x.to(device), y.to(device)
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.amp):
-                logits = model(x)
-            logits = logits.float()
-            w = weights ** (1.0 - step / cfg.steps) if cfg.class_weight_anneal else weights
-            logp = logits.log_softmax(1)
-            ce = F.nll_loss(logp, y, weight=w)
-            dice = soft_dice_loss(logits, y, log_probs=logp) if cfg.dice_weight else torch.zeros((), device=device)
-            loss = ce + cfg.dice_weight * dice
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            lr = optimizer.param_groups[0]["lr"]
-            optimizer.step()
-            scheduler.step()
-            done = step + 1
-            with torch.no_grad():
-                acc = (logits.argmax(1) == y).float().mean()
-            sums += torch.stack([loss.detach().cpu(), ce.detach().cpu(), dice.detach().cpu(), acc.cpu()])
-            count += 1
-            bar.update(1)
-            if done % cfg.log_every == 0 or done == stop:
-                vals = (sums / count).tolist()
-                now = time.perf_counter()
-                rec = {"event": "train", "step": done, "loss": vals[0], "ce": vals[1], "dice": vals[2],
-                       "pixel_accuracy": vals[3], "lr": lr,
-                       "images_per_s": cfg.batch_size * count / max(now - t_last, 1e-9)}
-                if not all(math.isfinite(v) for v in vals):
-                    raise FloatingPointError(f"train_parser: non-finite loss at step {done}: {rec}")
-                logger.log(rec)
-                bar.set_postfix(loss=f"{vals[0]:.4f}", lr=f"{lr:.2e}")
-                log.debug("step %d: %s", done, rec)
-                sums.zero_()
-                count, t_last = 0, now
-            if eval_set is not None and cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.steps:
-                last_metrics = evaluate(done, cfg.eval_count or None)
-                model.train()
-            if (cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done == stop:
-                checkpoint(done)
-    finally:
-        bar.close()
-        logger.close()
+def _final_evaluation(model: FaceParser, eval_set: PhotoSet, evaluate, logger, steps: int) -> dict:
+    """``{"clean", "degraded"}``: every held-out photo, as it is and with blur 1 + noise 0.05."""
+    metrics = {"clean": evaluate(steps, None)}
+    t0 = time.perf_counter()
+    deg = evaluate_parser(model, eval_set, blur_sigma=1.0, noise_std=0.05)
+    deg.update(step=steps, seconds=round(time.perf_counter() - t0, 3))
+    logger.log({"event": "eval_degraded", **deg})
+    log.info("held-out mIoU with blur 1 + noise 0.05: %.4f", deg["miou"])
+    metrics["degraded"] = deg
+    return metrics
 
-    finished = stop == cfg.steps
-    model_dir = None
-    if finished:
-        model.eval()
-        if eval_set is not None:
-            last_metrics = {"clean": evaluate(cfg.steps, None)}
-            t0 = time.perf_counter()
-            deg = evaluate_parser(model, eval_set, blur_sigma=1.0, noise_std=0.05)
-            deg.update(step=cfg.steps, seconds=round(time.perf_counter() - t0, 3))
-            logger.log({"event": "eval_degraded", **deg})
-            log.info("held-out mIoU with blur 1 + noise 0.05: %.4f", deg["miou"])
-            last_metrics["degraded"] = deg
-            logger.close()
-        model_dir = model.save_pretrained(out / "model")
-        training = dict(record, steps=cfg.steps, final_metrics=last_metrics)
-        atomic_write_bytes(model_dir / "training.json",
-                           (json.dumps(training, indent=2, allow_nan=False) + "\n").encode())
-        log.info("trained parser saved to %s", model_dir)
-    return ParserTrainResult(model=model, out=out, step=max(stop, start), finished=finished,
-                             metrics=last_metrics, model_dir=model_dir)
+
+class _Stepper:
+    """The step function of :class:`TrainLoop`: augmented crops, the (annealed) class-weighted
+    cross-entropy plus soft Dice, the optimiser and schedule steps; the loss parts and the pixel
+    accuracy go to ``means``, the learning rate the step used to ``lr``."""
+
+    def __init__(self, model: FaceParser, optimizer, scheduler, ps: PhotoSet, cfg: ParserTrainConfig,
+                 generator: torch.Generator, weights: torch.Tensor, device: torch.device, means):
+        self.model, self.optimizer, self.scheduler, self.ps, self.cfg = model, optimizer, scheduler, ps, cfg
+        self.generator, self.weights, self.device, self.means = generator, weights, device, means
+        self.lr = float("nan")
+
+    def __call__(self, step: int) -> None:
+        cfg, device = self.cfg, self.device
+        idx = torch.randint(len(self.ps), (cfg.batch_size,), generator=self.generator)
+        x, y = augment_batch(self.ps, idx, cfg, self.generator)
+        x, y = x.to(device), y.to(device)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+            logits = self.model(x)
+        logits = logits.float()
+        w = self.weights ** (1.0 - step / cfg.steps) if cfg.class_weight_anneal else self.weights
+        logp = logits.log_softmax(1)
+        ce = F.nll_loss(logp, y, weight=w)
+        dice = soft_dice_loss(logits, y, log_probs=logp) if cfg.dice_weight else torch.zeros((), device=device)
+        loss = ce + cfg.dice_weight * dice
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.lr = self.optimizer.param_groups[0]["lr"]
+        self.optimizer.step()
+        self.scheduler.step()
+        with torch.no_grad():
+            acc = (logits.argmax(1) == y).float().mean()
+        self.means.add_all(torch.stack([loss.detach().cpu(), ce.detach().cpu(), dice.detach().cpu(), acc.cpu()]))

@@ -47,18 +47,16 @@ Run folder::
                              ``g.*``, ``d.*``, ``g_ema.*``), both optimizers, every RNG
     OUT/model/               the final G_ema (``SIWGenerator.save_pretrained``) + training.json
 
-``resume=True`` continues exactly (bit for bit on CPU with one thread). Under ``torchrun`` every rank
+``resume=True`` continues exactly (bit for bit on CPU with one thread; the log's records equal an
+uninterrupted run's). Under ``torchrun`` every rank
 draws its own data (``seed + rank``) and the gradients are averaged with ``all_reduce`` before each
 optimizer step (data-parallel, the same update DDP makes). AMP (bfloat16 autocast of the main
 losses) and channels_last apply on CUDA only.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,15 +67,14 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from .. import __version__
-from ..io.checkpoints import atomic_write_bytes
 from ..texture.discriminator import SIWDiscriminator
 from ..texture.generator import SIWConfig, SIWGenerator, style_mixing_latents
 from ..texture.regions import random_two_style_weights
-from .common import (TrainConfigBase, DistInfo, MetricsLogger, all_gather_tensor, barrier, cleanup_distributed, init_distributed,
-                     latest_checkpoint, load_checkpoint, resolve_device, save_checkpoint)
+from .common import TrainConfigBase, DistInfo, latest_checkpoint
+from .loop import (CheckpointSpec, Hook, RunningMeans, TrainLoop, check_resume_record, check_until, distributed,
+                   seed_everything, write_run_record, write_training_json)
 from .siw_data import ImageFolder, SegmapFolder, augment_batch
 
 __all__ = ["SIWTrainConfig", "SIWTrainResult", "SIWNetworks", "train_siw", "d_logistic_loss", "g_nonsaturating_loss",
@@ -454,170 +451,166 @@ def train_siw(images: str | Path, segmaps: str | Path, out: str | Path, *, model
     mcfg = model_config if model_config is not None else SIWConfig.demo(128)
     if not isinstance(mcfg, SIWConfig):
         raise TypeError(f"model_config: expected a SIWConfig, got {type(mcfg).__name__}")
-    if until is not None and (isinstance(until, bool) or not isinstance(until, int) or until < 1):
-        raise ValueError(f"until: expected an integer >= 1 or None, got {until!r}")
+    check_until(until)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit: expected an integer >= 1 or None, got {limit!r}")
-    device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
-    info = init_distributed(device)
-    try:
+    with distributed(cfg.device) as (device, info):
         return _train(Path(images), Path(segmaps), Path(out), mcfg, cfg, resume, progress, until, device, info,
                       segmap_label_set, limit, init_from)
-    finally:
-        cleanup_distributed(info)
 
 
-def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg: SIWTrainConfig, resume: bool,
-           progress: bool, until: int | None, device: torch.device, info: DistInfo, label_set: str,
-           limit: int | None, init_from: str | Path | None = None) -> SIWTrainResult:
+def _prepare(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg: SIWTrainConfig, resume: bool,
+             info: DistInfo, label_set: str, limit: int | None, init_from: str | Path | None):
+    """The photo and segmap folders, the run record (written to ``out/run.json`` after the run
+    folder's checks) and the weights to start from (a resumed fine-tuning run stays one)."""
     imgs = _image_source(images_dir, mcfg.size, limit, cfg.images_in_memory)
     segs = SegmapFolder(segmaps_dir, mcfg.size, label_set=label_set, limit=limit)
-    ckpt_dir = out / "checkpoints"
-    latest = latest_checkpoint(ckpt_dir)
+    latest = latest_checkpoint(out / "checkpoints")
     _check_run_folder(out, resume, latest)
     record = {"format": "sofgan-lab/siw-run", "library_version": __version__,
               "images": str(images_dir.resolve()), "num_images": len(imgs),
               "segmaps": str(segmaps_dir.resolve()), "num_segmaps": len(segs),
               "segmap_label_set": segs.source_label_set, "model_config": mcfg.to_dict(),
               "train_config": cfg.to_dict(), "world_size": info.world_size}
-    old = json.loads((out / "run.json").read_text()) if resume and (out / "run.json").is_file() else None
+    old = check_resume_record(out, record) if resume else None
     if init_from is None and old is not None and old.get("init_from") is not None and latest is not None:
         init_from = old["init_from"]  # a fine-tuning run stays one when resumed (its EMA has no ramp-up)
     if init_from is not None:
         record["init_from"] = str(init_from)
-    if old is not None:
-        if old.get("model_config") != record["model_config"]:
-            raise ValueError(f"model_config: differs from the run being resumed ({out / 'run.json'})")
-        if old.get("world_size") != record["world_size"]:
-            raise ValueError(f"out: the run in {out} used {old.get('world_size')} processes, this one "
-                             f"{record['world_size']}; resume with the same number for an exact continuation")
-        changed = sorted(k for k, v in record["train_config"].items() if old.get("train_config", {}).get(k) != v)
-        if changed:
-            log.warning("resume: train config fields changed since the run started: %s", changed)
-    barrier(info)
-    if info.is_main:
-        (out / "samples").mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(out / "run.json", (json.dumps(record, indent=2) + "\n").encode())
+    write_run_record(out, record, info, folders=("samples",))
+    return imgs, segs, record, init_from
 
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    random.seed(cfg.seed)
+
+def _adam_settings(cfg: SIWTrainConfig, ratio: float) -> dict:
+    """Adam's learning rate and betas with StyleGAN2's lazy-regularisation correction ``ratio``."""
+    return {"lr": cfg.lr * ratio, "betas": (cfg.beta1 ** ratio, cfg.beta2 ** ratio)}
+
+
+def _build(mcfg: SIWConfig, cfg: SIWTrainConfig, device: torch.device):
+    """G, D and G_ema, their optimizers ``{"g", "d"}`` with the lazy-regularisation ratios, and
+    whether to autocast to bfloat16."""
+    seed_everything(cfg.seed)
     nets = SIWNetworks(mcfg).to(device)
-    g, d, g_ema = nets.g, nets.d, nets.g_ema
     use_cuda = device.type == "cuda"
     if cfg.channels_last and use_cuda:
         nets.to(memory_format=torch.channels_last)
-    g_ratio = cfg.g_reg_every / (cfg.g_reg_every + 1)
-    d_ratio = cfg.d_reg_every / (cfg.d_reg_every + 1)
-    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr * g_ratio, betas=(cfg.beta1 ** g_ratio, cfg.beta2 ** g_ratio))
-    opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr * d_ratio, betas=(cfg.beta1 ** d_ratio, cfg.beta2 ** d_ratio))
-    optimizers = {"g": opt_g, "d": opt_d}
-    gen = torch.Generator().manual_seed(cfg.seed + 1000 * info.rank)
-    gen_name = f"train/rank{info.rank}"
+    ratios = {"g": cfg.g_reg_every / (cfg.g_reg_every + 1), "d": cfg.d_reg_every / (cfg.d_reg_every + 1)}
+    optimizers = {name: torch.optim.Adam(getattr(nets, name).parameters(), **_adam_settings(cfg, ratio))
+                  for name, ratio in ratios.items()}
     use_amp = (cfg.amp and use_cuda and torch.cuda.is_bf16_supported()) or (cfg.amp_cpu and not use_cuda)
     if cfg.amp and use_cuda and not use_amp:
         log.warning("amp: this GPU has no bfloat16; training in float32")
+    return nets, optimizers, ratios, use_amp
 
-    start = 0
-    if resume and latest is not None:
-        meta = load_checkpoint(latest, model=nets, optimizer=optimizers, generators={gen_name: gen})
-        start = int(meta["step"])
-        # the optimizer state carries the learning rate and betas it was saved with; this run's
-        # config decides them (so ``--resume --lr`` anneals instead of being silently ignored)
-        for opt, ratio in ((opt_g, g_ratio), (opt_d, d_ratio)):
-            for group in opt.param_groups:
-                lr, betas = cfg.lr * ratio, (cfg.beta1 ** ratio, cfg.beta2 ** ratio)
-                if group["lr"] != lr or tuple(group["betas"]) != betas:
-                    log.info("resume: learning rate %.3g -> %.3g, betas %s -> %s", group["lr"], lr,
-                             tuple(group["betas"]), betas)
-                group["lr"], group["betas"] = lr, betas
-    elif resume:
-        log.info("resume: no checkpoint in %s; starting afresh", ckpt_dir)
-    if init_from is not None and start == 0:
-        _init_from(nets, init_from)
 
-    # fixed samples for the grids and evaluation (independent of the training stream)
-    fixed_gen = torch.Generator().manual_seed(cfg.seed + 12345)
-    fixed_idx = torch.randperm(len(segs), generator=fixed_gen)[: cfg.sample_count]
-    fixed_segs = segs.batch(fixed_idx)
-    fixed_z = torch.randn(4, mcfg.style_dim, generator=fixed_gen).to(device)
-    parser = None
-    ref_photos = ref_labels = None
+def _apply_optimizer_config(optimizers: dict, ratios: dict, cfg: SIWTrainConfig) -> None:
+    """After a resume: the optimizer state carries the learning rate and betas it was saved with;
+    this run's config decides them (so ``--resume --lr`` anneals instead of being silently ignored)."""
+    for name, opt in optimizers.items():
+        want = _adam_settings(cfg, ratios[name])
+        for group in opt.param_groups:
+            if group["lr"] != want["lr"] or tuple(group["betas"]) != want["betas"]:
+                log.info("resume: learning rate %.3g -> %.3g, betas %s -> %s", group["lr"], want["lr"],
+                         tuple(group["betas"]), want["betas"])
+            group["lr"], group["betas"] = want["lr"], want["betas"]
+
+
+def _parsers(cfg: SIWTrainConfig, info: DistInfo, imgs, device: torch.device, fixed_gen: torch.Generator):
+    """The evaluation parser (rank 0, with ``eval_every``) with its colour-diversity reference: up
+    to 128 training photos and their regions as the parser reads them (real photo folders come
+    without segmaps); and the frozen parser of the semantic loss (``parser_weight``). None where unused."""
+    parser = ref_photos = ref_labels = loss_parser = None
     if cfg.eval_every and info.is_main:
         from ..labels import sof_to_sofgan
         from ..parsing import FaceParser
 
         parser = FaceParser.from_pretrained(cfg.parser).to(device)
-        # the colour-diversity reference: up to 128 training photos, their regions from the parser
-        # (real photo folders come without segmaps)
         ref_idx = torch.randperm(len(imgs), generator=fixed_gen)[:EVAL_DIVERSITY_PHOTOS]
         ref_photos = imgs.batch(ref_idx)
         with torch.no_grad():
             ref_labels = sof_to_sofgan(parser.parse(ref_photos.to(device)).cpu())
-
-    loss_parser = None
     if cfg.parser_weight > 0:
         from ..parsing import FaceParser
 
         loss_parser = FaceParser.from_pretrained(cfg.loss_parser).to(device).eval().requires_grad_(False)
+    return parser, (ref_photos, ref_labels), loss_parser
 
-    logger = MetricsLogger(out / "metrics.jsonl", enabled=info.is_main)
-    if resume:
-        logger.truncate_after(start)
-    stop = cfg.steps if until is None else min(until, cfg.steps)
-    batch_total = cfg.batch * info.world_size
-    last_metrics: dict = {}
-    g_params, d_params = list(g.parameters()), list(d.parameters())
 
-    def real_batch() -> torch.Tensor:
-        x = imgs.batch(_index(len(imgs), cfg.batch, gen))
-        x = augment_batch(x, gen, scale_range=(cfg.scale_min, cfg.scale_max), flip=cfg.flip)
-        x = x.to(device)
-        return x.contiguous(memory_format=torch.channels_last) if cfg.channels_last and use_cuda else x
+#: The values a SIW log record averages (each over the steps that have it).
+LOGGED = ("d_loss", "g_loss", "r1", "pl", "real_score", "fake_score", "diversity", "semantic")
 
-    def seg_batch(n: int) -> torch.Tensor:
-        s = segs.batch(_index(len(segs), n, gen))
-        return augment_batch(s, gen, scale_range=(cfg.scale_min, cfg.scale_max), flip=cfg.flip, labels=True)
 
-    def fake(n: int, *, grad: bool, latents_grad: bool = False, pairs: bool = False):
-        if pairs:  # samples i and i + n // 2 share one segmap (the diversity term's pairs)
-            half = n // 2
-            s0 = seg_batch(n - half)
-            s = torch.cat([s0[:half], s0])
-        else:
-            s = seg_batch(n)
-        region = bool(torch.rand((), generator=gen) < cfg.region_mix_prob)
-        noise = _noise(g, cfg, n, gen)
-        with torch.set_grad_enabled(grad):
-            kwargs, lat = _styles(g, s, cfg, gen, device, region=region)
-            if latents_grad:
-                lat = lat.detach().requires_grad_(True)
-            img = g(s.to(device), latents=lat, noise=noise, **kwargs)
-        return img, lat, s
+def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg: SIWTrainConfig, resume: bool,
+           progress: bool, until: int | None, device: torch.device, info: DistInfo, label_set: str,
+           limit: int | None, init_from: str | Path | None = None) -> SIWTrainResult:
+    imgs, segs, record, init_from = _prepare(images_dir, segmaps_dir, out, mcfg, cfg, resume, info, label_set,
+                                             limit, init_from)
+    nets, optimizers, ratios, use_amp = _build(mcfg, cfg, device)
+    gen = torch.Generator().manual_seed(cfg.seed + 1000 * info.rank)
+    spec = CheckpointSpec(out / "checkpoints", nets, "siw_train", mcfg.to_dict(), optimizers, gen, "train/rank{rank}",
+                          keep=cfg.keep_checkpoints, extra={"world_size": info.world_size, "train_config": cfg.to_dict()})
+    loop = TrainLoop("train_siw", out, steps=cfg.steps, until=until, log_every=cfg.log_every,
+                     checkpoint_every=cfg.checkpoint_every, checkpoint=spec, means=RunningMeans(LOGGED), info=info,
+                     device=device, progress=progress)
+    if loop.resume(latest_checkpoint(spec.directory), resume=resume) is not None:
+        _apply_optimizer_config(optimizers, ratios, cfg)
+    if init_from is not None and loop.start == 0:
+        _init_from(nets, init_from)
 
-    def autocast():
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp)
+    # fixed samples for the grids and evaluation (independent of the training stream)
+    fixed_gen = torch.Generator().manual_seed(cfg.seed + 12345)
+    fixed_idx = torch.randperm(len(segs), generator=fixed_gen)[: cfg.sample_count]
+    fixed = (segs.batch(fixed_idx), torch.randn(4, mcfg.style_dim, generator=fixed_gen).to(device))
+    parser, reference, loss_parser = _parsers(cfg, info, imgs, device, fixed_gen)
+    stepper = _SIWStepper(nets, optimizers, cfg, imgs, segs, gen, device, info, use_amp, loss_parser, loop.means,
+                          rampup=init_from is None)
+    write_samples, evaluate = _siw_hooks(nets, cfg, segs, out, fixed, parser, reference, loop.logger)
 
-    def checkpoint(step: int) -> None:
-        states = all_gather_tensor(gen.get_state(), info, device)
-        if info.is_main:
-            save_checkpoint(ckpt_dir, step, model=nets, model_kind="siw_train", model_config=mcfg.to_dict(),
-                            optimizer=optimizers, generators={f"train/rank{r}": s for r, s in enumerate(states)},
-                            extra={"world_size": info.world_size, "train_config": cfg.to_dict()},
-                            keep=cfg.keep_checkpoints)
+    def sample_hook(step: int) -> None:
+        write_samples(step)
+        nets.g.train()
 
+    def train_record(done: int, means: dict, ran: int, seconds: float) -> dict:
+        return {"event": "train", "step": done, **means, "images_per_s": ran * stepper.batch_total / seconds,
+                "pl_mean": float(nets.pl_mean)}
+
+    def finish() -> Path:
+        if parser is not None:
+            loop.metrics = evaluate(cfg.steps)
+        write_samples(cfg.steps)
+        nets.g_ema.eval()
+        model_dir = nets.g_ema.save_pretrained(out / "model")
+        write_training_json(model_dir, record, cfg.steps, loop.metrics)
+        log.info("trained SIW generator (EMA) saved to %s", model_dir)
+        return model_dir
+
+    loop.hooks += [Hook(cfg.sample_every, sample_hook, before_end=False), Hook(cfg.eval_every, evaluate)]
+    nets.g.train()
+    nets.d.train()
+    loop.run(stepper, train_record,
+             postfix=lambda r: {"d": f"{r.get('d_loss', 0):.3f}", "g": f"{r.get('g_loss', 0):.3f}"})
+    model_dir = loop.finish(finish)
+    return SIWTrainResult(generator=nets.g_ema, out=out, step=loop.step, finished=loop.finished,
+                          metrics=loop.metrics, model_dir=model_dir)
+
+
+def _siw_hooks(nets: SIWNetworks, cfg: SIWTrainConfig, segs, out: Path, fixed: tuple, parser, reference: tuple,
+               logger):
+    """``write_samples(step)`` (a grid from G_ema into ``out/samples``) and ``evaluate(step)`` (the
+    parser mIoU and colour diversity of G_ema's samples, logged)."""
     def write_samples(step: int) -> None:
         from PIL import Image
 
-        grid = sample_grid(g_ema, fixed_segs, fixed_z)
+        grid = sample_grid(nets.g_ema, *fixed)
         Image.fromarray(grid).save(out / "samples" / f"step_{step:08d}.png")
 
     def evaluate(step: int) -> dict:
         from ..metrics.texture import segmentation_consistency, style_color_diversity
 
         t0 = time.perf_counter()
-        rep = segmentation_consistency(g_ema, parser, segs.data[: cfg.eval_count], seed=cfg.seed, batch=cfg.batch)
-        div = style_color_diversity(g_ema, segs.data[: EVAL_DIVERSITY_GEOMETRIES], ref_photos, ref_labels,
+        rep = segmentation_consistency(nets.g_ema, parser, segs.data[: cfg.eval_count], seed=cfg.seed,
+                                       batch=cfg.batch)
+        div = style_color_diversity(nets.g_ema, segs.data[: EVAL_DIVERSITY_GEOMETRIES], *reference,
                                     n_styles=EVAL_DIVERSITY_STYLES, n_geometries=min(EVAL_DIVERSITY_GEOMETRIES,
                                                                                        len(segs)),
                                     seed=cfg.seed, batch=max(cfg.batch, 16))
@@ -629,135 +622,128 @@ def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg:
                  rep["parser_miou"], ", ".join(f"{k} {v:.2f}" for k, v in div["ratio"].items()))  # nan: no region
         return rep
 
-    bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and info.is_main), desc="train siw",
-               unit="step", dynamic_ncols=True)
-    keys = ("d_loss", "g_loss", "r1", "pl", "real_score", "fake_score", "diversity", "semantic")
-    sums = {k: 0.0 for k in keys}
-    counts = {k: 0 for k in keys}
-    t_last, n_last = time.perf_counter(), 0
-    g.train()
-    d.train()
-    try:
-        for step in range(start, stop):
-            done = step + 1
-            # ---------------- D
-            g.requires_grad_(False)
-            d.requires_grad_(True)
-            real = real_batch()
-            with autocast():
-                fake_img, _, _ = fake(cfg.batch, grad=False)
-                fake_pred = d(fake_img.detach())
-                real_pred = d(real)
-                d_loss = d_logistic_loss(real_pred.float(), fake_pred.float())
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            _sync_grads(d_params, info)
-            opt_d.step()
-            sums["d_loss"] += float(d_loss.detach())
-            sums["real_score"] += float(real_pred.detach().float().mean())
-            sums["fake_score"] += float(fake_pred.detach().float().mean())
-            for k in ("d_loss", "real_score", "fake_score"):
-                counts[k] += 1
-            if step % cfg.d_reg_every == 0 and cfg.r1_gamma > 0:
-                real = real.detach().requires_grad_(True)
-                real_pred = d(real)
-                r1 = r1_penalty(real_pred, real)
-                opt_d.zero_grad(set_to_none=True)
-                (cfg.r1_gamma / 2 * r1 * cfg.d_reg_every + 0 * real_pred[0, 0]).backward()
-                _sync_grads(d_params, info)
-                opt_d.step()
-                sums["r1"] += float(r1.detach())
-                counts["r1"] += 1
-            # ---------------- G
-            g.requires_grad_(True)
-            d.requires_grad_(False)
-            with autocast():
-                pairs = cfg.diversity_weight > 0
-                fake_img, fake_lat, fake_seg = fake(cfg.batch, grad=True, pairs=pairs)
-                g_loss = g_nonsaturating_loss(d(fake_img).float())
-                g_total = g_loss
-                if pairs:
-                    div_ratio = (region_diversity_ratio(fake_img, fake_lat, fake_seg)
-                                 if cfg.diversity_mode == "regions" else diversity_ratio(fake_img, fake_lat))
-                    g_total = g_total - cfg.diversity_weight * div_ratio.clamp(max=cfg.diversity_tau).mean()
-                    sums["diversity"] += float(div_ratio.detach().mean())
-                    counts["diversity"] += 1
-                if loss_parser is not None:
-                    sem = parser_segmap_loss(loss_parser, fake_img, fake_seg)
-                    g_total = g_total + cfg.parser_weight * sem
-                    sums["semantic"] += float(sem.detach())
-                    counts["semantic"] += 1
-            opt_g.zero_grad(set_to_none=True)
-            g_total.backward()
-            _sync_grads(g_params, info)
-            opt_g.step()
-            sums["g_loss"] += float(g_loss.detach())
-            counts["g_loss"] += 1
-            if step % cfg.g_reg_every == 0 and cfg.pl_weight > 0:
-                n_pl = max(1, cfg.batch // cfg.pl_batch_shrink)
-                img, lat, _ = fake(n_pl, grad=True, latents_grad=True)
-                pl_noise = torch.randn(img.shape, generator=gen).to(device) / math.sqrt(img.shape[2] * img.shape[3])
-                (grad,) = torch.autograd.grad((img * pl_noise).sum(), lat, create_graph=True)
-                lengths = grad.pow(2).sum(-1).mean(-1).mean(-1).sqrt()          # [N]
-                with torch.no_grad():
-                    mean_len = lengths.mean()
-                    if info.distributed:
-                        dist.all_reduce(mean_len)
-                        mean_len /= info.world_size
-                    nets.pl_mean.copy_(nets.pl_mean.lerp(mean_len, cfg.pl_decay))
-                pl_pen = (lengths - nets.pl_mean).pow(2).mean()
-                opt_g.zero_grad(set_to_none=True)
-                (cfg.pl_weight * cfg.g_reg_every * pl_pen + 0 * img[0, 0, 0, 0]).backward()
-                _sync_grads(g_params, info)
-                opt_g.step()
-                sums["pl"] += float(pl_pen.detach())
-                counts["pl"] += 1
-            # ---------------- EMA
-            _ema_update(g_ema, g, _ema_beta(cfg, done * batch_total, batch_total, rampup=init_from is None))
-            bar.update(1)
-            n_last += 1
-            if done % cfg.log_every == 0 or done == stop:
-                now = time.perf_counter()
-                rec = {"event": "train", "step": done}
-                rec.update({k: sums[k] / counts[k] for k in keys if counts[k]})
-                rec["images_per_s"] = n_last * batch_total / max(now - t_last, 1e-9)
-                rec["pl_mean"] = float(nets.pl_mean)
-                if not all(math.isfinite(v) for v in rec.values() if isinstance(v, float)):
-                    raise FloatingPointError(f"train_siw: non-finite values at step {done}: {rec}")
-                logger.log(rec)
-                bar.set_postfix(d=f"{rec.get('d_loss', 0):.3f}", g=f"{rec.get('g_loss', 0):.3f}")
-                sums = {k: 0.0 for k in keys}
-                counts = {k: 0 for k in keys}
-                t_last, n_last = now, 0
-            if info.is_main and cfg.sample_every and done % cfg.sample_every == 0:
-                write_samples(done)
-                g.train()
-            if info.is_main and cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.steps:
-                last_metrics = evaluate(done)
-            if (cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done == stop:
-                checkpoint(done)
-    finally:
-        bar.close()
-        logger.close()
+    return write_samples, evaluate
 
-    finished = stop == cfg.steps
-    model_dir = None
-    if finished and info.is_main:
-        if parser is not None:
-            last_metrics = evaluate(cfg.steps)
-            logger.close()
-        write_samples(cfg.steps)
-        g_ema.eval()
-        model_dir = g_ema.save_pretrained(out / "model")
-        training = dict(record, steps=cfg.steps, final_metrics=last_metrics)
-        atomic_write_bytes(model_dir / "training.json",
-                           (json.dumps(training, indent=2, allow_nan=False) + "\n").encode())
-        log.info("trained SIW generator (EMA) saved to %s", model_dir)
-    barrier(info)
-    if finished and model_dir is None:
-        model_dir = out / "model"
-    return SIWTrainResult(generator=g_ema, out=out, step=max(stop, start), finished=finished,
-                          metrics=last_metrics, model_dir=model_dir)
+
+class _SIWStepper:
+    """The step function of :class:`TrainLoop`: the D step (lazy R1), the G step (optional diversity
+    and semantic terms, lazy path-length penalty) and the EMA; the values go to ``means``."""
+
+    def __init__(self, nets: SIWNetworks, optimizers: dict, cfg: SIWTrainConfig, imgs, segs, gen: torch.Generator,
+                 device: torch.device, info: DistInfo, use_amp: bool, loss_parser, means: RunningMeans, *,
+                 rampup: bool):
+        self.nets, self.g, self.d, self.optimizers, self.cfg = nets, nets.g, nets.d, optimizers, cfg
+        self.imgs, self.segs, self.gen, self.device, self.info = imgs, segs, gen, device, info
+        self.use_amp, self.loss_parser, self.means, self.rampup = use_amp, loss_parser, means, rampup
+        self.channels_last = cfg.channels_last and device.type == "cuda"
+        self.batch_total = cfg.batch * info.world_size
+        self.g_params, self.d_params = list(nets.g.parameters()), list(nets.d.parameters())
+
+    def real_batch(self) -> torch.Tensor:
+        cfg = self.cfg
+        x = self.imgs.batch(_index(len(self.imgs), cfg.batch, self.gen))
+        x = augment_batch(x, self.gen, scale_range=(cfg.scale_min, cfg.scale_max), flip=cfg.flip)
+        x = x.to(self.device)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def seg_batch(self, n: int) -> torch.Tensor:
+        s = self.segs.batch(_index(len(self.segs), n, self.gen))
+        return augment_batch(s, self.gen, scale_range=(self.cfg.scale_min, self.cfg.scale_max), flip=self.cfg.flip,
+                             labels=True)
+
+    def fake(self, n: int, *, grad: bool, latents_grad: bool = False, pairs: bool = False):
+        if pairs:  # samples i and i + n // 2 share one segmap (the diversity term's pairs)
+            half = n // 2
+            s0 = self.seg_batch(n - half)
+            s = torch.cat([s0[:half], s0])
+        else:
+            s = self.seg_batch(n)
+        region = bool(torch.rand((), generator=self.gen) < self.cfg.region_mix_prob)
+        noise = _noise(self.g, self.cfg, n, self.gen)
+        with torch.set_grad_enabled(grad):
+            kwargs, lat = _styles(self.g, s, self.cfg, self.gen, self.device, region=region)
+            if latents_grad:
+                lat = lat.detach().requires_grad_(True)
+            img = self.g(s.to(self.device), latents=lat, noise=noise, **kwargs)
+        return img, lat, s
+
+    def autocast(self):
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.use_amp)
+
+    def _update(self, name: str, loss: torch.Tensor) -> None:
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        _sync_grads(self.g_params if name == "g" else self.d_params, self.info)
+        opt.step()
+
+    def __call__(self, step: int) -> None:
+        self.d_step(step)
+        self.g_step(step)
+        done = step + 1
+        _ema_update(self.nets.g_ema, self.g, _ema_beta(self.cfg, done * self.batch_total, self.batch_total,
+                                                       rampup=self.rampup))
+
+    def d_step(self, step: int) -> None:
+        cfg, d, add = self.cfg, self.d, self.means.add
+        self.g.requires_grad_(False)
+        d.requires_grad_(True)
+        real = self.real_batch()
+        with self.autocast():
+            fake_img, _, _ = self.fake(cfg.batch, grad=False)
+            fake_pred = d(fake_img.detach())
+            real_pred = d(real)
+            d_loss = d_logistic_loss(real_pred.float(), fake_pred.float())
+        self._update("d", d_loss)
+        add("d_loss", float(d_loss.detach()))
+        add("real_score", float(real_pred.detach().float().mean()))
+        add("fake_score", float(fake_pred.detach().float().mean()))
+        if step % cfg.d_reg_every == 0 and cfg.r1_gamma > 0:
+            real = real.detach().requires_grad_(True)
+            real_pred = d(real)
+            r1 = r1_penalty(real_pred, real)
+            self._update("d", cfg.r1_gamma / 2 * r1 * cfg.d_reg_every + 0 * real_pred[0, 0])
+            add("r1", float(r1.detach()))
+
+    def g_step(self, step: int) -> None:
+        cfg, add = self.cfg, self.means.add
+        self.g.requires_grad_(True)
+        self.d.requires_grad_(False)
+        with self.autocast():
+            pairs = cfg.diversity_weight > 0
+            fake_img, fake_lat, fake_seg = self.fake(cfg.batch, grad=True, pairs=pairs)
+            g_loss = g_nonsaturating_loss(self.d(fake_img).float())
+            g_total = g_loss
+            if pairs:
+                div_ratio = (region_diversity_ratio(fake_img, fake_lat, fake_seg)
+                             if cfg.diversity_mode == "regions" else diversity_ratio(fake_img, fake_lat))
+                g_total = g_total - cfg.diversity_weight * div_ratio.clamp(max=cfg.diversity_tau).mean()
+                add("diversity", float(div_ratio.detach().mean()))
+            if self.loss_parser is not None:
+                sem = parser_segmap_loss(self.loss_parser, fake_img, fake_seg)
+                g_total = g_total + cfg.parser_weight * sem
+                add("semantic", float(sem.detach()))
+        self._update("g", g_total)
+        add("g_loss", float(g_loss.detach()))
+        if step % cfg.g_reg_every == 0 and cfg.pl_weight > 0:
+            self.path_length_step()
+
+    def path_length_step(self) -> None:
+        cfg, nets, info = self.cfg, self.nets, self.info
+        n_pl = max(1, cfg.batch // cfg.pl_batch_shrink)
+        img, lat, _ = self.fake(n_pl, grad=True, latents_grad=True)
+        pl_noise = torch.randn(img.shape, generator=self.gen).to(self.device) / math.sqrt(img.shape[2] * img.shape[3])
+        (grad,) = torch.autograd.grad((img * pl_noise).sum(), lat, create_graph=True)
+        lengths = grad.pow(2).sum(-1).mean(-1).mean(-1).sqrt()          # [N]
+        with torch.no_grad():
+            mean_len = lengths.mean()
+            if info.distributed:
+                dist.all_reduce(mean_len)
+                mean_len /= info.world_size
+            nets.pl_mean.copy_(nets.pl_mean.lerp(mean_len, cfg.pl_decay))
+        pl_pen = (lengths - nets.pl_mean).pow(2).mean()
+        self._update("g", cfg.pl_weight * cfg.g_reg_every * pl_pen + 0 * img[0, 0, 0, 0])
+        self.means.add("pl", float(pl_pen.detach()))
 
 
 # ------------------------------------------------------------------------------------------

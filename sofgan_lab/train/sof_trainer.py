@@ -22,7 +22,8 @@ Run folder::
 
 ``resume=True`` continues from the newest checkpoint exactly (bit for bit on CPU): the model,
 optimizer, schedule and every RNG (including the ray sampler's generator of each DDP rank) are
-restored. Under ``torchrun`` (``WORLD_SIZE`` > 1) the step module runs in DistributedDataParallel;
+restored, and so are the log's running means (the records equal an uninterrupted run's).
+Under ``torchrun`` (``WORLD_SIZE`` > 1) the step module runs in DistributedDataParallel;
 each rank samples its own rays (``seed + rank``) and the latent table is synchronised like every
 other parameter (its gradient is dense: rows not in the batch get zero).
 """
@@ -31,25 +32,22 @@ from __future__ import annotations
 import json
 import logging
 import math
-import random
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from .. import __version__
 from ..geometry.sof import SemanticOccupancyField, SOFConfig
 from ..io.checkpoints import atomic_write_bytes
 from ..labels import SOF20_NAMES
 from ..confusion import ConfusionMatrix
-from .common import (TrainConfigBase, DistInfo, MetricsLogger, all_gather_tensor, barrier, cleanup_distributed, init_distributed,
-                     latest_checkpoint, load_checkpoint, make_warmup_cosine, schedule_config, apply_schedule_config,
-                     resolve_device, save_checkpoint)
+from .common import TrainConfigBase, DistInfo, latest_checkpoint, make_warmup_cosine
+from .loop import (CheckpointSpec, Hook, RunningMeans, TrainLoop, check_resume_record, check_run_folder,
+                   check_until, distributed, seed_everything, write_run_record, write_training_json)
 from .sof_data import RayBatch, SOFScanDataset, ViewSplit
 
 __all__ = ["SOFTrainConfig", "SOFTrainResult", "SOFLoss", "sof_loss", "train_sof", "evaluate_views",
@@ -217,14 +215,6 @@ def evaluate_views(model: SemanticOccupancyField, dataset: SOFScanDataset, views
     return cm
 
 
-def _check_run_folder(out: Path, resume: bool, latest: Path | None) -> None:
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out: {out} exists and is not a folder")
-    if not resume and (latest is not None or (out / "model").exists() or (out / "run.json").exists()):
-        raise ValueError(f"out: {out} already holds a training run; pass resume=True (--resume) to continue "
-                         "it or choose another folder")
-
-
 def _run_record(data_root: Path, ds: SOFScanDataset, mcfg: SOFConfig, cfg: SOFTrainConfig, split: ViewSplit,
                 info: DistInfo) -> dict:
     return {"format": "sofgan-lab/sof-run", "library_version": __version__,
@@ -233,23 +223,6 @@ def _run_record(data_root: Path, ds: SOFScanDataset, mcfg: SOFConfig, cfg: SOFTr
             "orthographic": ds.orthographic, "pixel_offset": ds.pixel_offset,
             "model_config": mcfg.to_dict(), "train_config": cfg.to_dict(),
             "heldout_views": [list(h) for h in split.heldout], "world_size": info.world_size}
-
-
-def _check_resume_compatible(out: Path, record: dict) -> None:
-    p = out / "run.json"
-    if not p.is_file():
-        return
-    old = json.loads(p.read_text())
-    if old.get("model_config") != record["model_config"]:
-        raise ValueError(f"model_config: differs from the run being resumed ({p})")
-    if old.get("instances") != record["instances"]:
-        raise ValueError(f"data_root: its instances differ from those of the run being resumed ({p})")
-    if old.get("world_size") != record["world_size"]:
-        raise ValueError(f"out: the run in {out} used {old.get('world_size')} processes, this one "
-                         f"{record['world_size']}; resume with the same number for an exact continuation")
-    changed = sorted(k for k, v in record["train_config"].items() if old.get("train_config", {}).get(k) != v)
-    if changed:
-        log.warning("resume: train config fields changed since the run started: %s", changed)
 
 
 def _write_final(out: Path, model: SemanticOccupancyField, record: dict, step: int, metrics: dict) -> Path:
@@ -262,8 +235,7 @@ def _write_final(out: Path, model: SemanticOccupancyField, record: dict, step: i
                              **{k: index[k] for k in ("format", "seed", "size", "views", "camera", "pixel_offset",
                                                       "supersample", "generator") if k in index}}
     atomic_write_bytes(cfg_path, (json.dumps(meta, indent=2) + "\n").encode())
-    training = dict(record, steps=step, final_metrics=metrics)
-    atomic_write_bytes(model_dir / "training.json", (json.dumps(training, indent=2, allow_nan=False) + "\n").encode())
+    write_training_json(model_dir, record, step, metrics)
     return model_dir
 
 
@@ -296,21 +268,16 @@ def train_sof(data_root: str | Path, out: str | Path, *, model_config: SOFConfig
     mcfg = model_config if model_config is not None else SOFConfig.small()
     if not isinstance(mcfg, SOFConfig):
         raise TypeError(f"model_config: expected a SOFConfig, got {type(mcfg).__name__}")
-    if until is not None and (isinstance(until, bool) or not isinstance(until, int) or until < 1):
-        raise ValueError(f"until: expected an integer >= 1 or None, got {until!r}")
-    import os
-
-    device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
-    info = init_distributed(device)
-    try:
+    check_until(until)
+    with distributed(cfg.device) as (device, info):
         return _train(Path(data_root), Path(out), mcfg, cfg, resume, progress, until, device, info,
                       None if init_from is None else Path(init_from))
-    finally:
-        cleanup_distributed(info)
 
 
-def _train(data_root: Path, out: Path, mcfg: SOFConfig, cfg: SOFTrainConfig, resume: bool, progress: bool,
-           until: int | None, device: torch.device, info: DistInfo, init_from: Path | None) -> SOFTrainResult:
+def _prepare(data_root: Path, out: Path, mcfg: SOFConfig, cfg: SOFTrainConfig, resume: bool, info: DistInfo,
+             init_from: Path | None):
+    """The data, the view split, the model config with the data's instance count and the run record
+    (written to ``out/run.json`` after the run folder's checks)."""
     ds = SOFScanDataset(data_root, preload=True)
     if mcfg.num_instances not in (0, len(ds)):
         raise ValueError(f"model_config: num_instances is {mcfg.num_instances} but the data holds {len(ds)} "
@@ -321,23 +288,21 @@ def _train(data_root: Path, out: Path, mcfg: SOFConfig, cfg: SOFTrainConfig, res
         raise ValueError(f"holdout_views: expected fewer than {fewest} (the fewest views of any instance), "
                          f"got {cfg.holdout_views}")
     split = ds.split_views(cfg.holdout_views, seed=cfg.seed)
-    ckpt_dir = out / "checkpoints"
-    latest = latest_checkpoint(ckpt_dir)
-    _check_run_folder(out, resume, latest)
+    check_run_folder(out, resume, latest_checkpoint(out / "checkpoints"))
     record = _run_record(data_root, ds, mcfg, cfg, split, info)
     record["init_from"] = None if init_from is None else str(init_from.resolve())
     if resume:
-        _check_resume_compatible(out, record)
-    barrier(info)  # every rank has checked the folder before rank 0 writes into it
-    if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(out / "run.json", (json.dumps(record, indent=2) + "\n").encode())
+        check_resume_record(out, record, same={
+            "data_root: its instances differ from those of the run being resumed": ("instances",)})
+    write_run_record(out, record, info)
+    return ds, split, mcfg, record
 
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    random.seed(cfg.seed)
+
+def _build(mcfg: SOFConfig, cfg: SOFTrainConfig, device: torch.device, init_from: Path | None):
+    """The model (from ``init_from``'s weights when given), Adam with its two groups, the schedule,
+    and the AMP dtype and grad scaler (None: no scaling)."""
+    seed_everything(cfg.seed)
     model = SemanticOccupancyField(mcfg).to(device)
-    generator = torch.Generator().manual_seed(cfg.seed + info.rank)
     # Two groups: the networks at lr, the auto-decoder latent table at lr * latent_lr_scale.
     net_params = [p for n, p in model.named_parameters() if not n.startswith("latents.")]
     optimizer = torch.optim.Adam([{"params": net_params},
@@ -348,10 +313,8 @@ def _train(data_root: Path, out: Path, mcfg: SOFConfig, cfg: SOFTrainConfig, res
     use_amp = cfg.amp and device.type == "cuda"
     if cfg.amp and not use_amp:
         log.warning("amp: mixed precision is CUDA-only; training in float32 on %s", device)
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda") if use_amp and amp_dtype == torch.float16 else None
-    gen_name = f"sampler/rank{info.rank}"
-
+    amp_dtype = (torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16) if use_amp else None
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     if init_from is not None:
         base = SemanticOccupancyField.from_pretrained(init_from)
         if base.config != mcfg:
@@ -359,115 +322,97 @@ def _train(data_root: Path, out: Path, mcfg: SOFConfig, cfg: SOFTrainConfig, res
                              f"expected {mcfg.to_dict()}")
         model.load_state_dict(base.state_dict())
         log.info("starting from the weights of %s", init_from)
+    return model, optimizer, scheduler, amp_dtype, scaler
 
-    start = 0
-    if resume and latest is not None:
-        schedule = schedule_config(scheduler)
-        meta = load_checkpoint(latest, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
-                               generators={gen_name: generator})
-        start = int(meta["step"])
-        if apply_schedule_config(scheduler, schedule):  # --lr/--steps/warm-up of this run, not the saved ones
-            log.info("resume: learning-rate schedule of this run's config (peak %s, %d steps)",
-                     [f"{b:.3g}" for b in scheduler.base_lrs], cfg.steps)
-        log.info("resuming at step %d from %s", start, latest)
-    elif resume:
-        log.info("resume: no checkpoint in %s; starting afresh", ckpt_dir)
+
+def _train(data_root: Path, out: Path, mcfg: SOFConfig, cfg: SOFTrainConfig, resume: bool, progress: bool,
+           until: int | None, device: torch.device, info: DistInfo, init_from: Path | None) -> SOFTrainResult:
+    ds, split, mcfg, record = _prepare(data_root, out, mcfg, cfg, resume, info, init_from)
+    model, optimizer, scheduler, amp_dtype, scaler = _build(mcfg, cfg, device, init_from)
+    generator = torch.Generator().manual_seed(cfg.seed + info.rank)
+    spec = CheckpointSpec(out / "checkpoints", model, "sof", mcfg.to_dict(), optimizer, generator, "sampler/rank{rank}",
+                          scheduler=scheduler, scaler=scaler, keep=cfg.keep_checkpoints,
+                          extra={"world_size": info.world_size, "train_config": cfg.to_dict()})
+    loop = TrainLoop("train_sof", out, steps=cfg.steps, until=until, log_every=cfg.log_every,
+                     checkpoint_every=cfg.checkpoint_every, checkpoint=spec,
+                     means=RunningMeans(("loss", "ce", "depth", "latent"), device=device), info=info, device=device,
+                     progress=progress)
+    latest = latest_checkpoint(spec.directory)
+    if loop.resume(latest, resume=resume) is not None:
+        log.info("resuming at step %d from %s", loop.start, latest)
 
     step_module: nn.Module = _SOFStep(model)
     if info.distributed:
         step_module = nn.parallel.DistributedDataParallel(
             step_module, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=mcfg.march_steps == 0)
-
-    logger = MetricsLogger(out / "metrics.jsonl", enabled=info.is_main)
-    if resume:
-        logger.truncate_after(start)
     eval_instances = list(range(len(ds)))[: (cfg.eval_instances or len(ds))]
-    stop = cfg.steps if until is None else min(until, cfg.steps)
-    rays_per_step = cfg.batch_views * (ds.image_size[0] * ds.image_size[1] if cfg.whole_images
-                                       else cfg.rays_per_view) * info.world_size
-    last_metrics: dict = {}
 
     def evaluate(step: int) -> dict:
         if cfg.holdout_views == 0:
             return {}
         t0 = time.perf_counter()
-        cm = evaluate_views(model, ds, split, instances=eval_instances)
-        rep = segmentation_report(cm)
+        rep = segmentation_report(evaluate_views(model, ds, split, instances=eval_instances))
         rep.update(step=step, views=sum(len(split.heldout[i]) for i in eval_instances),
                    instances=len(eval_instances), seconds=round(time.perf_counter() - t0, 3))
-        logger.log({"event": "eval", **rep})
+        loop.logger.log({"event": "eval", **rep})
         log.info("step %d: held-out mIoU %.4f (pixel accuracy %.4f)", step, rep["miou"], rep["pixel_accuracy"])
+        model.train()
         return rep
 
-    def checkpoint(step: int) -> None:
-        states = all_gather_tensor(generator.get_state(), info, device)
-        if info.is_main:
-            gens = {f"sampler/rank{r}": s for r, s in enumerate(states)}
-            save_checkpoint(ckpt_dir, step, model=model, model_kind="sof", model_config=mcfg.to_dict(),
-                            optimizer=optimizer, scheduler=scheduler, scaler=scaler, generators=gens,
-                            extra={"world_size": info.world_size, "train_config": cfg.to_dict()},
-                            keep=cfg.keep_checkpoints)
-
-    bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and info.is_main), desc="train sof",
-               unit="step", dynamic_ncols=True)
-    sums = torch.zeros(4, device=device)
-    count, t_last = 0, time.perf_counter()
-    model.train()
-    try:
-        for step in range(start, stop):
-            batch = dataset_batch(ds, cfg, generator, split).to(device)
-            with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp):
-                logits, points, hit, z = step_module(batch.instance, batch.origins, batch.directions)
-            loss = sof_loss(logits, points, hit, z, batch, cfg)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss.total).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.total.backward()
-                optimizer.step()
-            lr = optimizer.param_groups[0]["lr"]
-            scheduler.step()
-            done = step + 1
-            sums += torch.stack([loss.total.detach(), loss.ce, loss.depth, loss.latent])
-            count += 1
-            bar.update(1)
-            if done % cfg.log_every == 0 or done == stop:
-                vals = (sums / count).tolist()
-                now = time.perf_counter()
-                rec = {"event": "train", "step": done, "loss": vals[0], "ce": vals[1], "depth": vals[2],
-                       "latent": vals[3], "lr": lr, "rays_per_s": rays_per_step * count / max(now - t_last, 1e-9)}
-                if not all(math.isfinite(v) for v in vals):
-                    raise FloatingPointError(f"train_sof: non-finite loss at step {done}: {rec}")
-                logger.log(rec)
-                bar.set_postfix(loss=f"{vals[0]:.4f}", lr=f"{lr:.2e}")
-                log.debug("step %d: %s", done, rec)
-                sums.zero_()
-                count, t_last = 0, now
-            if info.is_main and cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.steps:
-                last_metrics = evaluate(done)
-                model.train()
-            if (cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done == stop:
-                checkpoint(done)
-    finally:
-        bar.close()
-        logger.close()
-
-    finished = stop == cfg.steps
-    model_dir = None
-    if finished and info.is_main:
-        last_metrics = evaluate(cfg.steps) if cfg.holdout_views else {}
-        logger.close()
+    def finish() -> Path:
+        loop.metrics = evaluate(cfg.steps) if cfg.holdout_views else {}
         model.eval()
-        model_dir = _write_final(out, model, record, cfg.steps, last_metrics)
+        model_dir = _write_final(out, model, record, cfg.steps, loop.metrics)
         log.info("trained SOF saved to %s", model_dir)
-    barrier(info)
-    if finished and model_dir is None:
-        model_dir = out / "model"
-    return SOFTrainResult(model=model, out=out, step=max(stop, start), finished=finished,
-                          metrics=last_metrics, model_dir=model_dir)
+        return model_dir
+
+    loop.hooks.append(Hook(cfg.eval_every, evaluate))
+    stepper = _Stepper(step_module, optimizer, scheduler, scaler, amp_dtype, ds, cfg, generator, split, device,
+                       loop.means)
+    rays_per_step = cfg.batch_views * (ds.image_size[0] * ds.image_size[1] if cfg.whole_images
+                                       else cfg.rays_per_view) * info.world_size
+
+    def train_record(done: int, m: dict, ran: int, seconds: float) -> dict:
+        return {"event": "train", "step": done, "loss": m["loss"], "ce": m["ce"], "depth": m["depth"],
+                "latent": m["latent"], "lr": stepper.lr, "rays_per_s": rays_per_step * ran / seconds}
+
+    model.train()
+    loop.run(stepper, train_record, postfix=lambda r: {"loss": f"{r['loss']:.4f}", "lr": f"{r['lr']:.2e}"})
+    model_dir = loop.finish(finish)
+    return SOFTrainResult(model=model, out=out, step=loop.step, finished=loop.finished, metrics=loop.metrics,
+                          model_dir=model_dir)
+
+
+class _Stepper:
+    """The step function of :class:`TrainLoop`: a batch of rays, the loss, the optimiser and schedule
+    steps; the loss parts go to ``means``, the learning rate the step used to ``lr``."""
+
+    def __init__(self, step_module: nn.Module, optimizer, scheduler, scaler, amp_dtype, ds: SOFScanDataset,
+                 cfg: SOFTrainConfig, generator: torch.Generator, split: ViewSplit, device: torch.device,
+                 means: RunningMeans):
+        self.step_module, self.optimizer, self.scheduler, self.scaler = step_module, optimizer, scheduler, scaler
+        self.amp_dtype, self.ds, self.cfg, self.generator, self.split = amp_dtype, ds, cfg, generator, split
+        self.device, self.means = device, means
+        self.lr = float("nan")
+
+    def __call__(self, step: int) -> None:
+        batch = dataset_batch(self.ds, self.cfg, self.generator, self.split).to(self.device)
+        amp = self.amp_dtype is not None
+        with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype or torch.float16, enabled=amp):
+            logits, points, hit, z = self.step_module(batch.instance, batch.origins, batch.directions)
+        loss = sof_loss(logits, points, hit, z, batch, self.cfg)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss.total).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.total.backward()
+            self.optimizer.step()
+        self.lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        self.means.add_all(torch.stack([loss.total.detach(), loss.ce, loss.depth, loss.latent]))
 
 
 def dataset_batch(ds: SOFScanDataset, cfg: SOFTrainConfig, generator: torch.Generator, split: ViewSplit) -> RayBatch:
