@@ -107,6 +107,16 @@ class Explorer(Panel):
         super().__init__()
         self.debounce = debounce
         self.pipe = pipe
+        self._build_panels(pipe, viewer=viewer, metrics=metrics, display_size=display_size, tab_width=tab_width)
+        self._link_panels()
+        self._build_tabs(tab_width)
+        self._build_notes()
+        self._build_state_controls(history_limit=history_limit, history_settle=history_settle)
+        self._build_exports(pipe, export_dir=export_dir, debounce=debounce)
+        self._build_layout(display_size)
+
+    def _build_panels(self, pipe: Any, *, viewer: bool, metrics: bool, display_size: int, tab_width: int) -> None:
+        """The shared portrait and the panels around it (the 3D viewer only as a slot, built later)."""
         self.portrait = PortraitView(pipe, display_size=display_size, segmap_toggle=True, orbit=True)
         self.sampler = GeometrySampler(pipe, portrait=False)
         self.sliders = AttributeSliders(pipe, portrait=self.portrait)
@@ -129,6 +139,8 @@ class Explorer(Panel):
 
             self.metrics = MetricTable(pipe)
 
+    def _link_panels(self) -> None:
+        """The links between the panels (sampler -> sliders, camera -> sampler and painter, ...)."""
         self.sampler.observe(self._selected, "selected")
         # The sampler's thumbnails follow the camera while its tab is open and no drag is under way (8
         # renders per camera change would compete with the portrait for the pipeline); opening the tab
@@ -140,6 +152,8 @@ class Explorer(Panel):
         W.dlink((self.mixer, "style_a"), (self.painter, "texture"))
         W.dlink((self.mixer, "truncation"), (self.painter, "truncation"))
 
+    def _build_tabs(self, tab_width: int) -> None:
+        """The tab panel of the controls; the panels it holds become this explorer's own."""
         tabs = [("sample", self.sampler), ("edit", self.sliders), ("camera", self.camera), ("style", self.mixer),
                 ("paint", self.painter)]
         if self._viewer_slot is not None:
@@ -160,6 +174,9 @@ class Explorer(Panel):
             self._add_linked(p)
             self._own(p)
             W.dlink((self, "debounce"), (p, "debounce"))
+
+    def _build_notes(self) -> None:
+        """The notes under the portrait: the pose outside the trained range, the painted segmap shown."""
         self.pose_note = W.HTML(self.camera.range_note.value)
         self.pose_note.add_class("sofgan-explorer-pose-note")
         W.dlink((self.camera.range_note, "value"), (self.pose_note, "value"))
@@ -171,6 +188,9 @@ class Explorer(Panel):
         self._paint_pending = False
         self.painter.observe(self._painter_changed, ["version", "active"])
 
+    def _build_state_controls(self, *, history_limit: int, history_settle: float) -> None:
+        """The readout of the state and the state controls (copy/load, bookmarks, undo/redo), fed by
+        every control that the state holds."""
         self._geometry_name = (tuple(self.sliders.base), "space seed 0")  # default_geometry's code
         self.readout = W.HTML()
         self.readout.add_class("sofgan-explorer-readout")
@@ -183,11 +203,17 @@ class Explorer(Panel):
                                     (self.sampler, ("seed", "component", "temperature"), "sampler")):
             panel.observe(lambda change, group=group: self._state_changed(f"{group}.{change.name}"), list(names))
         self._update_readout()
+
+    def _build_exports(self, pipe: Any, *, export_dir: str, debounce: float) -> None:
+        """The export buttons (PNG, video, mesh) under the state controls."""
         self.exports = ExportControls(pipe, self.portrait, export_dir=export_dir, debounce=debounce)
         W.dlink((self, "debounce"), (self.exports, "debounce"))
         W.dlink((self.exports, "error"), (self, "error"))
         self._add_linked(self.exports)
         self._own(self.exports)
+
+    def _build_layout(self, display_size: int) -> None:
+        """The wrapping row of the tabs and the column of the portrait and what is under it."""
         side = display_size + 16
         self.side = W.VBox([self.portrait, self.pose_note, self.paint_note, self.readout, self.state_controls,
                             self.exports],

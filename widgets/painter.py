@@ -73,9 +73,9 @@ class SegmapPainter(PortraitControl):
 
     def __init__(self, pipe: Any, *, size: int | None = None, portrait: "PortraitView | bool | None" = True,
                  display_size: int = 256, **traits: Any):
-        import ipycanvas
+        import ipycanvas  # noqa: F401  (a missing ipycanvas fails here, before any state is set)
 
-        from sofgan_lab.labels import SOF20_NAMES, get_palette
+        from sofgan_lab.labels import get_palette
 
         self.pipe = pipe
         size = pipe.image_size if size is None else size
@@ -95,19 +95,42 @@ class SegmapPainter(PortraitControl):
             setattr(self, k, v)
         self._undo = deque(maxlen=self.max_undo)
         self._palette = get_palette("sof20")
+        self._build_canvas(display_size)
+        buttons = self._build_palette_buttons()
+        self._build_tools()
+        self._show_label()
+        self._loader = self._add_renderer(Renderer(self._render_geometry, self._deliver_geometry, self._failed,
+                                                   debounce=self.debounce, name="sofgan-lab-painter"))
+        built = self._build_portrait(pipe, portrait, display_size)
+        self._build_layout(buttons, built, display_size)
+        self.add_class("sofgan-painter")
+        self._redraw()
 
-        self.canvas = ipycanvas.Canvas(width=size, height=size,
+    def _build_canvas(self, display_size: int) -> None:
+        """The canvas of the label map, ``display_size`` CSS pixels square, with its mouse handlers."""
+        import ipycanvas
+
+        self.canvas = ipycanvas.Canvas(width=self.size, height=self.size,
                                        layout=W.Layout(width=f"{display_size}px", height=f"{display_size}px"))
         self.canvas.on_mouse_down(self._on_mouse_down)
         self.canvas.on_mouse_move(self._on_mouse_move)
         self.canvas.on_mouse_up(self._on_mouse_up)
         self.canvas.on_mouse_out(self._on_mouse_up)
+
+    def _build_palette_buttons(self) -> list:
+        """One button per SOF-20 class, in its palette colour; a click picks the class."""
+        from sofgan_lab.labels import SOF20_NAMES
+
         buttons = []
         for i, name in enumerate(SOF20_NAMES):
             b = W.Button(tooltip=f"{i} {name}", layout=W.Layout(width="26px", height="22px", padding="0"),
                          style=W.ButtonStyle(button_color=_hex(self._palette[i])))
             b.on_click(lambda _, i=i: setattr(self, "label", i))
             buttons.append(b)
+        return buttons
+
+    def _build_tools(self) -> None:
+        """The label readout, the tool and brush controls, undo / clear / from geometry / load, the status."""
         self._label_text = W.HTML()
         self._brush = W.IntSlider(value=self.brush_size, min=1, max=40, description="brush",
                                   layout=W.Layout(width="260px"))
@@ -124,10 +147,9 @@ class SegmapPainter(PortraitControl):
         self._upload = W.FileUpload(accept=".png,.npy,image/png", multiple=False, description="load")
         self._upload.observe(self._on_upload, "value")
         self.status = W.HTML(status_html(""))
-        self._show_label()
 
-        self._loader = self._add_renderer(Renderer(self._render_geometry, self._deliver_geometry, self._failed,
-                                                   debounce=self.debounce, name="sofgan-lab-painter"))
+    def _build_portrait(self, pipe: Any, portrait: Any, display_size: int) -> bool:
+        """The portrait the painted map drives (shared or own, see ``portrait``) -> whether it is own."""
         self.portrait: PortraitView | None = None
         view, built = self._attach_portrait(pipe, portrait, segmap=self.segmap, show_segmap=False,
                                             texture=self.texture, truncation=self.truncation,
@@ -138,6 +160,10 @@ class SegmapPainter(PortraitControl):
         if built:
             W.dlink((self, "texture"), (view, "texture"))
             W.dlink((self, "truncation"), (view, "truncation"))
+        return built
+
+    def _build_layout(self, buttons: list, built: bool, display_size: int) -> None:
+        """The tools above, the canvas (and an own portrait) in a wrapping row below."""
         self.canvas.layout.flex = "0 0 auto"
         self.canvas.layout.min_width = f"{display_size}px"
         self.canvas.add_class("sofgan-painter-canvas")
@@ -150,8 +176,6 @@ class SegmapPainter(PortraitControl):
         row = [self.canvas] + ([self.portrait] if built else [])
         self.children = [tools, W.HBox(row, layout=W.Layout(flex_flow="row wrap", align_items="flex-start",
                                                              overflow="visible"))]
-        self.add_class("sofgan-painter")
-        self._redraw()
 
     # ------------------------------------------------------------------ state
     @property

@@ -61,6 +61,20 @@ def direction_labels(space: Any, n_components: int) -> dict[str, str]:
     return labels
 
 
+def _checked_directions(space: Any, n_components: Any, attributes: list[str] | None) -> tuple[str, ...]:
+    """The sliders' directions: ``n_components`` principal components then ``attributes`` (default:
+    all the space's attribute directions, sorted); a bad argument raises naming it."""
+    n_pc = space.pca_components.shape[0]
+    if isinstance(n_components, bool) or not isinstance(n_components, int) or not 0 <= n_components <= n_pc:
+        raise ValueError(f"n_components: expected an integer in 0..{n_pc}, got {n_components!r}")
+    known = sorted(space.attribute_directions)
+    attrs = known if attributes is None else list(attributes)
+    unknown = [a for a in attrs if a not in known]
+    if unknown:
+        raise ValueError(f"attributes: unknown directions {unknown}; the space has {known}")
+    return tuple([f"pc{i + 1}" for i in range(n_components)] + attrs)
+
+
 class AttributeSliders(PortraitControl):
     """Sliders over principal and attribute directions of ``pipe.space`` (see the module docstring).
 
@@ -85,21 +99,11 @@ class AttributeSliders(PortraitControl):
 
     def __init__(self, pipe: Any, *, n_components: int = 6, attributes: list[str] | None = None,
                  portrait: "PortraitView | bool | None" = True, max_height: str = "360px", **traits: Any):
-        from sofgan_lab.geometry.space import REGIONS
-
         if pipe.space is None:
             raise ValueError("pipe: AttributeSliders needs a pipeline with a geometry space (pipe.space is None)")
         self.pipe = pipe
         space = pipe.space
-        n_pc = space.pca_components.shape[0]
-        if isinstance(n_components, bool) or not isinstance(n_components, int) or not 0 <= n_components <= n_pc:
-            raise ValueError(f"n_components: expected an integer in 0..{n_pc}, got {n_components!r}")
-        known = sorted(space.attribute_directions)
-        attrs = known if attributes is None else list(attributes)
-        unknown = [a for a in attrs if a not in known]
-        if unknown:
-            raise ValueError(f"attributes: unknown directions {unknown}; the space has {known}")
-        self.directions: tuple[str, ...] = tuple([f"pc{i + 1}" for i in range(n_components)] + attrs)
+        self.directions: tuple[str, ...] = _checked_directions(space, n_components, attributes)
         self.labels = {k: v for k, v in direction_labels(space, n_components).items() if k in self.directions}
         self._std = {d: space.direction_std(d) for d in self.directions}
         self._syncing = False
@@ -114,6 +118,22 @@ class AttributeSliders(PortraitControl):
         self._ready = True
         self._update_code()
 
+        self._build_sliders()
+        self._build_sections()
+        self._build_scroll(max_height)
+        children = self._build_controls()
+
+        self.portrait: PortraitView | None = None
+        view, built = self._attach_portrait(pipe, portrait, geometry=list(self.code))
+        if built:
+            children.append(view)
+        if view is not None:
+            self._push_to_portrait()
+        self.children = children
+        self.add_class("sofgan-sliders")
+
+    def _build_sliders(self) -> None:
+        """One labelled slider per direction, each in a cell of its own (``_sliders``, ``_cells``)."""
         self._sliders: dict[str, W.FloatSlider] = {}
         self._cells: dict[str, W.VBox] = {}
         for d in self.directions:
@@ -126,6 +146,9 @@ class AttributeSliders(PortraitControl):
             cell = W.VBox([label, s], layout=W.Layout(min_width="0", overflow="hidden"))
             cell.add_class(f"sofgan-slider-{d}")
             self._cells[d] = cell
+
+    def _build_sections(self) -> None:
+        """The sections (principal components, attributes): a title and a grid of cells each."""
         # One grid per section: as many 200px+ columns as the width allows (two in the explorer's tab).
         grid = dict(grid_template_columns="repeat(auto-fill, minmax(200px, 1fr))", grid_gap="0 12px",
                     width="100%", overflow="visible")
@@ -136,6 +159,9 @@ class AttributeSliders(PortraitControl):
                 head = W.HTML(f"<b>{title}</b>")
                 box = W.GridBox([self._cells[d] for d in names], layout=W.Layout(**grid))
                 self._sections.append((head, box, tuple(names)))
+
+    def _build_scroll(self, max_height: str) -> None:
+        """The filter box, and the sections in a box that scrolls beyond ``max_height``."""
         self._filter = W.Text(value=self.filter, placeholder="filter sliders (e.g. hair, pc2)", continuous_update=True,
                               layout=W.Layout(width="240px"))
         self._filter.add_class("sofgan-sliders-filter")
@@ -148,6 +174,11 @@ class AttributeSliders(PortraitControl):
         self.scroll.add_class("sofgan-sliders-scroll")
         self._count = W.HTML(layout=W.Layout(width="auto"))
         self._apply_filter()
+
+    def _build_controls(self) -> list:
+        """The restrict / regions / reset controls -> the widget's children (filter row, scroll, controls)."""
+        from sofgan_lab.geometry.space import REGIONS
+
         self._restrict = W.Checkbox(value=self.restrict, description="restrict to regions", indent=False,
                                     layout=W.Layout(width="auto"))
         self._regions = W.SelectMultiple(options=sorted(REGIONS), value=tuple(r for r in self.regions if r in REGIONS),
@@ -156,20 +187,10 @@ class AttributeSliders(PortraitControl):
         self._regions.observe(lambda ch: setattr(self, "regions", list(ch.new)), "value")
         self._reset = W.Button(description="reset", layout=W.Layout(width="80px"))
         self._reset.on_click(lambda _: self.reset())
-        children: list[W.Widget] = [W.HBox([self._filter, self._count],
-                                           layout=W.Layout(flex_flow="row wrap", align_items="center")),
-                                    self.scroll,
-                                    W.HBox([self._restrict, self._regions, self._reset],
-                                           layout=W.Layout(flex_flow="row wrap", align_items="flex-start"))]
-
-        self.portrait: PortraitView | None = None
-        view, built = self._attach_portrait(pipe, portrait, geometry=list(self.code))
-        if built:
-            children.append(view)
-        if view is not None:
-            self._push_to_portrait()
-        self.children = children
-        self.add_class("sofgan-sliders")
+        return [W.HBox([self._filter, self._count], layout=W.Layout(flex_flow="row wrap", align_items="center")),
+                self.scroll,
+                W.HBox([self._restrict, self._regions, self._reset],
+                       layout=W.Layout(flex_flow="row wrap", align_items="flex-start"))]
 
     # ------------------------------------------------------------------ state
     @validate("amounts")

@@ -141,8 +141,6 @@ def check_state(explorer: Any, state: Any) -> dict:
 
     Raises ``ValueError`` naming the first bad key (``state['texture']['mix']['hair']: expected a
     number in [0.0, 1.0], got 2``); nothing is changed."""
-    from sofgan_lab.geometry.space import REGIONS
-
     if not isinstance(state, Mapping):
         raise ValueError(f"state: expected a dict (an Explorer.state), got {type(state).__name__}")
     _mapping(state, (), ("version", *_SECTIONS))
@@ -153,8 +151,17 @@ def check_state(explorer: Any, state: Any) -> dict:
         raise ValueError(f"state['version']: expected {STATE_VERSION}, got {_short(v)}")
     out = explorer_state(explorer)
     sections = {name: _mapping(state.get(name, {}), (name,), keys) for name, keys in _SECTIONS.items()}
+    _check_geometry(explorer, sections["geometry"], out["geometry"])
+    _check_camera(explorer, sections["camera"], out["camera"])
+    _check_texture(explorer, sections["texture"], out["texture"])
+    _check_sampler(explorer, sections["sampler"], out["sampler"])
+    return out
 
-    g, og = sections["geometry"], out["geometry"]
+
+def _check_geometry(explorer: Any, g: Mapping, og: dict) -> None:
+    """``state['geometry']`` (``g``) checked into the explorer's geometry state ``og`` (in place)."""
+    from sofgan_lab.geometry.space import REGIONS
+
     if "base" in g:
         base = _sequence(g["base"], ("geometry", "base"))
         dim = len(explorer.sliders.base)
@@ -180,7 +187,10 @@ def check_state(explorer: Any, state: Any) -> dict:
             raise ValueError(f"state['geometry']['label']: expected a string, got {_short(g['label'])}")
         og["label"] = g["label"]
 
-    c, oc = sections["camera"], out["camera"]
+
+def _check_camera(explorer: Any, c: Mapping, oc: dict) -> None:
+    """``state['camera']`` (``c``) checked into the explorer's camera state ``oc`` (in place); a
+    confined camera's pose must lie in the trained poses."""
     traits = explorer.camera.traits()
     if "free_camera" in c:
         oc["free_camera"] = _bool(c["free_camera"], ("camera", "free_camera"))
@@ -206,7 +216,9 @@ def check_state(explorer: Any, state: Any) -> dict:
                 raise ValueError(f"state['camera']['{k}']: {oc[k]} is outside the trained poses [{lo}, {hi}]; "
                                  "set state['camera']['free_camera'] to true to leave them")
 
-    t, ot = sections["texture"], out["texture"]
+
+def _check_texture(explorer: Any, t: Mapping, ot: dict) -> None:
+    """``state['texture']`` (``t``) checked into the explorer's texture state ``ot`` (in place)."""
     for k in ("style_a", "style_b"):
         if k in t:
             ot[k] = _number(t[k], ("texture", k), 0, _MAX_SEED, integer=True)
@@ -217,7 +229,9 @@ def check_state(explorer: Any, state: Any) -> dict:
     if "truncation" in t:
         ot["truncation"] = _number(t["truncation"], ("texture", "truncation"), 0.0, 1.0)
 
-    s, os_ = sections["sampler"], out["sampler"]
+
+def _check_sampler(explorer: Any, s: Mapping, os_: dict) -> None:
+    """``state['sampler']`` (``s``) checked into the explorer's sampler state ``os_`` (in place)."""
     if "seed" in s:
         os_["seed"] = _number(s["seed"], ("sampler", "seed"), 0, _MAX_SEED, integer=True)
     if "component" in s:
@@ -227,7 +241,6 @@ def check_state(explorer: Any, state: Any) -> dict:
     if "temperature" in s:
         tt = explorer.sampler.traits()["temperature"]
         os_["temperature"] = _number(s["temperature"], ("sampler", "temperature"), tt.min, tt.max)
-    return out
 
 
 def apply_state(explorer: Any, state: dict) -> None:

@@ -149,7 +149,7 @@ class SOFViewer3D(Panel):
     slice_updates = Int(0, help="Slicing planes shown so far.")
 
     def __init__(self, pipe: Any, *, height: int = 480, **traits: Any):
-        import plotly.graph_objects as go
+        import plotly.graph_objects  # noqa: F401  (a missing plotly fails here, before any state is set)
 
         from sofgan_lab.geometry.volume import check_bounds
         from sofgan_lab.labels import SOF20_NAMES, get_palette
@@ -167,6 +167,25 @@ class SOFViewer3D(Panel):
                 raise TypeError(f"{k}: SOFViewer3D has no trait {k!r}")
             setattr(self, k, v)
         palette = get_palette("sof20")
+        fig = self._build_figure(palette, height)
+        toggles = self._build_class_toggles(palette)
+        self._build_slice_controls()
+        # The controls wrap and the class toggles fill as many 112 px columns as fit: the viewer holds in
+        # the explorer's tab (about 450 px) as well as alone in a wide notebook.
+        self.children = [fig, W.HBox([self._slice_on, self._slice_axis, self._slice_pos, self._slice_class,
+                                      self._frustum_on, self._resolution],
+                                     layout=W.Layout(flex_flow="row wrap", align_items="center", overflow="visible")),
+                         W.GridBox(toggles, layout=W.Layout(grid_template_columns="repeat(auto-fill, 112px)",
+                                                            width="100%")), self.status]
+        self.add_class("sofgan-viewer")
+        self._start_renderers()
+
+    def _build_figure(self, palette: np.ndarray, height: int) -> Any:
+        """The plotly figure: one empty mesh trace per class, the slicing plane, the frustum; its
+        scene framed on the SOF's bounds (``figure``, ``scene_bounds``)."""
+        import plotly.graph_objects as go
+
+        from sofgan_lab.labels import SOF20_NAMES
 
         fig = go.FigureWidget()
         empty_f = np.zeros(0, np.float32)
@@ -198,8 +217,12 @@ class SOFViewer3D(Panel):
         self.figure = fig
         self.scene_bounds = tuple(tuple(float(v) for v in b) for b in self.bounds)
         self._set_scene_bounds(self.scene_bounds)
+        return fig
 
-        # controls
+    def _build_class_toggles(self, palette: np.ndarray) -> list:
+        """One checkbox per class (with its colour swatch) that shows or hides its mesh part."""
+        from sofgan_lab.labels import SOF20_NAMES
+
         self._toggles: dict[int, W.Checkbox] = {}
         toggles = []
         for c in range(1, 20):
@@ -210,6 +233,12 @@ class SOFViewer3D(Panel):
             swatch = W.HTML(f'<span style="display:inline-block;width:10px;height:10px;background:{_hex(palette[c])}">'
                             "</span>", layout=W.Layout(width="14px"))
             toggles.append(W.HBox([swatch, cb], layout=W.Layout(width="110px")))
+        return toggles
+
+    def _build_slice_controls(self) -> None:
+        """The slice, camera and mesh-grid controls, linked to their traits, and the status line."""
+        from sofgan_lab.labels import SOF20_NAMES
+
         lo, hi = self._axis_range(self.slice_axis)
         self._slice_on = W.Checkbox(value=self.show_slice, description="slice", indent=False,
                                     layout=W.Layout(width="70px"))
@@ -231,15 +260,9 @@ class SOFViewer3D(Panel):
         W.link((self._frustum_on, "value"), (self, "show_frustum"))
         W.link((self._resolution, "value"), (self, "resolution"))
         self.status = W.HTML(status_html("meshing…"))
-        # The controls wrap and the class toggles fill as many 112 px columns as fit: the viewer holds in
-        # the explorer's tab (about 450 px) as well as alone in a wide notebook.
-        self.children = [fig, W.HBox([self._slice_on, self._slice_axis, self._slice_pos, self._slice_class,
-                                      self._frustum_on, self._resolution],
-                                     layout=W.Layout(flex_flow="row wrap", align_items="center", overflow="visible")),
-                         W.GridBox(toggles, layout=W.Layout(grid_template_columns="repeat(auto-fill, 112px)",
-                                                            width="100%")), self.status]
-        self.add_class("sofgan-viewer")
 
+    def _start_renderers(self) -> None:
+        """The mesh and slice renderers; the first mesh (and slice, when shown) and the frustum requested."""
         self._mesher = self._add_renderer(Renderer(self._render_mesh, self._deliver_mesh, self._failed,
                                                    debounce=self.debounce, name="sofgan-lab-mesh"))
         self._slicer = self._add_renderer(Renderer(self._render_slice, self._deliver_slice, self._failed,

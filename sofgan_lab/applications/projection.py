@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -609,6 +610,68 @@ def project_texture(siw_or_pipe: Any, photo: Any, segmap: Any = None, *, label_s
         :class:`TextureProjection`.
     """
     siw, _ = _as_siw(siw_or_pipe)
+    run = _check_texture_options(mode=mode, steps=steps, lr=lr, mse_weight=mse_weight,
+                                 noise_regularize=noise_regularize, optimize_noise=optimize_noise,
+                                 initial_noise_factor=initial_noise_factor, noise_ramp_length=noise_ramp_length,
+                                 lr_rampup=lr_rampup, lr_rampdown=lr_rampdown, parse_size=parse_size, seed=seed,
+                                 callback=callback, label_set=label_set, perceptual=perceptual)
+    dev = siw.device
+    photo_t, target, seg17 = _texture_target(siw, photo, segmap, label_set, parser, run.parse_size)
+    seg_in = seg17[None].to(dev)
+    percept, percept_name = _resolve_perceptual(perceptual, dev)
+    log.info("projecting a %dx%d photo into the texture space (%s, %d steps, perceptual %s)",
+             photo_t.shape[-2], photo_t.shape[-1], mode, run.steps, percept_name)
+
+    gen = torch.Generator().manual_seed(run.seed)
+    w_mean, w_std = _w_stats(siw)
+    L, D = siw.n_latent, siw.style_dim
+    code, logits, noises = _texture_variables(siw, run, w_mean, gen)
+    opt = torch.optim.Adam([code] + ([logits] if logits is not None else []) + (noises if run.optimize_noise else []),
+                           lr=run.lr, betas=(0.9, 0.999))
+    synth = _texture_synthesizer(siw, seg_in, logits, noises)
+    target_p = _perceptual_input(target)
+    components: dict[str, list[float]] = {"total": [], "perceptual": [], "mse": [], "noise": []}
+    with _frozen_eval(siw):
+        with torch.no_grad():
+            initial_mse = float(F.mse_loss(synth(code).float(), target))
+        done = _fit_texture(run, synth, code, noises, opt, target, target_p, percept, w_std * run.initial_noise_factor,
+                            gen, components, progress, callback)
+        with torch.no_grad():
+            final = synth(code).float()
+            final_mse = float(F.mse_loss(final, target))
+            weights = _class_weights(logits)[0].detach().cpu() if logits is not None else None
+    latents = code.detach().expand(1, code.shape[1], L, D)[0].cpu().clone()
+    log.info("texture projection: MSE %.4f -> %.4f in %d steps", initial_mse, final_mse, done)
+    return TextureProjection(
+        latents=latents, class_weights=weights, noise=[n.detach().cpu().clone() for n in noises],
+        loss_curve=list(components["total"]), loss_components=components, tensor=final[0].cpu(),
+        target=target[0].cpu(), segmap17=seg17.numpy().astype(np.uint8), perceptual=percept_name, mode=mode,
+        mse=final_mse, initial_mse=initial_mse, steps=done)
+
+
+@dataclass(frozen=True)
+class _TextureRun:
+    """The checked options of one :func:`project_texture` run (see its arguments)."""
+
+    mode: str
+    steps: int
+    lr: float
+    mse_weight: float
+    noise_regularize: float
+    optimize_noise: bool
+    initial_noise_factor: float
+    noise_ramp_length: float
+    lr_rampup: float
+    lr_rampdown: float
+    parse_size: int
+    seed: int
+
+
+def _check_texture_options(*, mode: str, steps: Any, lr: Any, mse_weight: Any, noise_regularize: Any,
+                           optimize_noise: Any, initial_noise_factor: Any, noise_ramp_length: Any,
+                           lr_rampup: Any, lr_rampdown: Any, parse_size: Any, seed: Any, callback: Any,
+                           label_set: Any, perceptual: Any) -> _TextureRun:
+    """:func:`project_texture`'s options checked (each error names its argument) -> a :class:`_TextureRun`."""
     if mode not in PROJECTION_MODES:
         raise ValueError(f"mode: expected one of {PROJECTION_MODES}, got {mode!r}")
     steps = _check_int(steps, "steps", 1)
@@ -631,11 +694,20 @@ def project_texture(siw_or_pipe: Any, photo: Any, segmap: Any = None, *, label_s
         raise ValueError(f"label_set: expected 'sof20' or 'sofgan17', got {label_set!r}")
     if isinstance(perceptual, str) and perceptual == "none" and mse_weight == 0:
         raise ValueError("mse_weight: must be > 0 when perceptual='none' (nothing would be fitted)")
+    return _TextureRun(mode=mode, steps=steps, lr=lr, mse_weight=mse_weight, noise_regularize=noise_regularize,
+                       optimize_noise=optimize_noise, initial_noise_factor=initial_noise_factor,
+                       noise_ramp_length=noise_ramp_length, lr_rampup=lr_rampup, lr_rampdown=lr_rampdown,
+                       parse_size=parse_size, seed=seed)
 
+
+def _texture_target(siw: SIWGenerator, photo: Any, segmap: Any, label_set: str, parser: Any,
+                    parse_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The photo to project and its map -> ``(photo (3, h, w) in [-1, 1], target (1, 3, S, S) on the
+    generator's device, SofGAN-17 map (S, S) int64)``, ``S`` the generator's size; ``segmap=None``
+    parses the photo."""
     size = siw.config.size
-    dev = siw.device
     photo_t = _photo_tensor(photo)
-    target = _resize_image(photo_t, size).to(dev)
+    target = _resize_image(photo_t, size).to(siw.device)
     if segmap is None:
         seg17 = sof_to_sofgan(_resize_labels(_parse(parser, photo_t, parse_size), size))
     else:
@@ -645,108 +717,121 @@ def project_texture(siw_or_pipe: Any, photo: Any, segmap: Any = None, *, label_s
                              f"{tuple(photo_t.shape[-2:])} nor the generator size ({size}, {size})")
         lab = _resize_labels(lab, size)
         seg17 = sof_to_sofgan(lab) if label_set == "sof20" else lab
-    seg_in = seg17[None].to(dev)
-    percept, percept_name = _resolve_perceptual(perceptual, dev)
-    log.info("projecting a %dx%d photo into the texture space (%s, %d steps, perceptual %s)",
-             photo_t.shape[-2], photo_t.shape[-1], mode, steps, percept_name)
+    return photo_t, target, seg17
 
-    gen = torch.Generator().manual_seed(seed)
-    w_mean, w_std = _w_stats(siw)
+
+def _texture_variables(siw: SIWGenerator, run: _TextureRun, w_mean: torch.Tensor,
+                       gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor]]:
+    """The variables a run fits -> ``(code (1, K, 1 or L, D) from the mean W, mix logits (1, 17) or
+    None, noise maps)``; ``K`` is 2 in mode ``"two"``, else 1. Draws from ``gen``: the logits
+    (mode ``"two"``), then the noise maps (with ``optimize_noise``)."""
     L, D = siw.n_latent, siw.style_dim
-    if mode == "w":
-        code = w_mean.detach().clone().reshape(1, 1, 1, D)
-    elif mode == "w+":
-        code = w_mean.detach().clone().reshape(1, 1, 1, D).repeat(1, 1, L, 1)
-    else:
-        code = w_mean.detach().clone().reshape(1, 1, 1, D).repeat(1, 2, L, 1)
-    code = code.to(dev).requires_grad_(True)
-    params: list[torch.Tensor] = [code]
+    code = w_mean.detach().clone().reshape(1, 1, 1, D)
+    if run.mode == "w+":
+        code = code.repeat(1, 1, L, 1)
+    elif run.mode == "two":
+        code = code.repeat(1, 2, L, 1)
+    code = code.to(siw.device).requires_grad_(True)
     logits = None
-    if mode == "two":
+    if run.mode == "two":
         # random initial mix (seeded) so the two codes receive different gradients from the start
-        logits = torch.randn(1, NUM_SOFGAN_CLASSES, generator=gen).to(dev).requires_grad_(True)
-        params.append(logits)
-    if optimize_noise:
+        logits = torch.randn(1, NUM_SOFGAN_CLASSES, generator=gen).to(siw.device).requires_grad_(True)
+    if run.optimize_noise:
         noises = [n.requires_grad_(True) for n in siw.make_noise(1, generator=gen)]
-        params += noises
     else:
         noises = [getattr(siw.noises, f"noise_{i}").detach().clone() for i in range(siw.config.num_noise)]
-    opt = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
+    return code, logits, noises
+
+
+def _texture_synthesizer(siw: SIWGenerator, seg_in: torch.Tensor, logits: torch.Tensor | None,
+                         noises: list[torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``synth(code (1, K, 1 or L, D)) -> (1, 3, S, S)``: the generator's image of ``seg_in`` with the
+    code, the current mix of ``logits`` (if any) and ``noises``."""
+    L, D = siw.n_latent, siw.style_dim
 
     def synth(c: torch.Tensor) -> torch.Tensor:
         lat = c.expand(1, c.shape[1], L, D)
         cw = _class_weights(logits) if logits is not None else None
         return siw(seg_in, latents=lat, class_weights=cw, noise=noises, truncation=1.0)
 
-    def perceptual_input(x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] > _PERCEPTUAL_SIZE:
-            return F.adaptive_avg_pool2d(x, (_PERCEPTUAL_SIZE, _PERCEPTUAL_SIZE))
-        return x
+    return synth
 
-    target_p = perceptual_input(target)
-    components: dict[str, list[float]] = {"total": [], "perceptual": [], "mse": [], "noise": []}
-    was_training = siw.training
-    frozen = [p.requires_grad for p in siw.parameters()]
-    siw.eval()
-    for p in siw.parameters():
+
+def _perceptual_input(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (B, 3, H, W) area-downsampled to ``_PERCEPTUAL_SIZE`` when larger."""
+    if x.shape[-1] > _PERCEPTUAL_SIZE:
+        return F.adaptive_avg_pool2d(x, (_PERCEPTUAL_SIZE, _PERCEPTUAL_SIZE))
+    return x
+
+
+@contextmanager
+def _frozen_eval(module: nn.Module):
+    """``module`` in eval mode with its parameters frozen; its mode and flags restored on exit (errors too)."""
+    was_training = module.training
+    frozen = [p.requires_grad for p in module.parameters()]
+    module.eval()
+    for p in module.parameters():
         p.requires_grad_(False)
-    done = 0
     try:
-        with torch.no_grad():
-            initial_mse = float(F.mse_loss(synth(code).float(), target))
-        from tqdm.auto import tqdm
-
-        bar = tqdm(range(steps), disable=not progress, desc=f"project texture ({mode})")
-        for step in bar:
-            t = step / steps
-            cur_lr = _lr_at(t, lr, lr_rampup, lr_rampdown)
-            for group in opt.param_groups:
-                group["lr"] = cur_lr
-            strength = w_std * initial_noise_factor * max(0.0, 1.0 - t / noise_ramp_length) ** 2
-            c = code
-            if strength > 0:
-                c = code + strength * torch.randn(code.shape, generator=gen).to(dev)
-            img = synth(c).float()
-            mse = F.mse_loss(img, target)
-            if percept is not None:
-                p_loss = percept(perceptual_input(img), target_p).float().sum()
-            else:
-                p_loss = img.new_zeros(())
-            n_loss = noise_regularization(noises) if optimize_noise else img.new_zeros(())
-            loss = p_loss + mse_weight * mse + noise_regularize * n_loss
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"project_texture: the loss became {float(loss)} at step {step} "
-                                         "(lower lr, or check the photo)")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if optimize_noise:
-                _normalize_noise_(noises)
-            info = {"total": float(loss.detach()), "perceptual": float(p_loss.detach()), "mse": float(mse.detach()),
-                    "noise": float(n_loss.detach())}
-            for k, v in info.items():
-                components[k].append(v)
-            done = step + 1
-            if progress:
-                bar.set_postfix(loss=f"{info['total']:.4f}", mse=f"{info['mse']:.4f}")
-            if callback is not None and callback(step, dict(info, lr=cur_lr)) is True:
-                log.info("project_texture: stopped by the callback after %d steps", done)
-                break
-        with torch.no_grad():
-            final = synth(code).float()
-            final_mse = float(F.mse_loss(final, target))
-            weights = _class_weights(logits)[0].detach().cpu() if logits is not None else None
+        yield module
     finally:
-        for p, f in zip(siw.parameters(), frozen):
+        for p, f in zip(module.parameters(), frozen):
             p.requires_grad_(f)
-        siw.train(was_training)
-    latents = code.detach().expand(1, code.shape[1], L, D)[0].cpu().clone()
-    log.info("texture projection: MSE %.4f -> %.4f in %d steps", initial_mse, final_mse, done)
-    return TextureProjection(
-        latents=latents, class_weights=weights, noise=[n.detach().cpu().clone() for n in noises],
-        loss_curve=list(components["total"]), loss_components=components, tensor=final[0].cpu(),
-        target=target[0].cpu(), segmap17=seg17.numpy().astype(np.uint8), perceptual=percept_name, mode=mode,
-        mse=final_mse, initial_mse=initial_mse, steps=done)
+        module.train(was_training)
+
+
+def _fit_texture(run: _TextureRun, synth: Callable, code: torch.Tensor, noises: list[torch.Tensor],
+                 opt: torch.optim.Optimizer, target: torch.Tensor, target_p: torch.Tensor, percept: Any,
+                 perturbation: float, gen: torch.Generator, components: dict[str, list[float]],
+                 progress: bool, callback: Callable | None) -> int:
+    """The Adam steps of a texture projection; appends each step's loss terms to ``components`` and
+    returns the number of steps run (fewer when ``callback`` stops it). ``perturbation``: the
+    code's initial noise scale (``w_std * initial_noise_factor``), decaying over the run."""
+    from tqdm.auto import tqdm
+
+    done = 0
+    bar = tqdm(range(run.steps), disable=not progress, desc=f"project texture ({run.mode})")
+    for step in bar:
+        t = step / run.steps
+        cur_lr = _lr_at(t, run.lr, run.lr_rampup, run.lr_rampdown)
+        for group in opt.param_groups:
+            group["lr"] = cur_lr
+        strength = perturbation * max(0.0, 1.0 - t / run.noise_ramp_length) ** 2
+        c = code
+        if strength > 0:
+            c = code + strength * torch.randn(code.shape, generator=gen).to(code.device)
+        info = _texture_step(run, synth(c).float(), target, target_p, percept, noises, opt, step)
+        for k, v in info.items():
+            components[k].append(v)
+        done = step + 1
+        if progress:
+            bar.set_postfix(loss=f"{info['total']:.4f}", mse=f"{info['mse']:.4f}")
+        if callback is not None and callback(step, dict(info, lr=cur_lr)) is True:
+            log.info("project_texture: stopped by the callback after %d steps", done)
+            break
+    return done
+
+
+def _texture_step(run: _TextureRun, img: torch.Tensor, target: torch.Tensor, target_p: torch.Tensor,
+                  percept: Any, noises: list[torch.Tensor], opt: torch.optim.Optimizer, step: int) -> dict[str, float]:
+    """One optimiser step on the loss of ``img`` (1, 3, S, S) against ``target`` -> its loss terms."""
+    mse = F.mse_loss(img, target)
+    if percept is not None:
+        p_loss = percept(_perceptual_input(img), target_p).float().sum()
+    else:
+        p_loss = img.new_zeros(())
+    n_loss = noise_regularization(noises) if run.optimize_noise else img.new_zeros(())
+    loss = p_loss + run.mse_weight * mse + run.noise_regularize * n_loss
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"project_texture: the loss became {float(loss)} at step {step} "
+                                 "(lower lr, or check the photo)")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if run.optimize_noise:
+        _normalize_noise_(noises)
+    return {"total": float(loss.detach()), "perceptual": float(p_loss.detach()), "mse": float(mse.detach()),
+            "noise": float(n_loss.detach())}
 
 
 # --------------------------------------------------------------------------------------- geometry

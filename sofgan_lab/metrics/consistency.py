@@ -43,6 +43,82 @@ DEFAULT_YAW_RANGE = (-34.4, 34.4)
 _MAX_SEED = 2 ** 31 - 1
 
 
+def _fvv_sampler(model: Any, views: int, *, yaw_range: tuple[float, float], pitch: float | None,
+                 truncation: float, quantize: bool, device: Any) -> tuple[bool, Any, Any, dict, torch.device]:
+    """What renders the instances in :func:`fvv_identity` -> ``(is a pipeline, sampler, the ``views``
+    cameras of the yaw sweep (None for a callable), its description, the embedder's device)``."""
+    from ..cameras import yaw_sweep
+    from ..pipeline import SofGAN
+
+    is_pipe = isinstance(model, (SofGAN, PipelineSampler))
+    if is_pipe:
+        sampler = model if isinstance(model, PipelineSampler) else \
+            PipelineSampler(model, truncation=truncation, quantize=quantize)
+        pipe = sampler.pipe
+        cam0 = pipe.default_camera
+        p = cam0["pitch"] if pitch is None else float(pitch)
+        cams = yaw_sweep(views, tuple(yaw_range), p, radius=cam0["radius"], fov=cam0["fov"],
+                         image_size=pipe.image_size, target=tuple(cam0["target"]), zoom=cam0["zoom"])
+        desc = {"source": "SofGAN pipeline", "truncation": sampler.truncation, "quantize": sampler.quantize,
+                "yaw_range": [float(v) for v in yaw_range], "pitch": p, "radius": cam0["radius"], "fov": cam0["fov"]}
+        dev = torch.device(device) if device is not None else sampler.device
+    elif callable(model):
+        sampler, cams, dev = model, None, torch.device(device) if device is not None else torch.device("cpu")
+        desc = {"source": f"callable {model_name_of(model)}", "quantize": quantize}
+    else:
+        raise TypeError(f"model: expected a SofGAN pipeline or a callable (n, seed) -> (n, views, 3, H, W), got "
+                        f"{type(model).__name__}")
+    return is_pipe, sampler, cams, desc, dev
+
+
+def _fvv_features(sampler: Any, is_pipe: bool, cams: Any, emb: FeatureExtractor, dev: torch.device,
+                  seeds: np.ndarray, batch_seeds: np.ndarray, *, n_instances: int, views: int, batch: int,
+                  quantize: bool, progress: bool) -> np.ndarray:
+    """The embeddings of every view of every instance -> ``(n_instances, views, F)`` float64.
+    ``seeds``: (geometry, texture) per instance for a pipeline; ``batch_seeds``: one per batch for
+    a callable."""
+    from ..cameras import Camera
+
+    feats: np.ndarray | None = None
+    for k, start in enumerate(tqdm(range(0, n_instances, batch), disable=not progress, desc="FVV instances",
+                                   unit="batch")):
+        stop = min(n_instances, start + batch)
+        b = stop - start
+        if is_pipe:
+            g = np.repeat(seeds[start:stop, 0], views).tolist()
+            t = np.repeat(seeds[start:stop, 1], views).tolist()
+            imgs = sampler.images(g, t, camera=Camera.cat([cams] * b))            # (b*views, 3, H, W)
+        else:
+            out = sampler(b, int(batch_seeds[k]))
+            if not isinstance(out, torch.Tensor) or out.dim() != 5 or out.shape[:2] != (b, views) or out.shape[2] != 3:
+                got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                raise ValueError(f"model: expected images ({b}, {views}, 3, H, W), got {got}")
+            check_generated_range(out, "model")
+            imgs = save_like(out.float(), quantize).reshape(b * views, *out.shape[2:])
+        f = emb(imgs.to(dev)).double().cpu().numpy().reshape(b, views, -1)
+        if feats is None:
+            feats = np.empty((n_instances, views, f.shape[-1]), dtype=np.float64)
+        feats[start:stop] = f
+    assert feats is not None
+    return feats
+
+
+def _fvv_similarities(feats: np.ndarray, chosen: np.ndarray, center: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine similarities of the chosen view pairs ``chosen`` (n, pairs, 2) of ``feats`` (n, views, F)
+    -> ``(genuine, impostor)``, each (n, pairs): the pair's views of the same instance, and the
+    first view of the instance with the second of the next one (a different instance)."""
+    n_instances = feats.shape[0]
+    if center:
+        feats = feats - feats.reshape(-1, feats.shape[-1]).mean(0)
+    norms = np.linalg.norm(feats, axis=-1, keepdims=True)
+    unit = feats / np.maximum(norms, 1e-12)
+    rows = np.arange(n_instances)[:, None]
+    genuine = (unit[rows, chosen[..., 0]] * unit[rows, chosen[..., 1]]).sum(-1)  # (n, pairs)
+    other = (rows + 1) % n_instances                                            # a different instance
+    impostor = (unit[rows, chosen[..., 0]] * unit[other, chosen[..., 1]]).sum(-1)
+    return genuine, impostor
+
+
 @torch.no_grad()
 def fvv_identity(model: Any, n_instances: int = PAPER_FVV["instances"], *, views: int = PAPER_FVV["views"],
                  pairs: int = PAPER_FVV["pairs"], embedder: Any = None, yaw_range: tuple[float, float] =
@@ -80,28 +156,9 @@ def fvv_identity(model: Any, n_instances: int = PAPER_FVV["instances"], *, views
     if pairs > len(combos):
         raise ValueError(f"pairs: at most views*(views-1)/2 = {len(combos)} distinct pairs for views={views}, "
                          f"got {pairs}")
-    from ..cameras import Camera, yaw_sweep
-    from ..pipeline import SofGAN
-
     rng = seed_stream(seed)
-    is_pipe = isinstance(model, (SofGAN, PipelineSampler))
-    if is_pipe:
-        sampler = model if isinstance(model, PipelineSampler) else \
-            PipelineSampler(model, truncation=truncation, quantize=quantize)
-        pipe = sampler.pipe
-        cam0 = pipe.default_camera
-        p = cam0["pitch"] if pitch is None else float(pitch)
-        cams = yaw_sweep(views, tuple(yaw_range), p, radius=cam0["radius"], fov=cam0["fov"],
-                         image_size=pipe.image_size, target=tuple(cam0["target"]), zoom=cam0["zoom"])
-        desc = {"source": "SofGAN pipeline", "truncation": sampler.truncation, "quantize": sampler.quantize,
-                "yaw_range": [float(v) for v in yaw_range], "pitch": p, "radius": cam0["radius"], "fov": cam0["fov"]}
-        dev = torch.device(device) if device is not None else sampler.device
-    elif callable(model):
-        sampler, cams, dev = model, None, torch.device(device) if device is not None else torch.device("cpu")
-        desc = {"source": f"callable {model_name_of(model)}", "quantize": quantize}
-    else:
-        raise TypeError(f"model: expected a SofGAN pipeline or a callable (n, seed) -> (n, views, 3, H, W), got "
-                        f"{type(model).__name__}")
+    is_pipe, sampler, cams, desc, dev = _fvv_sampler(model, views, yaw_range=yaw_range, pitch=pitch,
+                                                     truncation=truncation, quantize=quantize, device=device)
     if embedder is None:
         emb: FeatureExtractor = ParserFeatures()
     else:
@@ -110,36 +167,9 @@ def fvv_identity(model: Any, n_instances: int = PAPER_FVV["instances"], *, views
     seeds = rng.integers(0, _MAX_SEED, size=(n_instances, 2))
     pair_idx = np.stack([rng.choice(len(combos), size=pairs, replace=False) for _ in range(n_instances)])
     batch_seeds = rng.integers(0, _MAX_SEED, size=(n_instances + batch - 1) // batch)
-    feats: np.ndarray | None = None
-    for k, start in enumerate(tqdm(range(0, n_instances, batch), disable=not progress, desc="FVV instances",
-                                   unit="batch")):
-        stop = min(n_instances, start + batch)
-        b = stop - start
-        if is_pipe:
-            g = np.repeat(seeds[start:stop, 0], views).tolist()
-            t = np.repeat(seeds[start:stop, 1], views).tolist()
-            imgs = sampler.images(g, t, camera=Camera.cat([cams] * b))            # (b*views, 3, H, W)
-        else:
-            out = sampler(b, int(batch_seeds[k]))
-            if not isinstance(out, torch.Tensor) or out.dim() != 5 or out.shape[:2] != (b, views) or out.shape[2] != 3:
-                got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-                raise ValueError(f"model: expected images ({b}, {views}, 3, H, W), got {got}")
-            check_generated_range(out, "model")
-            imgs = save_like(out.float(), quantize).reshape(b * views, *out.shape[2:])
-        f = emb(imgs.to(dev)).double().cpu().numpy().reshape(b, views, -1)
-        if feats is None:
-            feats = np.empty((n_instances, views, f.shape[-1]), dtype=np.float64)
-        feats[start:stop] = f
-    assert feats is not None
-    if center:
-        feats = feats - feats.reshape(-1, feats.shape[-1]).mean(0)
-    norms = np.linalg.norm(feats, axis=-1, keepdims=True)
-    unit = feats / np.maximum(norms, 1e-12)
-    chosen = combos[pair_idx]                                                   # (n, pairs, 2)
-    rows = np.arange(n_instances)[:, None]
-    genuine = (unit[rows, chosen[..., 0]] * unit[rows, chosen[..., 1]]).sum(-1)  # (n, pairs)
-    other = (rows + 1) % n_instances                                            # a different instance
-    impostor = (unit[rows, chosen[..., 0]] * unit[other, chosen[..., 1]]).sum(-1)
+    feats = _fvv_features(sampler, is_pipe, cams, emb, dev, seeds, batch_seeds, n_instances=n_instances, views=views,
+                          batch=batch, quantize=quantize, progress=progress)
+    genuine, impostor = _fvv_similarities(feats, combos[pair_idx], center)
     scores = genuine.mean(1)
     caveats = [] if emb.paper_feature else \
         [f"identity similarity from {emb.name} (cosine{', centred' if center else ''}), not dlib face recognition"]

@@ -63,6 +63,17 @@ def _check_batch(batch: Any) -> int:
     return check_int(batch, "batch")
 
 
+def _lpips_provenance(metric: LPIPSMetric, model: Any, model_name: str | None, model_weights: str | None,
+                      seed: int, **protocol: Any) -> dict:
+    """The provenance of an LPIPS diversity result: the model, its weights, the LPIPS backbone, the
+    seed, then ``protocol``'s entries."""
+    return make_provenance(model=model_name or model_name_of(model), weights=model_weights, backbone=metric.name,
+                           backbone_pretrained=metric.backbone_pretrained, seed=int(seed),
+                           **{k: v for k, v in metric.provenance().items() if k not in ("backbone",
+                                                                                        "backbone_pretrained")},
+                           **protocol)
+
+
 @torch.no_grad()
 def lpips_diversity(model: Any, n_pairs: int = PAPER_PAIRS, *, net: str | LPIPSMetric = "alex",
                     pretrained_backbone: bool = True, backbone_weights: Any = None, seed: int = 0, batch: int = 16,
@@ -122,13 +133,10 @@ def lpips_diversity(model: Any, n_pairs: int = PAPER_PAIRS, *, net: str | LPIPSM
            "numpy default_rng(seed); geometry = pipe.space.sample(1, seed), texture = pipe.siw.random_z(1, seed); "
            "one camera for all") if is_pipe else \
         "images 2i and 2i+1 of sampler(2*batch, s) form pair i; s drawn per batch from numpy default_rng(seed)"
-    prov = make_provenance(model=model_name or model_name_of(model), weights=model_weights, backbone=metric.name,
-                           backbone_pretrained=metric.backbone_pretrained, seed=int(seed),
-                           **{k: v for k, v in metric.provenance().items() if k not in ("backbone",
-                                                                                        "backbone_pretrained")},
-                           protocol="Table 2: mean LPIPS over random image pairs", pairs=how, n_pairs=n_pairs,
-                           paper_n_pairs=PAPER_PAIRS, batch=batch, device=str(dev), **desc,
-                           **({"dataset": dataset} if dataset else {}))
+    prov = _lpips_provenance(metric, model, model_name, model_weights, seed,
+                             protocol="Table 2: mean LPIPS over random image pairs", pairs=how, n_pairs=n_pairs,
+                             paper_n_pairs=PAPER_PAIRS, batch=batch, device=str(dev), **desc,
+                             **({"dataset": dataset} if dataset else {}))
     res = MetricResult.from_scores("lpips_diversity", scores, provenance=prov, caveats=metric.caveats)
     log.info("lpips_diversity(%s, %d pairs): %s", metric.net, n_pairs, res)
     return res
@@ -141,6 +149,77 @@ def _as_segmaps(segmaps: Any) -> torch.Tensor:
     if t.dim() != 3:
         raise ValueError(f"segmaps: expected label maps (N, H, W), got shape {tuple(t.shape)}")
     return t.long()
+
+
+def _ssg_sampler(model: Any, segmaps: Any, *, camera: Any, truncation: float,
+                 quantize: bool) -> tuple[bool, Any, dict]:
+    """What textures the segmaps in :func:`ssg_diversity` -> ``(is a pipeline, sampler, its description)``."""
+    from ..pipeline import SofGAN
+
+    is_pipe = isinstance(model, (SofGAN, PipelineSampler))
+    if is_pipe:
+        sampler = model if isinstance(model, PipelineSampler) else \
+            PipelineSampler(model, camera=camera, truncation=truncation, quantize=quantize)
+        desc = {"source": "SofGAN pipeline", **sampler.describe()}
+    elif callable(model):
+        if segmaps is None:
+            raise ValueError("segmaps: required when model is a callable (it cannot draw geometry)")
+        if camera is not None:
+            raise ValueError("camera: only for a SofGAN pipeline")
+        sampler = model
+        desc = {"source": f"callable {model_name_of(model)}", "quantize": quantize}
+    else:
+        raise TypeError(f"model: expected a SofGAN pipeline or a callable (segmaps, seed) -> images, got "
+                        f"{type(model).__name__}")
+    return is_pipe, sampler, desc
+
+
+def _ssg_segmaps(segmaps: Any, n_segmaps: Any, is_pipe: bool, label_set: str) -> tuple[torch.Tensor | None, int]:
+    """The given segmaps checked -> ``(segmaps (N, H, W) int64 or None, n_segmaps)``; ``n_segmaps``
+    defaults to all given maps, or to the paper's 1000 when the pipeline renders them."""
+    seg_all = None
+    if segmaps is not None:
+        seg_all = _as_segmaps(segmaps)
+        if is_pipe:
+            from ..labels import validate_labels
+
+            validate_labels(seg_all, label_set, name="segmaps")
+        if n_segmaps is None:
+            n_segmaps = seg_all.shape[0]
+        n_segmaps = check_int(n_segmaps, "n_segmaps", 2)
+        if n_segmaps > seg_all.shape[0]:
+            raise ValueError(f"n_segmaps: {n_segmaps} requested but segmaps holds {seg_all.shape[0]}")
+    else:
+        if n_segmaps is None:
+            n_segmaps = PAPER_SSG["segmaps"]
+        n_segmaps = check_int(n_segmaps, "n_segmaps", 2)
+    return seg_all, n_segmaps
+
+
+def _ssg_images(sampler: Any, is_pipe: bool, seg_all: torch.Tensor | None, label_set: str, geo_seeds: Any,
+                tex_seeds: np.ndarray, start: int, stop: int, styles: int, quantize: bool) -> torch.Tensor:
+    """Segmaps ``start:stop`` each textured with its ``styles`` styles -> ``(b, styles, 3, H, W)``
+    (a pipeline renders the maps from ``geo_seeds`` when none are given)."""
+    b = stop - start
+    if is_pipe:
+        if seg_all is None:
+            seg = sampler.segmaps(geo_seeds[start:stop].tolist())
+            ls = "sof20"
+        else:
+            seg, ls = seg_all[start:stop].to(sampler.device), label_set
+        rep = seg.repeat_interleave(styles, 0)                          # segmap-major: (b*styles, H, W)
+        imgs = sampler.texture(rep, tex_seeds[start:stop].reshape(-1).tolist(), label_set=ls)
+        return imgs.reshape(b, styles, *imgs.shape[1:])
+    seg = seg_all[start:stop]
+    outs = []
+    for s in range(styles):
+        out = sampler(seg, int(tex_seeds[start, s]))
+        if not isinstance(out, torch.Tensor) or out.dim() != 4 or out.shape[0] != b or out.shape[1] != 3:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"model: expected images ({b}, 3, H, W) for {b} segmaps, got {got}")
+        check_generated_range(out, "model")
+        outs.append(save_like(out.float(), quantize))
+    return torch.stack(outs, 1)                                        # (b, styles, 3, H, W)
 
 
 @torch.no_grad()
@@ -178,39 +257,8 @@ def ssg_diversity(model: Any, n_segmaps: int | None = None, *, segmaps: Any = No
     batch = _check_batch(batch)
     if label_set not in ("sof20", "sofgan17"):
         raise ValueError(f"label_set: expected 'sof20' or 'sofgan17', got {label_set!r}")
-    from ..pipeline import SofGAN
-
-    is_pipe = isinstance(model, (SofGAN, PipelineSampler))
-    if is_pipe:
-        sampler = model if isinstance(model, PipelineSampler) else \
-            PipelineSampler(model, camera=camera, truncation=truncation, quantize=quantize)
-        desc = {"source": "SofGAN pipeline", **sampler.describe()}
-    elif callable(model):
-        if segmaps is None:
-            raise ValueError("segmaps: required when model is a callable (it cannot draw geometry)")
-        if camera is not None:
-            raise ValueError("camera: only for a SofGAN pipeline")
-        sampler = model
-        desc = {"source": f"callable {model_name_of(model)}", "quantize": quantize}
-    else:
-        raise TypeError(f"model: expected a SofGAN pipeline or a callable (segmaps, seed) -> images, got "
-                        f"{type(model).__name__}")
-    seg_all = None
-    if segmaps is not None:
-        seg_all = _as_segmaps(segmaps)
-        if is_pipe:
-            from ..labels import validate_labels
-
-            validate_labels(seg_all, label_set, name="segmaps")
-        if n_segmaps is None:
-            n_segmaps = seg_all.shape[0]
-        n_segmaps = check_int(n_segmaps, "n_segmaps", 2)
-        if n_segmaps > seg_all.shape[0]:
-            raise ValueError(f"n_segmaps: {n_segmaps} requested but segmaps holds {seg_all.shape[0]}")
-    else:
-        if n_segmaps is None:
-            n_segmaps = PAPER_SSG["segmaps"]
-        n_segmaps = check_int(n_segmaps, "n_segmaps", 2)
+    is_pipe, sampler, desc = _ssg_sampler(model, segmaps, camera=camera, truncation=truncation, quantize=quantize)
+    seg_all, n_segmaps = _ssg_segmaps(segmaps, n_segmaps, is_pipe, label_set)
     rng = seed_stream(seed)
     geo_seeds = rng.integers(0, _MAX_SEED, size=n_segmaps) if seg_all is None else None
     tex_seeds = rng.integers(0, _MAX_SEED, size=(n_segmaps, styles))
@@ -224,26 +272,7 @@ def ssg_diversity(model: Any, n_segmaps: int | None = None, *, segmaps: Any = No
     for start in tqdm(range(0, n_segmaps, batch), disable=not progress, desc="SSG segmaps", unit="batch"):
         stop = min(n_segmaps, start + batch)
         b = stop - start
-        if is_pipe:
-            if seg_all is None:
-                seg = sampler.segmaps(geo_seeds[start:stop].tolist())
-                ls = "sof20"
-            else:
-                seg, ls = seg_all[start:stop].to(sampler.device), label_set
-            rep = seg.repeat_interleave(styles, 0)                          # segmap-major: (b*styles, H, W)
-            imgs = sampler.texture(rep, tex_seeds[start:stop].reshape(-1).tolist(), label_set=ls)
-            imgs = imgs.reshape(b, styles, *imgs.shape[1:])
-        else:
-            seg = seg_all[start:stop]
-            outs = []
-            for s in range(styles):
-                out = sampler(seg, int(tex_seeds[start, s]))
-                if not isinstance(out, torch.Tensor) or out.dim() != 4 or out.shape[0] != b or out.shape[1] != 3:
-                    got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-                    raise ValueError(f"model: expected images ({b}, 3, H, W) for {b} segmaps, got {got}")
-                check_generated_range(out, "model")
-                outs.append(save_like(out.float(), quantize))
-            imgs = torch.stack(outs, 1)                                    # (b, styles, 3, H, W)
+        imgs = _ssg_images(sampler, is_pipe, seg_all, label_set, geo_seeds, tex_seeds, start, stop, styles, quantize)
         chosen = combo_arr[pair_idx[start:stop]]                           # (b, pairs, 2)
         rows = torch.arange(b)[:, None].expand(b, pairs).reshape(-1)
         ia = torch.as_tensor(chosen[..., 0].reshape(-1))
@@ -251,15 +280,13 @@ def ssg_diversity(model: Any, n_segmaps: int | None = None, *, segmaps: Any = No
         d = metric(imgs[rows, ia].to(dev), imgs[rows, ib].to(dev)).double().cpu().numpy().reshape(b, pairs)
         pair_scores[start:stop] = d
         scores[start:stop] = d.mean(1)
-    prov = make_provenance(model=model_name or model_name_of(model), weights=model_weights, backbone=metric.name,
-                           backbone_pretrained=metric.backbone_pretrained, seed=int(seed),
-                           **{k: v for k, v in metric.provenance().items() if k not in ("backbone",
-                                                                                        "backbone_pretrained")},
-                           protocol="Table 3 SSG: LPIPS between styles of one segmap, mean per segmap",
-                           segmaps=("given" if seg_all is not None else "rendered from random geometry seeds"),
-                           label_set=label_set if seg_all is not None else "sof20", n_segmaps=n_segmaps,
-                           styles=styles, pairs=pairs, paper=dict(PAPER_SSG), pair_std=float(pair_scores.std(ddof=1)),
-                           batch=batch, device=str(dev), **desc, **({"dataset": dataset} if dataset else {}))
+    prov = _lpips_provenance(metric, model, model_name, model_weights, seed,
+                             protocol="Table 3 SSG: LPIPS between styles of one segmap, mean per segmap",
+                             segmaps=("given" if seg_all is not None else "rendered from random geometry seeds"),
+                             label_set=label_set if seg_all is not None else "sof20", n_segmaps=n_segmaps,
+                             styles=styles, pairs=pairs, paper=dict(PAPER_SSG),
+                             pair_std=float(pair_scores.std(ddof=1)), batch=batch, device=str(dev), **desc,
+                             **({"dataset": dataset} if dataset else {}))
     res = MetricResult.from_scores("ssg_diversity", scores, provenance=prov, caveats=metric.caveats)
     log.info("ssg_diversity(%s, %d segmaps x %d styles): %s", metric.net, n_segmaps, styles, res)
     return res

@@ -70,119 +70,154 @@ def _normal_frame(normal, up=(0.0, 1.0, 0.0)):
 
 def build_head(attributes: Mapping[str, float]) -> Head:
     """Build the primitives of a head from its attributes (missing ones take their defaults)."""
-    a = validate_attributes(attributes)
-    fw, fl, jw = a["face_width"], a["face_length"], a["jaw_width"]
-    sm, mo, es = a["smile"], a["mouth_opening"], a["eye_size"]
-    ns, ers, lt = a["nose_size"], a["ear_size"], a["lip_thickness"]
-    hl, hv, nw = a["hair_length"], a["hair_volume"], a["neck_width"]
-    P: list[Primitive] = []
+    b = _HeadBuilder(validate_attributes(attributes))
+    for part in (_add_skin, _add_eyes_and_brows, _add_nose, _add_mouth, _add_ears, _add_glasses,
+                 _add_neck_and_cloth, _add_hair, _add_hat):
+        part(b)
+    return Head(b.a, Scene([p.scaled(_BUST_SCALE, _BUST_PIVOT) for p in b.prims]))
 
-    def ell(name, label, centre, radii, rot=None, bend=0.0, clips=(), blend=None):
-        P.append(Primitive(name, int(label), "ellipsoid", centre=list(map(float, centre)),
-                           radii=list(map(float, radii)), rot=rot, bend=float(bend),
-                           clips=[(list(map(float, n)), float(o)) for n, o in clips], blend=blend))
 
-    def cap(name, label, pa, pb, radius, clips=()):
-        P.append(Primitive(name, int(label), "capsule", a=list(map(float, pa)), b=list(map(float, pb)),
-                           radius=float(radius), clips=[(list(map(float, n)), float(o)) for n, o in clips]))
+class _HeadBuilder:
+    """The primitives of a head under construction (in order), its attributes ``a`` and the
+    cranium and jaw ellipsoids that the face surface follows."""
 
-    def torus(name, label, centre, rot, major, minor):
-        P.append(Primitive(name, int(label), "torus", centre=list(map(float, centre)), rot=rot,
-                           major=float(major), radius=float(minor)))
+    def __init__(self, a: dict[str, float]):
+        self.a = a
+        self.prims: list[Primitive] = []
+        fw, fl, jw = a["face_width"], a["face_length"], a["jaw_width"]
+        self.cr_c, self.cr_r = _CRANIUM_C, np.array([0.40 * fw, 0.50 * fl, 0.47])
+        self.jaw_c = np.array([0.0, 0.20 - 0.05 * (fl - 1.0), 0.05])
+        self.jaw_r = np.array([0.31 * jw * fw, 0.30 * fl, 0.36])
 
-    # --- skin: cranium + jaw, smoothly blended --------------------------------------------
-    cr_c, cr_r = _CRANIUM_C, np.array([0.40 * fw, 0.50 * fl, 0.47])
-    jaw_c = np.array([0.0, 0.20 - 0.05 * (fl - 1.0), 0.05])
-    jaw_r = np.array([0.31 * jw * fw, 0.30 * fl, 0.36])
-    ell("cranium", SOF.SKIN, cr_c, cr_r, blend="skin")
-    ell("jaw", SOF.SKIN, jaw_c, jaw_r, blend="skin")
+    def ell(self, name, label, centre, radii, rot=None, bend=0.0, clips=(), blend=None):
+        self.prims.append(Primitive(name, int(label), "ellipsoid", centre=list(map(float, centre)),
+                                    radii=list(map(float, radii)), rot=rot, bend=float(bend),
+                                    clips=[(list(map(float, n)), float(o)) for n, o in clips], blend=blend))
 
-    def surface(x, y, inset):
+    def cap(self, name, label, pa, pb, radius, clips=()):
+        self.prims.append(Primitive(name, int(label), "capsule", a=list(map(float, pa)), b=list(map(float, pb)),
+                                    radius=float(radius), clips=[(list(map(float, n)), float(o)) for n, o in clips]))
+
+    def torus(self, name, label, centre, rot, major, minor):
+        self.prims.append(Primitive(name, int(label), "torus", centre=list(map(float, centre)), rot=rot,
+                                    major=float(major), radius=float(minor)))
+
+    def surface(self, x, y, inset):
         """Point on the face surface at (x, y) moved ``inset`` inward, and the surface normal."""
-        zc = _ellipsoid_front(cr_c, cr_r, x, y)
-        zj = _ellipsoid_front(jaw_c, jaw_r, x, y)
-        c, r, z = (cr_c, cr_r, zc) if zc >= zj else (jaw_c, jaw_r, zj)
+        zc = _ellipsoid_front(self.cr_c, self.cr_r, x, y)
+        zj = _ellipsoid_front(self.jaw_c, self.jaw_r, x, y)
+        c, r, z = (self.cr_c, self.cr_r, zc) if zc >= zj else (self.jaw_c, self.jaw_r, zj)
         p = np.array([x, y, z])
         n = (p - c) / r ** 2
         n = n / np.linalg.norm(n)
         return p - inset * n, n
 
-    # --- eyes, brows ------------------------------------------------------------------------
+
+def _add_skin(b: _HeadBuilder) -> None:
+    """Skin: cranium + jaw, smoothly blended."""
+    b.ell("cranium", SOF.SKIN, b.cr_c, b.cr_r, blend="skin")
+    b.ell("jaw", SOF.SKIN, b.jaw_c, b.jaw_r, blend="skin")
+
+
+def _add_eyes_and_brows(b: _HeadBuilder) -> None:
+    a, fw, es = b.a, b.a["face_width"], b.a["eye_size"]
     ex = 0.16 * fw
     for side, sx, eye_label, brow_label in ((+1, ex, SOF.L_EYE, SOF.L_BROW), (-1, -ex, SOF.R_EYE, SOF.R_BROW)):
         name = "l" if side > 0 else "r"
-        c, n = surface(sx, _EYE_Y, 0.013)
-        ell(f"{name}_eye", eye_label, c, (0.072 * es, 0.036 * es, 0.034), rot=_normal_frame(n))
+        c, n = b.surface(sx, _EYE_Y, 0.013)
+        b.ell(f"{name}_eye", eye_label, c, (0.072 * es, 0.036 * es, 0.034), rot=_normal_frame(n))
         by = _EYE_Y + 0.07 + 0.05 * a["brow_height"]
-        c, n = surface(side * 0.165 * fw, by, 0.01)
-        ell(f"{name}_brow", brow_label, c, (0.085, 0.02, 0.026),
-            rot=_normal_frame(n) @ rotation(z_deg=side * 8.0), bend=-2.5)
+        c, n = b.surface(side * 0.165 * fw, by, 0.01)
+        b.ell(f"{name}_brow", brow_label, c, (0.085, 0.02, 0.026),
+              rot=_normal_frame(n) @ rotation(z_deg=side * 8.0), bend=-2.5)
 
-    # --- nose, split at its median plane x = 0 ------------------------------------------------
-    c, n = surface(0.0, _EYE_Y - 0.13, 0.03)
+
+def _add_nose(b: _HeadBuilder) -> None:
+    """The nose, split at its median plane x = 0."""
+    ns = b.a["nose_size"]
+    c, n = b.surface(0.0, _EYE_Y - 0.13, 0.03)
     nose_rot = rotation(x_deg=-14.0)
     nose_r = (0.052 * ns, 0.11 * ns, 0.085 * ns)
-    ell("r_nose", SOF.R_NOSE, c, nose_r, rot=nose_rot, clips=[((1, 0, 0), 0.0)])
-    ell("l_nose", SOF.L_NOSE, c, nose_r, rot=nose_rot, clips=[((-1, 0, 0), 0.0)])
+    b.ell("r_nose", SOF.R_NOSE, c, nose_r, rot=nose_rot, clips=[((1, 0, 0), 0.0)])
+    b.ell("l_nose", SOF.L_NOSE, c, nose_r, rot=nose_rot, clips=[((-1, 0, 0), 0.0)])
 
-    # --- mouth: lips and the inner mouth, bent upward by the smile ------------------------------
+
+def _add_mouth(b: _HeadBuilder) -> None:
+    """Mouth: lips and the inner mouth, bent upward by the smile."""
+    sm, mo, lt = b.a["smile"], b.a["mouth_opening"], b.a["lip_thickness"]
     width = 1.0 + 0.22 * sm
     bend = 3.0 * sm
     gap = 0.05 * mo
-    up_c, up_n = surface(0.0, _MOUTH_Y + 0.016 + 0.5 * gap, 0.024)
-    lo_c, lo_n = surface(0.0, _MOUTH_Y - 0.022 - 0.5 * gap, 0.026)
-    ell("u_lip", SOF.U_LIP, up_c, (0.115 * width, 0.024 * lt, 0.036), rot=_normal_frame(up_n), bend=bend)
-    ell("l_lip", SOF.L_LIP, lo_c, (0.105 * width, 0.029 * lt, 0.038), rot=_normal_frame(lo_n), bend=bend)
-    in_c, in_n = surface(0.0, _MOUTH_Y - 0.003, 0.028)
-    ell("mouth", SOF.MOUTH, in_c, (0.095 * width, 0.012 + 0.55 * gap + 0.01 * mo, 0.031),
-        rot=_normal_frame(in_n), bend=bend)
+    up_c, up_n = b.surface(0.0, _MOUTH_Y + 0.016 + 0.5 * gap, 0.024)
+    lo_c, lo_n = b.surface(0.0, _MOUTH_Y - 0.022 - 0.5 * gap, 0.026)
+    b.ell("u_lip", SOF.U_LIP, up_c, (0.115 * width, 0.024 * lt, 0.036), rot=_normal_frame(up_n), bend=bend)
+    b.ell("l_lip", SOF.L_LIP, lo_c, (0.105 * width, 0.029 * lt, 0.038), rot=_normal_frame(lo_n), bend=bend)
+    in_c, in_n = b.surface(0.0, _MOUTH_Y - 0.003, 0.028)
+    b.ell("mouth", SOF.MOUTH, in_c, (0.095 * width, 0.012 + 0.55 * gap + 0.01 * mo, 0.031),
+          rot=_normal_frame(in_n), bend=bend)
 
-    # --- ears and earrings --------------------------------------------------------------------
+
+def _add_ears(b: _HeadBuilder) -> None:
+    """Ears and earrings."""
+    a, fw, ers = b.a, b.a["face_width"], b.a["ear_size"]
     for side, ear_label in ((+1, SOF.L_EAR), (-1, SOF.R_EAR)):
         name = "l" if side > 0 else "r"
-        ell(f"{name}_ear", ear_label, (side * 0.392 * fw, _EYE_Y - 0.04, -0.03),
-            (0.032, 0.095 * ers, 0.06 * ers), rot=rotation(y_deg=side * 18.0))
+        b.ell(f"{name}_ear", ear_label, (side * 0.392 * fw, _EYE_Y - 0.04, -0.03),
+              (0.032, 0.095 * ers, 0.06 * ers), rot=rotation(y_deg=side * 18.0))
         if a["earrings"]:
-            ell(f"{name}_earring", SOF.EAR_R, (side * (0.405 * fw + 0.012), _EYE_Y - 0.04 - 0.095 * ers - 0.028, -0.01),
-                (0.028, 0.028, 0.028))
+            b.ell(f"{name}_earring", SOF.EAR_R,
+                  (side * (0.405 * fw + 0.012), _EYE_Y - 0.04 - 0.095 * ers - 0.028, -0.01), (0.028, 0.028, 0.028))
 
-    # --- glasses: two rims, a bridge, two temples -------------------------------------------------
-    if a["glasses"]:
-        zg = surface(ex, _EYE_Y, 0.0)[0][2] + 0.055
-        rim = 0.09
-        for side in (+1, -1):
-            torus(f"{'l' if side > 0 else 'r'}_rim", SOF.EYE_G, (side * ex, _EYE_Y, zg), np.eye(3), rim, 0.013)
-            cap(f"{'l' if side > 0 else 'r'}_temple", SOF.EYE_G, (side * (ex + rim), _EYE_Y + 0.01, zg - 0.01),
-                (side * 0.41 * fw, _EYE_Y + 0.03, -0.06), 0.011)
-        cap("bridge", SOF.EYE_G, (-(ex - rim), _EYE_Y + 0.012, zg), ((ex - rim), _EYE_Y + 0.012, zg), 0.012)
 
-    # --- neck, necklace, cloth --------------------------------------------------------------------
-    neck_r = 0.165 * nw
-    cap("neck", SOF.NECK, (0.0, -0.70, -0.03), (0.0, 0.25, -0.05), neck_r)
+def _add_glasses(b: _HeadBuilder) -> None:
+    """Glasses (with the attribute): two rims, a bridge, two temples."""
+    if not b.a["glasses"]:
+        return
+    fw = b.a["face_width"]
+    ex = 0.16 * fw
+    zg = b.surface(ex, _EYE_Y, 0.0)[0][2] + 0.055
+    rim = 0.09
+    for side in (+1, -1):
+        b.torus(f"{'l' if side > 0 else 'r'}_rim", SOF.EYE_G, (side * ex, _EYE_Y, zg), np.eye(3), rim, 0.013)
+        b.cap(f"{'l' if side > 0 else 'r'}_temple", SOF.EYE_G, (side * (ex + rim), _EYE_Y + 0.01, zg - 0.01),
+              (side * 0.41 * fw, _EYE_Y + 0.03, -0.06), 0.011)
+    b.cap("bridge", SOF.EYE_G, (-(ex - rim), _EYE_Y + 0.012, zg), ((ex - rim), _EYE_Y + 0.012, zg), 0.012)
+
+
+def _add_neck_and_cloth(b: _HeadBuilder) -> None:
+    """Neck, necklace (with the attribute), torso and collar."""
+    a = b.a
+    neck_r = 0.165 * a["neck_width"]
+    b.cap("neck", SOF.NECK, (0.0, -0.70, -0.03), (0.0, 0.25, -0.05), neck_r)
     if a["necklace"]:
         tilt = np.radians(25.0)
-        torus("necklace", SOF.NECK_L, (0.0, -0.34, -0.02),
-              _normal_frame((0.0, np.cos(tilt), np.sin(tilt)), up=(0.0, 0.0, -1.0)), neck_r + 0.05, 0.014)
-    ell("torso", SOF.CLOTH, (0.0, -1.02, -0.06), (0.98, 0.55, 0.40))
-    cap("collar", SOF.CLOTH, (0.0, -0.75, -0.03), (0.0, -0.46 + 0.22 * a["collar_height"], -0.04), neck_r + 0.035)
+        b.torus("necklace", SOF.NECK_L, (0.0, -0.34, -0.02),
+                _normal_frame((0.0, np.cos(tilt), np.sin(tilt)), up=(0.0, 0.0, -1.0)), neck_r + 0.05, 0.014)
+    b.ell("torso", SOF.CLOTH, (0.0, -1.02, -0.06), (0.98, 0.55, 0.40))
+    b.cap("collar", SOF.CLOTH, (0.0, -0.75, -0.03), (0.0, -0.46 + 0.22 * a["collar_height"], -0.04), neck_r + 0.035)
 
-    # --- hair: a cap behind the hairline, a fringe, and the long part behind/along the sides ------
-    cap_r = cr_r + 0.035 + 0.06 * hv
+
+def _add_hair(b: _HeadBuilder) -> None:
+    """Hair: a cap behind the hairline, a fringe (with bangs), and the long part behind/along the sides."""
+    a, fw, hl, hv = b.a, b.a["face_width"], b.a["hair_length"], b.a["hair_volume"]
+    cap_r = b.cr_r + 0.035 + 0.06 * hv
     hairline = np.array([0.0, -0.55, 1.0]) / np.linalg.norm([0.0, -0.55, 1.0])
     p0 = np.array([0.0, 0.73, 0.33])
-    ell("hair_cap", SOF.HAIR, cr_c + (0.0, 0.02, -0.02), cap_r,
-        clips=[(hairline, float(hairline @ p0)), ((0, -1, 0), -(_EYE_Y + 0.06))])
+    b.ell("hair_cap", SOF.HAIR, b.cr_c + (0.0, 0.02, -0.02), cap_r,
+          clips=[(hairline, float(hairline @ p0)), ((0, -1, 0), -(_EYE_Y + 0.06))])
     if a["bangs"]:
-        ell("bangs", SOF.HAIR, (0.0, 0.74, 0.30), (0.33 * fw, 0.11, 0.17),
-            clips=[((0, -1, 0), -(_EYE_Y + 0.15))])
-    ell("hair_long", SOF.HAIR, (0.0, _EYE_Y - 0.05 - 0.25 * hl, -0.12),
-        ((0.34 + 0.12 * hl) * fw + 0.04 * hv, 0.22 + 0.42 * hl, 0.40 + 0.03 * hv),
-        clips=[((0, 0, 1), 0.06)])
+        b.ell("bangs", SOF.HAIR, (0.0, 0.74, 0.30), (0.33 * fw, 0.11, 0.17),
+              clips=[((0, -1, 0), -(_EYE_Y + 0.15))])
+    b.ell("hair_long", SOF.HAIR, (0.0, _EYE_Y - 0.05 - 0.25 * hl, -0.12),
+          ((0.34 + 0.12 * hl) * fw + 0.04 * hv, 0.22 + 0.42 * hl, 0.40 + 0.03 * hv),
+          clips=[((0, 0, 1), 0.06)])
 
-    # --- hat: a dome and a brim ----------------------------------------------------------------
-    if a["hat"]:
-        ell("hat_dome", SOF.HAT, (0.0, 0.78, -0.03), (0.44 * fw + 0.06 * hv, 0.29, 0.51 + 0.06 * hv),
-            clips=[((0, -1, 0), -0.74)])
-        ell("hat_brim", SOF.HAT, (0.0, 0.76, 0.02), (0.62, 0.022, 0.66))
 
-    return Head(a, Scene([p.scaled(_BUST_SCALE, _BUST_PIVOT) for p in P]))
+def _add_hat(b: _HeadBuilder) -> None:
+    """Hat (with the attribute): a dome and a brim."""
+    if not b.a["hat"]:
+        return
+    fw, hv = b.a["face_width"], b.a["hair_volume"]
+    b.ell("hat_dome", SOF.HAT, (0.0, 0.78, -0.03), (0.44 * fw + 0.06 * hv, 0.29, 0.51 + 0.06 * hv),
+          clips=[((0, -1, 0), -0.74)])
+    b.ell("hat_brim", SOF.HAT, (0.0, 0.76, 0.02), (0.62, 0.022, 0.66))
