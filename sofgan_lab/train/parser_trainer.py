@@ -63,6 +63,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .. import __version__
+from ..images import from_uint8
 from ..labels import NUM_SOF_CLASSES, SOF, SOF20_NAMES, flip_horizontal
 from ..confusion import ConfusionMatrix
 from ..parsing.model import KIND, FaceParser, FaceParserConfig
@@ -395,7 +396,7 @@ def augment_batch(ps: PhotoSet, idx: torch.Tensor, cfg: ParserTrainConfig, g: to
     in [-1, 1] and labels (B, K, K) int64 SOF-20 ids (K = ``cfg.crop``, or the photo size with 0).
     Every random number comes from ``g`` in a fixed order (reproducible, exact resume)."""
     B = idx.numel()
-    img = ps.images[idx].permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    img = from_uint8(ps.images[idx].permute(0, 3, 1, 2))
     lab = ps.labels[idx].float()[:, None]
     grid = _sample_geometry(ps, idx, cfg, g)
     img = F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=False)
@@ -478,7 +479,7 @@ def evaluate_parser(model: FaceParser, photos_dir: str | os.PathLike | PhotoSet,
         raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
     cm = ConfusionMatrix(model.config.num_classes)
     for b, s in enumerate(range(0, n, batch_size)):
-        x = ps.images[s:min(n, s + batch_size)].permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        x = from_uint8(ps.images[s:min(n, s + batch_size)].permute(0, 3, 1, 2))
         if blur_sigma or noise_std:
             x = degrade(x, blur_sigma=blur_sigma, noise_std=noise_std, seed=seed + b)
         cm.update(model.parse(x, batch_size=batch_size, flip_average=flip_average),
