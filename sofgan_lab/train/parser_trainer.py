@@ -60,11 +60,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from tqdm.auto import tqdm
 
+from ..images import read_image
 from .. import __version__
-from ..io.checkpoints import atomic_write_bytes
+from ..io.checkpoints import atomic_write_bytes, read_json
 from ..labels import NUM_SOF_CLASSES, SOF, SOF20_NAMES, flip_horizontal
 from ..confusion import ConfusionMatrix
 from ..parsing.model import KIND, FaceParser, FaceParserConfig
@@ -213,10 +213,8 @@ class PhotoSet:
         self.names = files
         imgs, labs = [], []
         for f in files:
-            with Image.open(img_dir / f) as im:
-                a = np.asarray(im.convert("RGB"))
-            with Image.open(seg_dir / f) as im:
-                s = np.asarray(im)
+            a = np.asarray(read_image(img_dir / f, name).convert("RGB"))
+            s = np.asarray(read_image(seg_dir / f, name))
             if s.ndim != 2 or s.shape != a.shape[:2]:
                 raise ValueError(f"{name}: segmaps/{f} has shape {s.shape}, expected {a.shape[:2]}")
             if imgs and a.shape != imgs[0].shape:
@@ -228,7 +226,7 @@ class PhotoSet:
         if int(self.labels.max()) >= NUM_SOF_CLASSES:
             raise ValueError(f"{name}: segmaps hold ids up to {int(self.labels.max())}, "
                              f"expected SOF-20 ids 0..{NUM_SOF_CLASSES - 1}")
-        self.index = json.loads((root / "index.json").read_text()) if (root / "index.json").is_file() else {}
+        self.index = read_json(root / "index.json", name) if (root / "index.json").is_file() else {}
         self.detail_boxes = self._boxes()
         log.info("loaded %d photos of %dx%d from %s", len(self), self.size[0], self.size[1], root)
 
@@ -503,7 +501,7 @@ def _check_resume_compatible(out: Path, record: dict) -> None:
     p = out / "run.json"
     if not p.is_file():
         return
-    old = json.loads(p.read_text())
+    old = read_json(p, "out_dir")
     if old.get("model_config") != record["model_config"]:
         raise ValueError(f"model_config: differs from the run being resumed ({p})")
     if old.get("photos") != record["photos"] or old.get("image_size") != record["image_size"]:
