@@ -72,7 +72,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..io.checkpoints import atomic_write_bytes
+from ..io.checkpoints import atomic_write_bytes, read_json
 from ..texture.discriminator import SIWDiscriminator
 from ..texture.generator import SIWConfig, SIWGenerator, style_mixing_latents
 from ..texture.regions import random_two_style_weights
@@ -480,7 +480,7 @@ def _train(images_dir: Path, segmaps_dir: Path, out: Path, mcfg: SIWConfig, cfg:
               "segmaps": str(segmaps_dir.resolve()), "num_segmaps": len(segs),
               "segmap_label_set": segs.source_label_set, "model_config": mcfg.to_dict(),
               "train_config": cfg.to_dict(), "world_size": info.world_size}
-    old = json.loads((out / "run.json").read_text()) if resume and (out / "run.json").is_file() else None
+    old = read_json(out / "run.json", "out") if resume and (out / "run.json").is_file() else None
     if init_from is None and old is not None and old.get("init_from") is not None and latest is not None:
         init_from = old["init_from"]  # a fine-tuning run stays one when resumed (its EMA has no ramp-up)
     if init_from is not None:

@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..geometry.sof import SemanticOccupancyField, SOFConfig
-from ..io.checkpoints import atomic_write_bytes
+from ..io.checkpoints import atomic_write_bytes, read_json
 from ..labels import SOF20_NAMES
 from ..confusion import ConfusionMatrix
 from .common import (TrainConfigBase, DistInfo, MetricsLogger, all_gather_tensor, barrier, cleanup_distributed, init_distributed,
@@ -239,7 +239,7 @@ def _check_resume_compatible(out: Path, record: dict) -> None:
     p = out / "run.json"
     if not p.is_file():
         return
-    old = json.loads(p.read_text())
+    old = read_json(p, "out")
     if old.get("model_config") != record["model_config"]:
         raise ValueError(f"model_config: differs from the run being resumed ({p})")
     if old.get("instances") != record["instances"]:
