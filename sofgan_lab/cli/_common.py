@@ -49,8 +49,10 @@ def flagged(message: str, flags: dict[str, str]) -> str:
 
 
 def detail(exc: BaseException) -> str:
-    """The part of a library message after its ``"name: "`` head (the whole message if it has none)."""
-    return str(exc).partition(": ")[2] or str(exc)
+    """A library message without its ``"name: "`` head, the library's argument name that a CLI flag
+    replaces; a head that is a path (``"/run/model/config.json: ..."``) is kept."""
+    head, sep, rest = str(exc).partition(": ")
+    return rest if sep and rest and head.isidentifier() else str(exc)
 
 
 def nan_to_none(value):
@@ -126,11 +128,11 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def load_pipeline(args):
     """``--model`` (``demo`` or a folder) on ``--device``; a missing or bad folder is a ``--model`` error."""
-    from .. import default_device
     from ..io.checkpoints import CheckpointError
     from ..pipeline import SofGAN
+    from ..train.common import resolve_device
 
-    device = default_device() if args.device == "auto" else args.device
+    device = resolve_device(args.device)  # "--device: 'cuda' requested but CUDA is not available", not a --model error
     try:
         return SofGAN.from_pretrained(args.model if args.model == "demo" else Path(args.model), device=device)
     except (FileNotFoundError, CheckpointError) as exc:

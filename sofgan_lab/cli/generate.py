@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
+from ..io.checkpoints import check_output_path
 from ._common import Command, flagged, float_arg, int_arg, load_pipeline
 
 IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
@@ -32,6 +34,9 @@ def _generate(args) -> dict:
         raise ValueError(f"--out: expected a .png or .jpg file name, got {str(args.out)!r}")
     if args.segmap is not None and Path(args.segmap).suffix.lower() != ".png":
         raise ValueError(f"--segmap: expected a .png file name, got {str(args.segmap)!r}")
+    check_output_path(args.out, "--out")
+    if args.segmap is not None:
+        check_output_path(args.segmap, "--segmap")
     mix = _region_mix(args.region)
     if mix and args.texture_seed_b is None:
         raise ValueError("--region: needs a second style, --texture-seed-b")
@@ -71,8 +76,9 @@ def _video(args) -> dict:
         raise ValueError(f"--out: expected a .mp4 or .gif file name, got {str(args.out)!r}")
     if args.frames < 2:
         raise ValueError(f"--frames: expected at least 2, got {args.frames}")
-    if not args.fps > 0:
-        raise ValueError(f"--fps: expected a positive number, got {args.fps}")
+    if not (math.isfinite(args.fps) and args.fps > 0):  # before any frame is rendered
+        raise ValueError(f"--fps: expected a positive number (finite), got {args.fps}")
+    check_output_path(args.out, "--out")
     pipe = load_pipeline(args)
     flags = {"geometry": "--geometry-seed", "texture": "--texture-seed", "frames": "--frames", "path": "--path",
              "truncation": "--truncation", "fps": "--fps"}
