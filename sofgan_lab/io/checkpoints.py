@@ -110,7 +110,9 @@ def json_int(meta: dict, key: str, path: str | Path, name: str, *, default: Any 
         return default
     value = meta.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        what = "missing" if key not in meta else f"{_json_type(value) if not isinstance(value, int) else value!r}"
+        what = ("nothing (the key is missing)" if key not in meta else
+                str(value) if isinstance(value, int) and not isinstance(value, bool) else
+                f"{_json_type(value)} ({json.dumps(value)[:40]})")
         raise CheckpointError(f"{name}: {path}: key {key!r} must be an integer >= {low}, got {what}")
     return value
 
