@@ -150,3 +150,45 @@ def test_video_fps_is_refused_before_any_frame(model_dir, tmp_path, capsys, monk
                       f"--fps={fps}", "--device", "cpu")
     _one_line_error(rc, err, "--fps: ")
     assert calls == [] and not (tmp_path / "v.gif").exists()
+
+
+# ------------------------------------------------------------------ the CLI package (issue 19 item 4)
+def test_version_and_help_do_not_import_torch():
+    """The trainers' flags come from their configs (modules that import torch) only when a train
+    command is parsed; ``--help`` stays fast."""
+    import subprocess
+    import sys
+
+    code = ("import sys, contextlib, io\nfrom sofgan_lab.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_train_flags_follow_the_configs():
+    """Each trainer flag's default in the help is its config field's; a given flag overrides that field."""
+    import dataclasses
+
+    from sofgan_lab.cli import build_parser
+    from sofgan_lab.cli._common import overrides
+    from sofgan_lab.train.parser_trainer import ParserTrainConfig
+    from sofgan_lab.train.siw_trainer import SIWTrainConfig
+    from sofgan_lab.train.sof_trainer import SOFTrainConfig
+
+    p = build_parser()
+    args = p.parse_args(["train", "sof", "D", "--out", "R", "--steps", "7", "--latent-lr-scale", "2.5"])
+    assert overrides(args) == {"steps": 7, "latent_lr_scale": 2.5}
+    args = p.parse_args(["train", "parser", "P", "--out", "R", "--batch", "3"])
+    assert overrides(args) == {"batch_size": 3}
+    args = p.parse_args(["train", "siw", "I", "S", "--out", "R", "--r1-gamma", "0", "--region-mode", "fast"])
+    assert overrides(args) == {"r1_gamma": 0.0, "region_mode": "fast"}
+    for cls, argv in ((SOFTrainConfig, ["train", "sof", "-h"]), (ParserTrainConfig, ["train", "parser", "-h"]),
+                      (SIWTrainConfig, ["train", "siw", "-h"])):
+        sub = p._subparsers._group_actions[0].choices["train"]._subparsers._group_actions[0].choices[argv[1]]
+        fields = {f.name: f.default for f in dataclasses.fields(cls)}
+        for action in sub._actions:
+            field = sub.get_default("_fields").get(action.dest)
+            if field is not None and "(default " in (action.help or "") and isinstance(fields[field], int):
+                assert f"default {fields[field]}" in action.help, (argv, action.help)

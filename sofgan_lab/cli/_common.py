@@ -74,6 +74,33 @@ def _shown(value) -> str:
     return str(value)
 
 
+class LazyParser(argparse.ArgumentParser):
+    """A sub-command parser whose arguments are added on first use (parsing, usage or help): the
+    trainers' flags come from their config dataclasses, whose modules import torch, and
+    ``sofgan-lab --help`` / ``--version`` should not pay for that."""
+
+    def __init__(self, *args, populate: Callable[[], None] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._populate = populate
+
+    def _ready(self) -> None:
+        populate, self._populate = self._populate, None
+        if populate is not None:
+            populate()
+
+    def parse_known_args(self, *args, **kwargs):
+        self._ready()
+        return super().parse_known_args(*args, **kwargs)
+
+    def format_usage(self) -> str:
+        self._ready()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._ready()
+        return super().format_help()
+
+
 class Command:
     """One leaf command: its parser, the function that runs it, and the CLI name of every library
     argument it feeds (so that a library error ``"steps: ..."`` reads ``"--steps: ..."``).
@@ -83,8 +110,11 @@ class Command:
     """
 
     def __init__(self, sub, name: str, run: Callable[[argparse.Namespace], Any], *, help: str,
-                 output: str = "json", flags: dict[str, str] | None = None):
-        self.parser = sub.add_parser(name, help=help)
+                 output: str = "json", flags: dict[str, str] | None = None,
+                 lazy: Callable[["Command"], None] | None = None):
+        """``lazy``: a function adding the arguments on first use (``sub`` must make :class:`LazyParser` parsers)."""
+        extra = {"populate": lambda: lazy(self)} if lazy is not None else {}
+        self.parser = sub.add_parser(name, help=help, **extra)
         self.flags: dict[str, str] = dict(flags or {})   # library argument -> flag
         self.fields: dict[str, str] = {}                  # argparse dest -> config field
         self.parser.set_defaults(_run=run, _flags=self.flags, _fields=self.fields, _output=output)

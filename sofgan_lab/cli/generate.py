@@ -5,7 +5,6 @@ import io
 import math
 from pathlib import Path
 
-from ..io.checkpoints import check_output_path
 from ._common import Command, flagged, float_arg, int_arg, load_pipeline
 
 IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
@@ -27,7 +26,7 @@ def _region_mix(items: list[str]) -> dict[str, float]:
 
 def _generate(args) -> dict:
     """Render one portrait with the pipeline and write it (atomically)."""
-    from ..io.checkpoints import atomic_write_bytes
+    from ..io.checkpoints import atomic_write_bytes, check_output_path
 
     fmt = IMAGE_SUFFIXES.get(Path(args.out).suffix.lower())
     if fmt is None:
@@ -70,6 +69,7 @@ def _generate(args) -> dict:
 def _video(args) -> dict:
     """Render a free-view video with the pipeline and write it as MP4 or GIF."""
     from ..applications.video import free_view
+    from ..io.checkpoints import check_output_path
 
     suffix = Path(args.out).suffix.lower()
     if suffix not in (".mp4", ".gif"):
