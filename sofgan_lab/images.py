@@ -12,8 +12,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-__all__ = ["from_uint8", "image_grid", "tensor_to_uint8", "uint8_to_tensor", "rgb_to_lab", "encode_png", "ImageResult", "list_images",
-           "IMAGE_SUFFIXES"]
+__all__ = ["from_uint8", "image_grid", "tensor_to_uint8", "uint8_to_tensor", "rgb_to_lab", "encode_png", "ImageResult",
+           "list_images", "IMAGE_SUFFIXES", "read_image"]
 
 log = logging.getLogger(__name__)
 
@@ -185,3 +185,31 @@ def list_images(folder: str | Path, sub: str, what: str, exts: Sequence[str] = I
     if nested:
         log.debug("%s: %d files in %s, one level of sub-folders included", what, len(files), root)
     return files
+
+
+def read_image(path: str | Path, what: str, *, header_only: bool = False):
+    """Open the image file ``path`` and decode it (``header_only``: size and mode only) as a PIL image
+    in its own mode.
+
+    A truncated, corrupt or non-image file, or one whose pixel count exceeds PIL's decompression-bomb
+    limit (``PIL.Image.MAX_IMAGE_PIXELS``, twice that is refused outright), raises a one-line
+    ``ValueError`` naming ``what`` and the file, never PIL's own error types."""
+    import struct
+    import warnings
+    import zlib
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(path)
+            if not header_only:
+                im.load()
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, MemoryError,
+            Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        text = " ".join(str(exc).split())[:200] or type(exc).__name__
+        if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+            text = f"too many pixels for a photo, a possible decompression bomb: {text}"
+        raise ValueError(f"{what}: {path} cannot be read as an image ({text})") from None
+    return im

@@ -366,7 +366,7 @@ class SofGAN:
     def from_pretrained(cls, name_or_dir: str | Path = "demo", *, device: str | torch.device = "cpu") -> "SofGAN":
         """Load ``"demo"`` (the shipped demo models in ``data/demo/``) or a folder written by
         :meth:`save_pretrained` (or by ``sofgan-lab import-official``)."""
-        from .io.checkpoints import CheckpointError, read_json
+        from .io.checkpoints import CheckpointError, inside, json_dict, json_int, read_json
 
         if isinstance(name_or_dir, str) and name_or_dir == "demo":
             from .demo import data_dir, demo_dir
@@ -388,16 +388,17 @@ class SofGAN:
         meta = read_json(meta_path, "name_or_dir")
         if meta.get("format") != PIPELINE_FORMAT:
             raise CheckpointError(f"name_or_dir: {meta_path} is not a sofgan-lab pipeline (format {meta.get('format')!r})")
-        if int(meta.get("format_version", 0)) > PIPELINE_FORMAT_VERSION:
+        if json_int(meta, "format_version", meta_path, "name_or_dir", default=0) > PIPELINE_FORMAT_VERSION:
             raise CheckpointError(f"name_or_dir: {meta_path} has format version {meta.get('format_version')}; this "
                                   f"sofgan-lab reads up to {PIPELINE_FORMAT_VERSION} (upgrade sofgan-lab)")
-        parts = meta.get("components", {})
+        parts = json_dict(meta, "components", meta_path, "name_or_dir")
         for key in ("sof", "siw"):
             if not isinstance(parts.get(key), str):
                 raise CheckpointError(f"name_or_dir: {meta_path} names no '{key}' component")
-        sof = SemanticOccupancyField.from_pretrained(d / parts["sof"], map_location=device)
-        siw = SIWGenerator.from_pretrained(d / parts["siw"], map_location=device)
-        space = GeometrySpace.load(d / parts["geometry_space"]) if parts.get("geometry_space") else None
+        where = {k: inside(d, v, f"components.{k}", meta_path, "name_or_dir") for k, v in parts.items() if v}
+        sof = SemanticOccupancyField.from_pretrained(where["sof"], map_location=device)
+        siw = SIWGenerator.from_pretrained(where["siw"], map_location=device)
+        space = GeometrySpace.load(where["geometry_space"]) if "geometry_space" in where else None
         pipe = cls(sof, siw, space, meta.get("camera"), truncation=meta.get("truncation", 0.7),
                    image_size=meta.get("image_size"), pose_range=meta.get("pose_range"))
         log.info("loaded the SofGAN pipeline from %s", d)

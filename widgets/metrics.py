@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import html
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 import ipywidgets as W
 from traitlets import Bool, Enum, Int, List, TraitError, Unicode, validate
 
 from ._base import Panel, close_tree
 from ._render import Renderer, RenderJob, pipeline_lock, status_html
+
+if TYPE_CHECKING:  # annotations only
+    from sofgan_lab.metrics.results import MetricResult
 
 __all__ = ["MetricTable", "WIDGET_METRICS", "plot_metrics"]
 

@@ -44,6 +44,7 @@ from torch import nn
 
 from ..cameras import Camera
 from ..images import ImageResult, from_uint8, tensor_to_uint8
+from ..io.torchfile import load_torch_file
 from ..labels import NUM_SOFGAN_CLASSES, celebamask_to_sof, sof_to_sofgan, validate_labels
 from ..texture.generator import SIWGenerator
 
@@ -244,10 +245,7 @@ def _build_lpips(device: torch.device) -> nn.Module:
     with warnings.catch_warnings():  # torchvision's deprecation notes about lpips's `pretrained=` argument
         warnings.simplefilter("ignore", UserWarning)
         model = lpips.LPIPS(net="vgg", pnet_rand=True, verbose=False)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"perceptual: could not read the VGG16 weights at {path}: {exc}") from None
+    state = load_torch_file(path, what="perceptual: VGG16 weights")  # never runs code from the file
     with torch.no_grad():
         for pname, p in model.net.named_parameters():
             _, idx, kind = pname.split(".")

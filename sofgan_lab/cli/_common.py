@@ -49,8 +49,10 @@ def flagged(message: str, flags: dict[str, str]) -> str:
 
 
 def detail(exc: BaseException) -> str:
-    """The part of a library message after its ``"name: "`` head (the whole message if it has none)."""
-    return str(exc).partition(": ")[2] or str(exc)
+    """A library message without its ``"name: "`` head, the library's argument name that a CLI flag
+    replaces; a head that is a path (``"/run/model/config.json: ..."``) is kept."""
+    head, sep, rest = str(exc).partition(": ")
+    return rest if sep and rest and head.isidentifier() else str(exc)
 
 
 def nan_to_none(value):
@@ -72,6 +74,33 @@ def _shown(value) -> str:
     return str(value)
 
 
+class LazyParser(argparse.ArgumentParser):
+    """A sub-command parser whose arguments are added on first use (parsing, usage or help): the
+    trainers' flags come from their config dataclasses, whose modules import torch, and
+    ``sofgan-lab --help`` / ``--version`` should not pay for that."""
+
+    def __init__(self, *args, populate: Callable[[], None] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._populate = populate
+
+    def _ready(self) -> None:
+        populate, self._populate = self._populate, None
+        if populate is not None:
+            populate()
+
+    def parse_known_args(self, *args, **kwargs):
+        self._ready()
+        return super().parse_known_args(*args, **kwargs)
+
+    def format_usage(self) -> str:
+        self._ready()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._ready()
+        return super().format_help()
+
+
 class Command:
     """One leaf command: its parser, the function that runs it, and the CLI name of every library
     argument it feeds (so that a library error ``"steps: ..."`` reads ``"--steps: ..."``).
@@ -81,8 +110,11 @@ class Command:
     """
 
     def __init__(self, sub, name: str, run: Callable[[argparse.Namespace], Any], *, help: str,
-                 output: str = "json", flags: dict[str, str] | None = None):
-        self.parser = sub.add_parser(name, help=help)
+                 output: str = "json", flags: dict[str, str] | None = None,
+                 lazy: Callable[["Command"], None] | None = None):
+        """``lazy``: a function adding the arguments on first use (``sub`` must make :class:`LazyParser` parsers)."""
+        extra = {"populate": lambda: lazy(self)} if lazy is not None else {}
+        self.parser = sub.add_parser(name, help=help, **extra)
         self.flags: dict[str, str] = dict(flags or {})   # library argument -> flag
         self.fields: dict[str, str] = {}                  # argparse dest -> config field
         self.parser.set_defaults(_run=run, _flags=self.flags, _fields=self.fields, _output=output)
@@ -126,11 +158,11 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def load_pipeline(args):
     """``--model`` (``demo`` or a folder) on ``--device``; a missing or bad folder is a ``--model`` error."""
-    from .. import default_device
     from ..io.checkpoints import CheckpointError
     from ..pipeline import SofGAN
+    from ..train.common import resolve_device
 
-    device = default_device() if args.device == "auto" else args.device
+    device = resolve_device(args.device)  # "--device: 'cuda' requested but CUDA is not available", not a --model error
     try:
         return SofGAN.from_pretrained(args.model if args.model == "demo" else Path(args.model), device=device)
     except (FileNotFoundError, CheckpointError) as exc:

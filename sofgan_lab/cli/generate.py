@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 from ._common import Command, flagged, float_arg, int_arg, load_pipeline
@@ -25,13 +26,16 @@ def _region_mix(items: list[str]) -> dict[str, float]:
 
 def _generate(args) -> dict:
     """Render one portrait with the pipeline and write it (atomically)."""
-    from ..io.checkpoints import atomic_write_bytes
+    from ..io.checkpoints import atomic_write_bytes, check_output_path
 
     fmt = IMAGE_SUFFIXES.get(Path(args.out).suffix.lower())
     if fmt is None:
         raise ValueError(f"--out: expected a .png or .jpg file name, got {str(args.out)!r}")
     if args.segmap is not None and Path(args.segmap).suffix.lower() != ".png":
         raise ValueError(f"--segmap: expected a .png file name, got {str(args.segmap)!r}")
+    check_output_path(args.out, "--out")
+    if args.segmap is not None:
+        check_output_path(args.segmap, "--segmap")
     mix = _region_mix(args.region)
     if mix and args.texture_seed_b is None:
         raise ValueError("--region: needs a second style, --texture-seed-b")
@@ -65,14 +69,16 @@ def _generate(args) -> dict:
 def _video(args) -> dict:
     """Render a free-view video with the pipeline and write it as MP4 or GIF."""
     from ..applications.video import free_view
+    from ..io.checkpoints import check_output_path
 
     suffix = Path(args.out).suffix.lower()
     if suffix not in (".mp4", ".gif"):
         raise ValueError(f"--out: expected a .mp4 or .gif file name, got {str(args.out)!r}")
     if args.frames < 2:
         raise ValueError(f"--frames: expected at least 2, got {args.frames}")
-    if not args.fps > 0:
-        raise ValueError(f"--fps: expected a positive number, got {args.fps}")
+    if not (math.isfinite(args.fps) and args.fps > 0):  # before any frame is rendered
+        raise ValueError(f"--fps: expected a positive number (finite), got {args.fps}")
+    check_output_path(args.out, "--out")
     pipe = load_pipeline(args)
     flags = {"geometry": "--geometry-seed", "texture": "--texture-seed", "frames": "--frames", "path": "--path",
              "truncation": "--truncation", "fps": "--fps"}

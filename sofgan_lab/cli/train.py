@@ -4,10 +4,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..train.parser_trainer import ParserTrainConfig
-from ..train.siw_trainer import SIWTrainConfig
-from ..train.sof_trainer import SOFTrainConfig
-from ._common import Command, channel_table, detail, int_arg, overrides
+from ._common import Command, LazyParser, channel_table, detail, int_arg, overrides
 
 _RESUME_HELP = "continue the run in --out from its newest checkpoint"
 
@@ -21,7 +18,7 @@ def _short_run(overrides: dict, cfg, fields, low: int = 1) -> None:
 
 def _train_sof(args) -> dict:
     from ..geometry.sof import SOFConfig
-    from ..train.sof_trainer import train_sof
+    from ..train.sof_trainer import SOFTrainConfig, train_sof
 
     model_config = SOFConfig.small() if args.config == "small" else SOFConfig.official()
     given = overrides(args)
@@ -40,7 +37,7 @@ def _train_sof(args) -> dict:
 
 
 def _train_parser(args) -> dict:
-    from ..train.parser_trainer import train_parser
+    from ..train.parser_trainer import ParserTrainConfig, train_parser
 
     given = overrides(args)
     cfg = ParserTrainConfig(device=args.device, amp=args.amp)
@@ -74,7 +71,7 @@ def _siw_model_config(args):
 
 
 def _train_siw(args) -> dict:
-    from ..train.siw_trainer import train_siw
+    from ..train.siw_trainer import SIWTrainConfig, train_siw
 
     model_config = _siw_model_config(args)
     given = overrides(args)
@@ -111,10 +108,14 @@ def _train_siw(args) -> dict:
 
 
 def _add_sof(tsub) -> None:
-    C = SOFTrainConfig
-    t = Command(tsub, "sof", _train_sof, help="train the semantic occupancy field on multi-view segmaps",
-                flags={"root": "DATA", "data_root": "DATA", "model_config": "--config", "checkpoint": "--resume",
-                       "init_from": "--init"})
+    Command(tsub, "sof", _train_sof, help="train the semantic occupancy field on multi-view segmaps",
+            flags={"root": "DATA", "data_root": "DATA", "model_config": "--config", "checkpoint": "--resume",
+                   "init_from": "--init"}, lazy=_sof_flags)
+
+
+def _sof_flags(t: Command) -> None:
+    from ..train.sof_trainer import SOFTrainConfig as C
+
     t.arg("data", type=Path, metavar="DATA", help="dataset in the SOF layout (sofgan-lab synth scans)")
     t.arg("--out", type=Path, required=True, help="run folder (checkpoints, metrics.jsonl, model/)")
     t.arg("--config", choices=("small", "official"), default="small",
@@ -139,9 +140,14 @@ def _add_sof(tsub) -> None:
 
 
 def _add_parser(tsub) -> None:
-    C = ParserTrainConfig
-    t = Command(tsub, "parser", _train_parser, help="train the face parser on photos with segmaps",
-                flags={"photos_dir": "PHOTOS", "out_dir": "--out", "eval_dir": "--eval", "checkpoint": "--resume"})
+    Command(tsub, "parser", _train_parser, help="train the face parser on photos with segmaps",
+            flags={"photos_dir": "PHOTOS", "out_dir": "--out", "eval_dir": "--eval", "checkpoint": "--resume"},
+            lazy=_parser_flags)
+
+
+def _parser_flags(t: Command) -> None:
+    from ..train.parser_trainer import ParserTrainConfig as C
+
     t.arg("photos", type=Path, metavar="PHOTOS",
           help="photo folder with segmaps (sofgan-lab synth photos --with-segmaps)")
     t.arg("--out", type=Path, required=True, help="run folder (checkpoints, metrics.jsonl, model/)")
@@ -161,11 +167,14 @@ def _add_parser(tsub) -> None:
 
 
 def _add_siw(tsub) -> None:
-    C = SIWTrainConfig
-    t = Command(tsub, "siw", _train_siw,
-                help="train the SIW-StyleGAN texture generator on unpaired images and segmaps",
-                flags={"model_config": "--preset/--size", "spade_min/spade_max": "--spade-min/--spade-max",
-                       "scale_min/scale_max": "--scale-max", "label_set": "--segmap-labels"})
+    Command(tsub, "siw", _train_siw, help="train the SIW-StyleGAN texture generator on unpaired images and segmaps",
+            flags={"model_config": "--preset/--size", "spade_min/spade_max": "--spade-min/--spade-max",
+                   "scale_min/scale_max": "--scale-max", "label_set": "--segmap-labels"}, lazy=_siw_flags)
+
+
+def _siw_flags(t: Command) -> None:
+    from ..train.siw_trainer import SIWTrainConfig as C
+
     t.arg("images", type=Path, metavar="IMAGES", help="image folder (or a folder with images/)")
     t.arg("segmaps", type=Path, metavar="SEGMAPS",
           help="label-map folder (or a folder with segmaps/), e.g. sofgan-lab synth photos --with-segmaps")
@@ -223,7 +232,7 @@ def _add_siw(tsub) -> None:
 
 def add_commands(sub) -> None:
     train = sub.add_parser("train", help="train a model")
-    tsub = train.add_subparsers(dest="what", required=True, metavar="WHAT")
+    tsub = train.add_subparsers(dest="what", required=True, metavar="WHAT", parser_class=LazyParser)
     _add_sof(tsub)
     _add_parser(tsub)
     _add_siw(tsub)

@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..images import read_image
+
 from ..labels import CELEBAMASK19_NAMES, CelebAMask, celebamask_to_sof, get_label_set, sof_to_sofgan
 from ._common import MAX_SIZE, check_int, open_output, png, run_jobs, write_index
 
@@ -141,13 +143,12 @@ def celebamask_indices(root: Any) -> list[int]:
 def _read_mask(path: Path) -> np.ndarray:
     """(H, W) bool: where the mask file is non-zero."""
     try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "F"):
-                im = im.convert("RGB")
-            a = np.asarray(im)
-    except OSError as exc:
-        raise ValueError(f"root: mask {path} cannot be read as an image ({exc})") from None
+        im = read_image(path, "root")
+    except ValueError as exc:
+        raise ValueError(f"root: mask {str(exc).partition(': ')[2]}") from None
+    if im.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "F"):
+        im = im.convert("RGB")
+    a = np.asarray(im)
     if a.ndim == 3:
         a = a[..., :3] if a.shape[-1] >= 3 else a[..., :1]  # drop alpha (RGBA / LA)
         return (a != 0).any(axis=-1)

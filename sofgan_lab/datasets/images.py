@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..images import from_uint8, list_images
+from ..images import from_uint8, list_images, read_image
 from ._common import MAX_SIZE, check_int, numeric_key, open_output, run_jobs, atomic_save, write_index
 from .celebamask import CELEBAHQ_IMAGE_DIR
 
@@ -78,11 +78,7 @@ def source_images(source: Any) -> list[Path]:
 def load_rgb(path: Path, size: int, *, resample: int = Image.BILINEAR, what: str = "images") -> np.ndarray:
     """One image as ``(size, size, 3)`` uint8 RGB: a centre square crop when it is not square, then
     an antialiased resize (``resample``; bilinear as in ``ImageFolder``) when its side differs."""
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-    except OSError as exc:
-        raise ValueError(f"{what}: {path} cannot be read as an image ({exc})") from None
+    im = read_image(path, what).convert("RGB")
     if im.size != (size, size):
         if im.size[0] != im.size[1]:
             side = min(im.size)

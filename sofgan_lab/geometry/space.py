@@ -353,12 +353,27 @@ class GeometrySpace:
             raise CheckpointError(f"directory: {d / 'space.json'} is not a sofgan-lab geometry space")
         with np.load(d / "space.npz", allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-        return cls(codes=arrays["codes"], weights=arrays["weights"], means=arrays["means"],
-                   covariances=arrays["covariances"], pca_mean=arrays["pca_mean"],
-                   pca_components=arrays["pca_components"], pca_variance=arrays["pca_variance"],
-                   directions={k: arrays[f"direction/{k}"] for k in meta["directions"]},
-                   attributes={k: arrays[f"attribute/{k}"] for k in meta["attributes"]},
-                   binary=meta.get("binary", ()), meta=meta.get("meta", {}))
+        names = {}
+        for key in ("directions", "attributes"):
+            names[key] = meta.get(key)
+            if not isinstance(names[key], list) or not all(isinstance(n, str) for n in names[key]):
+                raise CheckpointError(f"directory: {d / 'space.json'}: key {key!r} must be a list of names")
+        wanted = ["codes", "weights", "means", "covariances", "pca_mean", "pca_components", "pca_variance",
+                  *(f"direction/{k}" for k in names["directions"]), *(f"attribute/{k}" for k in names["attributes"])]
+        absent = [k for k in wanted if k not in arrays]
+        if absent:
+            raise CheckpointError(f"directory: {d / 'space.npz'} lacks the array {absent[0]!r} that "
+                                  f"{d / 'space.json'} names")
+        try:
+            return cls(codes=arrays["codes"], weights=arrays["weights"], means=arrays["means"],
+                       covariances=arrays["covariances"], pca_mean=arrays["pca_mean"],
+                       pca_components=arrays["pca_components"], pca_variance=arrays["pca_variance"],
+                       directions={k: arrays[f"direction/{k}"] for k in names["directions"]},
+                       attributes={k: arrays[f"attribute/{k}"] for k in names["attributes"]},
+                       binary=meta.get("binary", ()), meta=meta.get("meta", {}))
+        except np.linalg.LinAlgError:
+            raise CheckpointError(f"directory: {d / 'space.npz'}: key 'covariances' holds a matrix that is not "
+                                  "positive definite") from None
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..io.torchfile import load_torch_file
+
 __all__ = ["FeatureExtractor", "InceptionFeatures", "load_inception", "fid_inception_path", "ParserFeatures",
            "as_feature_extractor", "FID_INCEPTION_FILE", "FID_INCEPTION_URL"]
 
@@ -215,7 +217,7 @@ def load_inception(weights: str | Path | None = None, *, device: str | torch.dev
     from .perceptual import sha256_prefix_matches
 
     path = fid_inception_path(weights)
-    sd = torch.load(path, map_location="cpu", weights_only=True)
+    sd = load_torch_file(path, what="weights: FID Inception weights")
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
     verified = sha256_prefix_matches(path) if check_hash else None

@@ -36,6 +36,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from ..io.torchfile import load_torch_file
+
 __all__ = ["LPIPSMetric", "load_lpips", "backbone_weights_path", "LPIPS_NETS", "BACKBONE_FILES", "MIN_SIZE",
            "INPUT_RANGES", "sha256_prefix_matches"]
 
@@ -261,7 +263,7 @@ def load_lpips(net: str = "alex", *, weights: str | Path | None = None, pretrain
         warnings.filterwarnings("ignore", category=UserWarning, module=r"torchvision\..*")
         model = lpips_pkg.LPIPS(pretrained=False, net=net, version="0.1", pnet_rand=True, verbose=False)
 
-    lin = torch.load(lin_path, map_location="cpu", weights_only=True)
+    lin = load_torch_file(lin_path, what="linear_weights: LPIPS calibration weights")
     want = {f"lin{i}.model.1.weight" for i in range(_NUM_LINEAR[net])}
     if not want <= set(lin):
         raise ValueError(f"linear_weights: {lin_path} lacks {sorted(want - set(lin))} (not LPIPS-{net} v0.1 weights)")
@@ -269,7 +271,7 @@ def load_lpips(net: str = "alex", *, weights: str | Path | None = None, pretrain
 
     verified = None
     if trunk_path is not None:
-        sd = torch.load(trunk_path, map_location="cpu", weights_only=True)
+        sd = load_torch_file(trunk_path, what=f"weights: ImageNet {net} weights")
         if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
             sd = sd["state_dict"]
         target = {k: v for k, v in model.state_dict().items() if k.startswith("net.")}

@@ -37,7 +37,8 @@ import torch.distributed as dist
 from safetensors.torch import load_file
 
 from .. import __version__
-from ..io.checkpoints import CheckpointError, atomic_save_safetensors, atomic_write_bytes, read_json, save_module
+from ..io.checkpoints import (CheckpointError, atomic_save_safetensors, atomic_write_bytes, json_dict, json_int,
+                              read_json, save_module)
 
 __all__ = [
     "TrainConfigBase", "CHECKPOINT_FORMAT_VERSION", "warmup_cosine_factor", "WarmupCosine", "make_warmup_cosine",
@@ -451,6 +452,18 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _discard(folder: Path) -> None:
+    """Delete a checkpoint folder by renaming it out of :func:`list_checkpoints`' sight first (one atomic
+    step), then removing the renamed tree: a kill in between leaves a hidden ``.step_N.pruned-*`` folder
+    (removed by the next :func:`save_checkpoint`), never a ``step_N`` that lists as complete but lacks files."""
+    hidden = folder.parent / f".{folder.name}.pruned-{os.getpid()}"
+    if hidden.exists():
+        shutil.rmtree(hidden, ignore_errors=True)
+    os.replace(folder, hidden)
+    _fsync_dir(folder.parent)
+    shutil.rmtree(hidden, ignore_errors=True)
+
+
 def save_checkpoint(directory: str | Path, step: int, *, model: torch.nn.Module, model_kind: str,
                     model_config: dict, optimizer: torch.optim.Optimizer | Mapping[str, torch.optim.Optimizer],
                     scheduler: Any = None, scaler: Any = None,
@@ -464,8 +477,9 @@ def save_checkpoint(directory: str | Path, step: int, *, model: torch.nn.Module,
         raise ValueError(f"keep: expected an integer >= 1, got {keep!r}")
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
-    for stale in root.glob(".step_*.partial-*"):  # left by a killed process
-        shutil.rmtree(stale, ignore_errors=True)
+    for pattern in (".step_*.partial-*", ".step_*.pruned-*"):  # left by a killed process
+        for stale in root.glob(pattern):
+            shutil.rmtree(stale, ignore_errors=True)
     final = root / f"step_{step:08d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=root))
     umask = os.umask(0)
@@ -495,16 +509,32 @@ def save_checkpoint(directory: str | Path, step: int, *, model: torch.nn.Module,
         atomic_write_bytes(tmp / "trainer.json", (json.dumps(meta, indent=1, allow_nan=False) + "\n").encode())
         _fsync_dir(tmp)
         if final.exists():  # re-saving the same step (e.g. a resumed run's last step)
-            shutil.rmtree(final)
+            _discard(final)
         os.replace(tmp, final)
         _fsync_dir(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     for _, old in list_checkpoints(root)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        _discard(old)
     log.info("checkpoint: step %d -> %s", step, final)
     return final
+
+
+def _load_optimizers(optimizer, structure, read, meta_path: Path) -> None:
+    """Fill ``optimizer`` (one, or a mapping of names to optimizers) from a checkpoint's ``optimizer``
+    record ``structure`` and its safetensors files (``read(name)``)."""
+    if isinstance(optimizer, Mapping):
+        saved = structure.get("multiple") if isinstance(structure, Mapping) else None
+        if saved is None or set(saved) != set(optimizer):
+            raise CheckpointError(f"checkpoint: {meta_path} holds optimizers {sorted(saved or ['(one)'])}, "
+                                  f"expected {sorted(optimizer)}")
+        for name, opt in optimizer.items():
+            opt.load_state_dict(unflatten_optimizer_state(read(f"optimizer.{name}.safetensors"), saved[name]))
+    else:
+        if "multiple" in structure:
+            raise CheckpointError(f"checkpoint: {meta_path} holds several optimizers {sorted(structure['multiple'])}")
+        optimizer.load_state_dict(unflatten_optimizer_state(read("optimizer.safetensors"), structure))
 
 
 def load_checkpoint(path: str | Path, *, model: torch.nn.Module,
@@ -523,9 +553,13 @@ def load_checkpoint(path: str | Path, *, model: torch.nn.Module,
     meta = read_json(meta_path, "checkpoint")
     if meta.get("format") != "sofgan-lab/train-checkpoint":
         raise CheckpointError(f"checkpoint: {meta_path} is not a sofgan-lab training checkpoint")
-    if int(meta.get("format_version", 0)) > CHECKPOINT_FORMAT_VERSION:
+    if json_int(meta, "format_version", meta_path, "checkpoint", default=0) > CHECKPOINT_FORMAT_VERSION:
         raise CheckpointError(f"checkpoint: {meta_path} has format version {meta['format_version']}, newer than "
                               f"this sofgan-lab reads ({CHECKPOINT_FORMAT_VERSION})")
+    json_int(meta, "step", meta_path, "checkpoint")
+    json_dict(meta, "rng", meta_path, "checkpoint")
+    if optimizer is not None:
+        json_dict(meta, "optimizer", meta_path, "checkpoint")
 
     def read(name: str) -> dict[str, torch.Tensor]:
         p = d / name
@@ -549,24 +583,21 @@ def load_checkpoint(path: str | Path, *, model: torch.nn.Module,
                                   f"the model expects {tuple(own[k].shape)}")
     target.load_state_dict(state)
     if optimizer is not None:
-        structure = meta["optimizer"]
-        if isinstance(optimizer, Mapping):
-            saved = structure.get("multiple") if isinstance(structure, Mapping) else None
-            if saved is None or set(saved) != set(optimizer):
-                raise CheckpointError(f"checkpoint: {meta_path} holds optimizers {sorted(saved or ['(one)'])}, "
-                                      f"expected {sorted(optimizer)}")
-            for name, opt in optimizer.items():
-                opt.load_state_dict(unflatten_optimizer_state(read(f"optimizer.{name}.safetensors"), saved[name]))
-        else:
-            if "multiple" in structure:
-                raise CheckpointError(f"checkpoint: {meta_path} holds several optimizers {sorted(structure['multiple'])}")
-            optimizer.load_state_dict(unflatten_optimizer_state(read("optimizer.safetensors"), structure))
+        try:
+            _load_optimizers(optimizer, meta["optimizer"], read, meta_path)
+        except (KeyError, TypeError, IndexError, AttributeError) as exc:  # a tampered 'optimizer' record
+            raise CheckpointError(f"checkpoint: {meta_path}: key 'optimizer' is incomplete or malformed "
+                                  f"({exc!r})") from None
     if scheduler is not None and meta.get("scheduler") is not None:
         scheduler.load_state_dict(meta["scheduler"])
     if scaler is not None and meta.get("scaler"):
         scaler.load_state_dict(meta["scaler"])
-    restore_rng_state(read("rng.safetensors"), meta["rng"], generators=generators,
-                      where=f"checkpoint: {d / 'rng.safetensors'}", global_state=restore_global_rng)
+    rng = read("rng.safetensors")
+    try:
+        restore_rng_state(rng, meta["rng"], generators=generators,
+                          where=f"checkpoint: {d / 'rng.safetensors'}", global_state=restore_global_rng)
+    except (KeyError, TypeError, IndexError) as exc:  # a tampered 'rng' record
+        raise CheckpointError(f"checkpoint: {meta_path}: key 'rng' is incomplete or malformed ({exc!r})") from None
     log.info("checkpoint: resumed step %d from %s", meta["step"], d)
     return meta
 

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..io.checkpoints import atomic_write_bytes
+from ..io.checkpoints import atomic_write_bytes, read_json
 from .common import (DistInfo, MetricsLogger, all_gather_tensor, apply_schedule_config, barrier, cleanup_distributed,
                      init_distributed, load_checkpoint, resolve_device, save_checkpoint, schedule_config)
 
@@ -307,15 +307,17 @@ def check_run_folder(out: Path, resume: bool, latest: Path | None, *, name: str 
                          "it or choose another folder")
 
 
-def check_resume_record(out: Path, record: dict, *, same: Mapping[str, Sequence[str]] = ()) -> dict | None:
+def check_resume_record(out: Path, record: dict, *, same: Mapping[str, Sequence[str]] = (),
+                        name: str = "out") -> dict | None:
     """Compare the ``run.json`` of the run being resumed (returned; None when there is none) with
     this run's ``record``: the model config, the world size (when recorded) and, for each message of
     ``same``, its keys must be equal (a ValueError ``"<message> (<run.json>)"`` otherwise); changed
-    train-config fields are logged as a warning."""
+    train-config fields are logged as a warning. A run.json that is not a JSON object is a
+    CheckpointError naming ``name`` (the output-folder argument) and the file."""
     p = out / "run.json"
     if not p.is_file():
         return None
-    old = json.loads(p.read_text())
+    old = read_json(p, name)
     if old.get("model_config") != record["model_config"]:
         raise ValueError(f"model_config: differs from the run being resumed ({p})")
     for message, keys in dict(same).items():

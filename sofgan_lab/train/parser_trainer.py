@@ -49,7 +49,6 @@ an uninterrupted run's) are restored.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -60,10 +59,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from .. import __version__
-from ..images import from_uint8
+from ..images import from_uint8, read_image
+from ..io.checkpoints import read_json
 from ..labels import NUM_SOF_CLASSES, SOF, SOF20_NAMES, flip_horizontal
 from ..confusion import ConfusionMatrix
 from ..parsing.model import KIND, FaceParser, FaceParserConfig
@@ -214,10 +213,8 @@ class PhotoSet:
         self.names = files
         imgs, labs = [], []
         for f in files:
-            with Image.open(img_dir / f) as im:
-                a = np.asarray(im.convert("RGB"))
-            with Image.open(seg_dir / f) as im:
-                s = np.asarray(im)
+            a = np.asarray(read_image(img_dir / f, name).convert("RGB"))
+            s = np.asarray(read_image(seg_dir / f, name))
             if s.ndim != 2 or s.shape != a.shape[:2]:
                 raise ValueError(f"{name}: segmaps/{f} has shape {s.shape}, expected {a.shape[:2]}")
             if imgs and a.shape != imgs[0].shape:
@@ -229,7 +226,7 @@ class PhotoSet:
         if int(self.labels.max()) >= NUM_SOF_CLASSES:
             raise ValueError(f"{name}: segmaps hold ids up to {int(self.labels.max())}, "
                              f"expected SOF-20 ids 0..{NUM_SOF_CLASSES - 1}")
-        self.index = json.loads((root / "index.json").read_text()) if (root / "index.json").is_file() else {}
+        self.index = read_json(root / "index.json", name) if (root / "index.json").is_file() else {}
         self.detail_boxes = self._boxes()
         log.info("loaded %d photos of %dx%d from %s", len(self), self.size[0], self.size[1], root)
 
@@ -502,7 +499,7 @@ def _run_record(ps: PhotoSet, eval_dir: Path | None, mcfg: FaceParserConfig, cfg
 
 def _check_resume_compatible(out: Path, record: dict) -> None:
     check_resume_record(out, record, same={
-        "photos_dir: differs from the photos of the run being resumed": ("photos", "image_size")})
+        "photos_dir: differs from the photos of the run being resumed": ("photos", "image_size")}, name="out_dir")
 
 
 def train_parser(photos_dir: str | os.PathLike, out_dir: str | os.PathLike, config: ParserTrainConfig | None = None,

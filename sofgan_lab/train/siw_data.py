@@ -21,17 +21,16 @@ swaps left/right label ids on segmaps.
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..images import from_uint8, list_images
+from ..images import from_uint8, list_images, read_image
+from ..io.checkpoints import read_json
 from ..labels import NUM_SOF_CLASSES, NUM_SOFGAN_CLASSES, celebamask_to_sof, sof_to_sofgan, swap_left_right
 
 __all__ = ["ImageFolder", "SegmapFolder", "augment_batch", "list_images"]
@@ -49,10 +48,7 @@ class ImageFolder:
         self.size = int(size)
         arrays = []
         for p in self.files:
-            try:
-                im = Image.open(p).convert("RGB")
-            except OSError as exc:
-                raise ValueError(f"images: {p} cannot be read as an image ({exc})") from None
+            im = read_image(p, "images").convert("RGB")
             if im.size != (self.size, self.size):
                 if im.size[0] != im.size[1]:
                     side = min(im.size)  # centre square crop
@@ -74,10 +70,7 @@ class ImageFolder:
 def _detect_label_set(folder: Path, maps: np.ndarray) -> str:
     for idx in (folder / "index.json", folder.parent / "index.json"):
         if idx.is_file():
-            try:
-                meta = json.loads(idx.read_text())
-            except (OSError, json.JSONDecodeError):
-                continue
+            meta = read_json(idx, "segmaps")  # a broken index.json is named, not skipped
             ls = meta.get("label_set")
             if ls in ("sof20", "sofgan17", "celebamask19"):
                 return ls
@@ -103,10 +96,7 @@ class SegmapFolder:
         self.size = int(size)
         maps = []
         for p in self.files:
-            try:
-                im = Image.open(p)
-            except OSError as exc:
-                raise ValueError(f"segmaps: {p} cannot be read as an image ({exc})") from None
+            im = read_image(p, "segmaps")
             if im.mode not in ("L", "P", "I", "I;16"):
                 raise ValueError(f"segmaps: {p} has mode {im.mode}; expected a single-channel label map "
                                  "(colour-coded maps must be decolorized first: sofgan_lab.labels.decolorize)")

@@ -25,8 +25,8 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
+from ..images import read_image
 from ..cameras import Camera
 from ..labels import NUM_SOF_CLASSES
 
@@ -150,7 +150,7 @@ class SOFScanDataset:
         for name in self.instance_names:
             files, ids, c2w, K = self._read_instance(self.root / name, views)
             for f in files:
-                with Image.open(f) as im:
+                with read_image(f, "root", header_only=True) as im:
                     hw = (im.height, im.width)
                     bands, mode = len(im.getbands()), im.mode
                 if bands != 1:
@@ -299,7 +299,7 @@ class SOFScanDataset:
         return arr
 
     def _read_map(self, path: Path) -> np.ndarray:
-        with Image.open(path) as im:
+        with read_image(path, "root") as im:
             if len(im.getbands()) != 1:
                 raise _err(path, f"expected a single-channel 8-bit label map, got mode {im.mode!r}")
             arr = np.asarray(im)

@@ -13,7 +13,6 @@ Two sources of ground truth:
 """
 from __future__ import annotations
 
-import json
 import logging
 import numbers
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..io.checkpoints import read_json
 from ..geometry.sof import SemanticOccupancyField
 from ..confusion import ConfusionMatrix
 from .common import resolve_device
@@ -86,7 +86,7 @@ def evaluate_sof_model(model: str | Path, *, data: str | Path | None = None, hel
     sof = SemanticOccupancyField.from_pretrained(model_dir, map_location=dev)
     sof.eval()
     tj = model_dir / "training.json"
-    training = json.loads(tj.read_text()) if tj.is_file() else None
+    training = read_json(tj, "model") if tj.is_file() else None
     names = list(training["instances"]) if training else None
     n_model = sof.config.num_instances
     if n_model < 1:
