@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +43,6 @@ from torch import nn
 
 from ..cameras import Camera
 from ..images import ImageResult, from_uint8, tensor_to_uint8
-from ..io.torchfile import load_torch_file
 from ..labels import NUM_SOFGAN_CLASSES, celebamask_to_sof, sof_to_sofgan, validate_labels
 from ..texture.generator import SIWGenerator
 
@@ -236,24 +234,12 @@ def _build_lpips(device: torch.device) -> nn.Module:
     hit = _LPIPS_CACHE.get(key)
     if hit is not None:
         return hit
+    from ..metrics.perceptual import load_lpips  # the one LPIPS loader (calibration heads, trunk, safe reads)
+
     try:
-        import lpips
-    except ImportError as exc:  # pragma: no cover - lpips is a dependency
-        raise ImportError("perceptual: 'lpips' needs the lpips package (pip install lpips)") from exc
-    # pnet_rand=True: torchvision builds a randomly initialised VGG16 (no download); the calibrated
-    # linear heads ship inside the lpips package; the trunk is then filled from the cached file.
-    with warnings.catch_warnings():  # torchvision's deprecation notes about lpips's `pretrained=` argument
-        warnings.simplefilter("ignore", UserWarning)
-        model = lpips.LPIPS(net="vgg", pnet_rand=True, verbose=False)
-    state = load_torch_file(path, what="perceptual: VGG16 weights")  # never runs code from the file
-    with torch.no_grad():
-        for pname, p in model.net.named_parameters():
-            _, idx, kind = pname.split(".")
-            src = state.get(f"features.{idx}.{kind}") if isinstance(state, Mapping) else None
-            if src is None or tuple(src.shape) != tuple(p.shape):
-                raise ValueError(f"perceptual: {path} is not torchvision's VGG16 weights file (features.{idx}.{kind} "
-                                 "missing or of the wrong shape)")
-            p.copy_(src)
+        model = load_lpips("vgg", weights=path, check_hash=False).model
+    except ValueError as exc:  # CheckpointError too: the same type, named as this function's argument
+        raise type(exc)(f"perceptual: {exc}") from None
     model = model.eval().to(device)
     for p in model.parameters():
         p.requires_grad_(False)
