@@ -10,9 +10,12 @@ and per SOF case ``sof_<widths>_<dense|adaptive>_<size>`` (``demo``: the shipped
 ``official``: the release's sizes, random weights; one view):
 
 * ``<case>_s`` / ``<case>_ref_s``: the call, today and the reference (use ``min``);
+* ``<case>_matmul_s``: a float32 2048² matmul timed in the same rounds (the machine may be loaded by
+  others: the peak is measured under the same load), ``<case>_matmul_gflops`` its rate;
 * ``<case>_gflop`` (SIW: per call; SOF: ``<case>_mflop_per_ray``), ``<case>_gflops`` (FLOPs / min
-  time), ``<case>_peak_fraction`` (of ``matmul_peak_gflops``), ``<case>_speedup`` (reference min /
-  today's min), ``<case>_max_abs_diff`` (largest |today − reference| of the image or the logits);
+  time; ``_ref_gflops`` the reference's), ``<case>_peak_fraction`` (of ``<case>_matmul_gflops``;
+  ``_ref_peak_fraction``), ``<case>_speedup`` (reference min / today's min), ``<case>_max_abs_diff``
+  (largest |today − reference| of the image or the logits);
 * SOF also ``<case>_marched_rays`` and ``<case>_us_per_ray`` (time per marched ray).
 
 On CUDA each case also runs with TF32 allowed (suffix ``_tf32``); the plain figures have it off
@@ -27,6 +30,39 @@ import time
 from benchmarks.cases import Context, register
 
 log = logging.getLogger(__name__)
+
+
+_MATMUL_N = 2048
+
+
+def _matmul_fn(ctx: Context):
+    """A float32 ``n x n`` matmul on the device (n = 2048; --quick: 256) and its FLOPs."""
+    import torch
+
+    n = 256 if ctx.quick else _MATMUL_N
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=g).to(ctx.device)
+    b = torch.randn(n, n, generator=g).to(ctx.device)
+    return (lambda: a @ b), 2 * n ** 3
+
+
+def _timed(ctx: Context, tag: str, flops: float, fns: dict, repeats: int, items=None):
+    """Time ``fns`` ({"": today, "_ref": reference}) interleaved with the matmul (same rounds, so the
+    same load); record ``<tag>_s``, ``<tag>_ref_s``, ``<tag>_matmul_gflops``, ``<tag>_gflops``,
+    ``<tag>_peak_fraction`` (of that matmul rate) and ``<tag>_speedup``; return (today's, ref's) min s."""
+    mm, mm_flops = _matmul_fn(ctx)
+    named = {f"{tag}{k}_s": f for k, f in fns.items()}
+    named[f"{tag}_matmul_s"] = mm
+    m = ctx.measure_interleaved(named, repeats=repeats, warmup=1, unit="s", items=items)
+    t, t_ref, t_mm = m[f"{tag}_s"].min, m[f"{tag}_ref_s"].min, m[f"{tag}_matmul_s"].min
+    peak = mm_flops / t_mm / 1e9
+    ctx.record(f"{tag}_matmul_gflops", peak, "GFLOP/s")
+    ctx.record(f"{tag}_gflops", flops / t / 1e9, "GFLOP/s")
+    ctx.record(f"{tag}_ref_gflops", flops / t_ref / 1e9, "GFLOP/s")
+    ctx.record(f"{tag}_peak_fraction", flops / t / 1e9 / peak, "fraction")
+    ctx.record(f"{tag}_ref_peak_fraction", flops / t_ref / 1e9 / peak, "fraction")
+    ctx.record(f"{tag}_speedup", t_ref / t, "x")
+    return t, t_ref
 
 
 def matmul_peak(ctx: Context, sizes=(1024, 2048), repeats: int = 5) -> float:
@@ -66,7 +102,7 @@ def _tf32_modes(ctx: Context):
     return [("", False), ("_tf32", True)] if kind == "cuda" else [("", False)]
 
 
-def _siw_case(ctx: Context, tag: str, config, batch: int, styles: int, peak: float, repeats: int) -> None:
+def _siw_case(ctx: Context, tag: str, config, batch: int, styles: int, repeats: int) -> None:
     import torch
 
     from benchmarks.flops import siw_flops
@@ -88,13 +124,8 @@ def _siw_case(ctx: Context, tag: str, config, batch: int, styles: int, peak: flo
     for suffix, tf32 in _tf32_modes(ctx):
         with torch.no_grad(), _tf32(ctx.device, tf32):
             diff = float((g(seg, z, **kw) - ref(seg, z, **kw)).abs().max())
-            m = ctx.measure_interleaved({f"{tag}{suffix}_s": lambda: g(seg, z, **kw),
-                                         f"{tag}{suffix}_ref_s": lambda: ref(seg, z, **kw)},
-                                        repeats=repeats, warmup=1, unit="s", items=batch)
-        cur, old = m[f"{tag}{suffix}_s"].min, m[f"{tag}{suffix}_ref_s"].min
-        ctx.record(f"{tag}{suffix}_gflops", flops / cur / 1e9, "GFLOP/s")
-        ctx.record(f"{tag}{suffix}_peak_fraction", flops / cur / 1e9 / peak, "fraction")
-        ctx.record(f"{tag}{suffix}_speedup", old / cur, "x")
+            _timed(ctx, f"{tag}{suffix}", flops, {"": lambda: g(seg, z, **kw), "_ref": lambda: ref(seg, z, **kw)},
+                   repeats, items=batch)
         ctx.record(f"{tag}{suffix}_max_abs_diff", diff, "abs")
 
 
@@ -121,7 +152,7 @@ def _sof_model(ctx: Context, widths: str, quick: bool):
     return model, z.to(ctx.device)
 
 
-def _sof_case(ctx: Context, widths: str, size: int, peak: float, repeats: int) -> None:
+def _sof_case(ctx: Context, widths: str, size: int, repeats: int) -> None:
     import torch
 
     from benchmarks.flops import sof_hyper_flops, sof_ray_flops
@@ -144,33 +175,23 @@ def _sof_case(ctx: Context, widths: str, size: int, peak: float, repeats: int) -
             cur = render_dense(model, z, cam)
             old = ref.render(z, cam)
             rays = int(cur.evaluations.marched_rays)
-            m = ctx.measure_interleaved({f"{tag}_s": lambda: render_dense(model, z, cam),
-                                         f"{tag}_ref_s": lambda: ref.render(z, cam)},
-                                        repeats=repeats, warmup=1, unit="s", items=rays)
-            t, t_ref = m[f"{tag}_s"].min, m[f"{tag}_ref_s"].min
-            flops = rays * per_ray + hyper
+            t, t_ref = _timed(ctx, tag, rays * per_ray + hyper, {"": lambda: render_dense(model, z, cam),
+                                                                 "_ref": lambda: ref.render(z, cam)}, repeats, rays)
             ctx.record(f"{tag}_marched_rays", rays, "rays")
             ctx.record(f"{tag}_us_per_ray", t / max(rays, 1) * 1e6, "us")
             ctx.record(f"{tag}_ref_us_per_ray", t_ref / max(rays, 1) * 1e6, "us")
-            ctx.record(f"{tag}_gflops", flops / t / 1e9, "GFLOP/s")
-            ctx.record(f"{tag}_peak_fraction", flops / t / 1e9 / peak, "fraction")
-            ctx.record(f"{tag}_speedup", t_ref / t, "x")
             ctx.record(f"{tag}_max_abs_diff", float((cur.logits - old.logits).abs().max()), "abs")
 
             tag = f"sof_{widths}_adaptive_{size}{suffix}"
             cur = render_adaptive(model, z, cam, coarse_factor=4, band=1)
             old = ref_adaptive(ref, z, cam, coarse_factor=4, band=1)
             rays = int(cur.evaluations.marched_rays)
-            m = ctx.measure_interleaved(
-                {f"{tag}_s": lambda: render_adaptive(model, z, cam, coarse_factor=4, band=1),
-                 f"{tag}_ref_s": lambda: ref_adaptive(ref, z, cam, coarse_factor=4, band=1)},
-                repeats=repeats, warmup=1, unit="s", items=rays)
-            t, t_ref = m[f"{tag}_s"].min, m[f"{tag}_ref_s"].min
+            t, t_ref = _timed(ctx, tag, rays * per_ray + hyper,
+                              {"": lambda: render_adaptive(model, z, cam, coarse_factor=4, band=1),
+                               "_ref": lambda: ref_adaptive(ref, z, cam, coarse_factor=4, band=1)}, repeats, rays)
             ctx.record(f"{tag}_marched_rays", rays, "rays")
             ctx.record(f"{tag}_us_per_ray", t / max(rays, 1) * 1e6, "us")
-            ctx.record(f"{tag}_gflops", (rays * per_ray + hyper) / t / 1e9, "GFLOP/s")
-            ctx.record(f"{tag}_peak_fraction", (rays * per_ray + hyper) / t / 1e9 / peak, "fraction")
-            ctx.record(f"{tag}_speedup", t_ref / t, "x")
+            ctx.record(f"{tag}_ref_us_per_ray", t_ref / max(rays, 1) * 1e6, "us")
             ctx.record(f"{tag}_max_abs_diff", float((cur.logits - old[0]).abs().max()), "abs")
 
 
@@ -189,20 +210,20 @@ def roofline(ctx: Context) -> None:
     started = time.perf_counter()
     ctx.record("torch_threads", torch.get_num_threads(), "threads")
     if ctx.quick:
-        peak = matmul_peak(ctx, sizes=(256,), repeats=3)
+        matmul_peak(ctx, sizes=(256,), repeats=3)
         cfg = SIWConfig.demo(32)
         for k in (1, 2):
-            _siw_case(ctx, f"siw_demo_32_b1_k{k}", cfg, 1, k, peak, repeats=2)
-        _sof_case(ctx, "tiny", 16, peak, repeats=2)
+            _siw_case(ctx, f"siw_demo_32_b1_k{k}", cfg, 1, k, repeats=2)
+        _sof_case(ctx, "tiny", 16, repeats=2)
         return
-    peak = matmul_peak(ctx)
+    matmul_peak(ctx)
     for widths in ("demo", "official"):
         for size in (128, 256):
             cfg = SIWConfig.demo(size) if widths == "demo" else SIWConfig.official(size)
             for batch in (1, 4):
                 for k in (1, 2):
                     reps = 5 if (widths == "demo" or (size == 128 and batch == 1)) else 3
-                    _siw_case(ctx, f"siw_{widths}_{size}_b{batch}_k{k}", cfg, batch, k, peak, repeats=reps)
+                    _siw_case(ctx, f"siw_{widths}_{size}_b{batch}_k{k}", cfg, batch, k, repeats=reps)
     for widths in ("demo", "official"):
-        _sof_case(ctx, widths, 128, peak, repeats=5 if widths == "demo" else 3)
+        _sof_case(ctx, widths, 128, repeats=5 if widths == "demo" else 3)
     log.info("roofline done in %.0f s", time.perf_counter() - started)
