@@ -170,14 +170,18 @@ class _RayMarcher(nn.Module):
         return [b(direction) for b in self.dir_bias]
 
     def forward(self, feature: torch.Tensor, biases: list[torch.Tensor]) -> torch.Tensor:
-        """Signed step (...,) from Θ's ``feature`` (..., in_dim) and the ray's :meth:`biases`."""
-        u = feature
+        """Signed step (...,) from Θ's ``feature`` (..., in_dim) and the ray's :meth:`biases`.
+
+        Each layer is one ``addmm`` (the per-ray bias accumulated by the matrix product, no
+        separate pass over memory) and an in-place ReLU."""
+        shape = feature.shape[:-1]
+        u = feature.reshape(-1, feature.shape[-1])
         last = len(self.weights) - 1
         for k, (w, b) in enumerate(zip(self.weights, biases)):
-            u = w(u) + b
+            u = torch.addmm(b.reshape(-1, b.shape[-1]), u, w.weight.t())
             if k < last:
-                u = F.relu(u)
-        return u[..., 0]
+                u = u.relu_()
+        return u.view(*shape, -1)[..., 0]
 
 
 class SemanticOccupancyField(nn.Module):
@@ -234,7 +238,7 @@ class SemanticOccupancyField(nn.Module):
         x = points
         for w, b in theta:
             x = torch.baddbmm(b[:, None, :], x, w.transpose(1, 2))
-            x = F.relu(F.layer_norm(x, x.shape[-1:]))
+            x = F.layer_norm(x, x.shape[-1:]).relu_()  # in place: LayerNorm's backward keeps its input
         return x
 
     def march(self, theta, points: torch.Tensor, directions: torch.Tensor,
