@@ -33,8 +33,11 @@ log = logging.getLogger(__name__)
 #: Logit given to the non-background classes of rays that miss the bounding sphere.
 MISS_LOGIT = -30.0
 
-#: Rays per latent per Θ call when rendering without gradients.
-DEFAULT_CHUNK = 32768
+#: Rays per latent per Θ call when rendering without gradients. Small enough that one chunk's
+#: activations stay in a core's L2 cache through all the marcher's layers (at width 256: 2 MiB),
+#: large enough for efficient matrix products: 1.3-1.5x faster per ray than 32768 on the
+#: development CPU (issue 21, benchmarks/README.md).
+DEFAULT_CHUNK = 2048
 
 
 @dataclass(frozen=True)
