@@ -205,10 +205,18 @@ class Context:
         warmup: int = 1,
         unit: str = "s",
         items: float | None = None,
+        clock: str = "wall",
     ) -> dict[str, Measured]:
         """Time several ``{figure_name: fn}`` in turn, one call of each per round, ``repeats``
         rounds after ``warmup`` untimed ones; record each as :meth:`measure` does. On a loaded
-        machine this compares them under the same load (take the ``min``)."""
+        machine this compares them under the same load (take the ``min``).
+
+        clock: ``"wall"`` (``time.perf_counter``) or ``"cpu"`` (``time.thread_time``: the calling
+        thread's CPU time, which time slices lost to other processes do not inflate; meaningful
+        only for single-threaded CPU work, e.g. ``torch.set_num_threads(1)``)."""
+        if clock not in ("wall", "cpu"):
+            raise ValueError(f"clock: expected 'wall' or 'cpu', got {clock!r}")
+        now = time.perf_counter if clock == "wall" else time.thread_time
         if unit not in TIME_UNITS:
             raise ValueError(f"unit: expected one of {sorted(TIME_UNITS)}, got {unit!r}")
         repeats = self.repeats if self.repeats is not None else repeats
@@ -225,10 +233,10 @@ class Context:
         times: dict[str, list[float]] = {name: [] for name in fns}
         for _ in range(repeats):
             for name, fn in fns.items():
-                start = time.perf_counter()
+                start = now()
                 fn()
                 self.synchronize()
-                times[name].append(time.perf_counter() - start)
+                times[name].append(now() - start)
         scale = TIME_UNITS[unit]
         out = {}
         for name, ts in times.items():

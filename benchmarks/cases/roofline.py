@@ -18,7 +18,9 @@ and per SOF case ``sof_<widths>_<dense|adaptive>_<size>`` (``demo``: the shipped
   (largest |today − reference| of the image or the logits);
 * SOF also ``<case>_marched_rays`` and ``<case>_us_per_ray`` (time per marched ray).
 
-On CUDA each case also runs with TF32 allowed (suffix ``_tf32``); the plain figures have it off
+With one torch thread on the CPU (``OMP_NUM_THREADS=1``) the cases are timed in thread CPU time
+(``cpu_clock`` = 1), which the other processes of a shared machine do not inflate; otherwise in
+wall-clock time. On CUDA each case also runs with TF32 allowed (suffix ``_tf32``); the plain figures have it off
 (parity). The machine's load matters: compare only figures of one run.
 """
 from __future__ import annotations
@@ -53,7 +55,7 @@ def _timed(ctx: Context, tag: str, flops: float, fns: dict, repeats: int, items=
     mm, mm_flops = _matmul_fn(ctx)
     named = {f"{tag}{k}_s": f for k, f in fns.items()}
     named[f"{tag}_matmul_s"] = mm
-    m = ctx.measure_interleaved(named, repeats=repeats, warmup=1, unit="s", items=items)
+    m = ctx.measure_interleaved(named, repeats=repeats, warmup=1, unit="s", items=items, clock=_clock(ctx))
     t, t_ref, t_mm = m[f"{tag}_s"].min, m[f"{tag}_ref_s"].min, m[f"{tag}_matmul_s"].min
     peak = mm_flops / t_mm / 1e9
     ctx.record(f"{tag}_matmul_gflops", peak, "GFLOP/s")
@@ -63,6 +65,14 @@ def _timed(ctx: Context, tag: str, flops: float, fns: dict, repeats: int, items=
     ctx.record(f"{tag}_ref_peak_fraction", flops / t_ref / 1e9 / peak, "fraction")
     ctx.record(f"{tag}_speedup", t_ref / t, "x")
     return t, t_ref
+
+
+def _clock(ctx: Context) -> str:
+    """"cpu" (thread CPU time) for single-threaded CPU runs, else "wall"."""
+    import torch
+
+    single = getattr(ctx.device, "type", str(ctx.device)) == "cpu" and torch.get_num_threads() == 1
+    return "cpu" if single else "wall"
 
 
 def matmul_peak(ctx: Context, sizes=(1024, 2048), repeats: int = 5) -> float:
@@ -209,6 +219,7 @@ def roofline(ctx: Context) -> None:
 
     started = time.perf_counter()
     ctx.record("torch_threads", torch.get_num_threads(), "threads")
+    ctx.record("cpu_clock", 1.0 if _clock(ctx) == "cpu" else 0.0, "bool")
     if ctx.quick:
         matmul_peak(ctx, sizes=(256,), repeats=3)
         cfg = SIWConfig.demo(32)
