@@ -186,3 +186,15 @@ def test_sof_flop_count_equals_torch_flop_counter():
             m.classify(theta, m.march(theta, o, d))
     assert hyper.get_total_flops() == sof_hyper_flops(cfg)
     assert rays.get_total_flops() == 50 * sof_ray_flops(cfg)
+
+
+def test_portrait_path_quick_run_reports_finite_figures(tmp_path):
+    out = tmp_path / "results"
+    proc = _bench("--quick", "portrait_path", "--repeats", "1", "--out", str(out))
+    assert proc.returncode == 0, f"runner failed:\n{proc.stdout}\n{proc.stderr}"
+    figures = json.loads((out / "portrait_path.json").read_text())["figures"]
+    for name in ("portrait_ms", "portrait_ref_ms", "portrait_speedup", "sof_render_ms", "sof_render_ref_ms",
+                 "siw_ms", "siw_ref_ms", "siw_speedup"):
+        fig = figures[name]
+        assert _positive_finite(fig["value"] if fig["kind"] == "recorded" else fig["min"]), (name, fig)
+    assert 0 <= figures["portrait_max_abs_diff"]["value"] <= 1e-5, figures["portrait_max_abs_diff"]
