@@ -331,9 +331,9 @@ class SemanticOccupancyField(nn.Module):
             for s in range(0, idx.numel(), max(step, 1)):
                 j = idx[s:s + step]
                 p = self.march(th, p0[bi:bi + 1, j], d[bi:bi + 1, j], steps)
-                lg = self.classify(th, p)[0]
+                lg = self.classify(th, p)[0].to(logits.dtype)  # (a no-op but under autocast)
                 logits[bi, j] = torch.where(hit[bi, j, None], lg, miss) if march_misses else lg
-                final[bi, j] = p[0]
+                final[bi, j] = p[0].to(final.dtype)
         return RayRender(logits, final, hit)
 
     def forward_rays(self, z: torch.Tensor, origins: torch.Tensor, directions: torch.Tensor, *,
