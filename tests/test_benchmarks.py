@@ -122,3 +122,79 @@ def test_register_rejects_a_second_case_with_the_same_name():
 
     finally:
         cases._REGISTRY.pop("_test_dup_case", None)
+
+
+# ---------------------------------------------------------------------------------- issue 21: roofline
+def test_roofline_quick_run_reports_finite_figures(tmp_path):
+    out = tmp_path / "results"
+    proc = _bench("--quick", "roofline", "--repeats", "1", "--out", str(out))
+    assert proc.returncode == 0, f"runner failed:\n{proc.stdout}\n{proc.stderr}"
+    figures = json.loads((out / "roofline.json").read_text())["figures"]
+    for name in ("matmul_peak_gflops", "siw_demo_32_b1_k1_gflop", "siw_demo_32_b1_k2_s", "siw_demo_32_b1_k2_ref_s",
+                 "siw_demo_32_b1_k2_gflops", "siw_demo_32_b1_k2_peak_fraction", "siw_demo_32_b1_k2_speedup",
+                 "sof_tiny_mflop_per_ray", "sof_tiny_dense_16_us_per_ray", "sof_tiny_dense_16_peak_fraction",
+                 "sof_tiny_dense_16_speedup", "sof_tiny_adaptive_16_speedup"):
+        fig = figures.get(name)
+        assert fig is not None, (name, sorted(figures))
+        value = fig["value"] if fig["kind"] == "recorded" else fig["min"]
+        assert _positive_finite(value), (name, fig)
+    # today's outputs equal the reference's (issue 21: float32 unchanged to <= 1e-5)
+    for name in ("siw_demo_32_b1_k1_max_abs_diff", "siw_demo_32_b1_k2_max_abs_diff",
+                 "sof_tiny_dense_16_max_abs_diff", "sof_tiny_adaptive_16_max_abs_diff"):
+        assert 0 <= figures[name]["value"] <= 1e-5, (name, figures[name])
+
+
+@pytest.mark.parametrize("batch, styles, mode", [(1, 1, "exact"), (2, 2, "exact"), (2, 2, "fast"), (1, 3, "exact")])
+def test_siw_flop_count_equals_torch_flop_counter(batch, styles, mode):
+    """The FLOPs counted from layer shapes equal torch's count of the reference forward's matmuls and
+    convolutions (demo widths at 64 px; a wrong term in :func:`benchmarks.flops.siw_flops` fails)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from benchmarks.flops import siw_flops
+    from benchmarks.reference.siw import ReferenceSIWGenerator
+    from sofgan_lab.texture import SIWConfig
+
+    cfg = SIWConfig.demo(64)
+    torch.manual_seed(0)
+    g = ReferenceSIWGenerator(cfg).eval()
+    seg = torch.randint(0, 17, (batch, 64, 64))
+    z = torch.randn(batch, styles, cfg.style_dim)
+    kw = {} if styles == 1 else {"class_weights": torch.rand(batch, 17, styles).softmax(-1), "mode": mode}
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        g(seg, z, **kw)
+    assert siw_flops(cfg, batch, styles, mode).total == counter.get_total_flops()
+
+
+def test_sof_flop_count_equals_torch_flop_counter():
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from benchmarks.flops import sof_hyper_flops, sof_ray_flops
+    from benchmarks.reference.sof import ReferenceSOF
+    from sofgan_lab.geometry import SOFConfig
+
+    cfg = SOFConfig(latent_dim=16, hyper_dim=24, phi_dim=32, marcher_dim=40, classifier_dim=48, march_steps=3)
+    m = ReferenceSOF(cfg).eval()
+    o = torch.randn(1, 50, 3) * 3
+    d = torch.nn.functional.normalize(-o, dim=-1)
+    z = torch.randn(1, 16)
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as hyper:
+            theta = m.hyper_weights(z)
+        with FlopCounterMode(display=False) as rays:
+            m.classify(theta, m.march(theta, o, d))
+    assert hyper.get_total_flops() == sof_hyper_flops(cfg)
+    assert rays.get_total_flops() == 50 * sof_ray_flops(cfg)
+
+
+def test_portrait_path_quick_run_reports_finite_figures(tmp_path):
+    out = tmp_path / "results"
+    proc = _bench("--quick", "portrait_path", "--repeats", "1", "--out", str(out))
+    assert proc.returncode == 0, f"runner failed:\n{proc.stdout}\n{proc.stderr}"
+    figures = json.loads((out / "portrait_path.json").read_text())["figures"]
+    for name in ("portrait_ms", "portrait_ref_ms", "portrait_speedup", "sof_render_ms", "sof_render_ref_ms",
+                 "siw_ms", "siw_ref_ms", "siw_speedup"):
+        fig = figures[name]
+        assert _positive_finite(fig["value"] if fig["kind"] == "recorded" else fig["min"]), (name, fig)
+    assert 0 <= figures["portrait_max_abs_diff"]["value"] <= 1e-5, figures["portrait_max_abs_diff"]

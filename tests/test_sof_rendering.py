@@ -218,3 +218,105 @@ def test_prior_with_few_steps_matches_dense_on_most_pixels(fitted):
     assert agree >= 0.95, agree
     assert agree > plain_agree + 0.02, (agree, plain_agree)  # the prior is what makes 3 steps enough
     assert prior.savings > 2.5  # 11 evaluations per ray -> 4
+
+
+# ------------------------------------------------------------------------------------ one marcher
+def test_every_renderer_marches_through_march_rays(fitted, monkeypatch):
+    """render, adaptive rendering, the depth prior and render_rays all go through the one marcher,
+    ``SemanticOccupancyField.march_rays`` (issue 19 item 3), and give the frozen reference's results."""
+    from benchmarks.reference.sof import reference_sof
+    from benchmarks.reference.sof import render_adaptive as ref_adaptive
+
+    m, z = fitted
+    ref = reference_sof(m)
+    cam = Camera.from_orbit(20.0, 5.0, image_size=24)
+    calls = []
+    original = type(m).march_rays
+
+    def spy(self, *args, **kwargs):
+        calls.append(kwargs.get("march_misses", False))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(m), "march_rays", spy)
+    dense = m.render(z, cam, chunk=50)
+    assert calls == [False]
+    ref_dense = ref.render(z, cam)
+    torch.testing.assert_close(dense.logits, ref_dense.logits, rtol=0, atol=1e-5)
+    torch.testing.assert_close(dense.points, ref_dense.points, rtol=0, atol=1e-5)
+    assert torch.equal(dense.mask, ref_dense.mask)
+
+    calls.clear()
+    ad = render_adaptive(m, z, cam, coarse_factor=4)
+    assert len(calls) >= 2  # the coarse render and the refinements
+    r_logits, r_labels, r_depth, r_mask, r_points, r_marched = ref_adaptive(ref, z, cam, coarse_factor=4)
+    torch.testing.assert_close(ad.logits, r_logits, rtol=0, atol=1e-5)
+    torch.testing.assert_close(ad.depth, r_depth, rtol=0, atol=1e-5)
+    assert ad.evaluations.marched_rays == r_marched
+
+    calls.clear()
+    prior = depth_prior(m, z, cam, resolution=16)
+    pr = m.render(z, cam, steps=2, start_depth=prior)
+    assert calls == [False]
+    torch.testing.assert_close(pr.logits, ref.render(z, cam, steps=2, start_depth=prior).logits, rtol=0, atol=1e-5)
+
+    calls.clear()
+    rays = cam.rays()
+    rr = render_rays(m, z, rays.origins.reshape(-1, 3), rays.directions.reshape(-1, 3), chunk=33)
+    assert calls == [False]
+    torch.testing.assert_close(rr.logits[0], ref_dense.logits.permute(0, 2, 3, 1).reshape(-1, 20), rtol=0, atol=1e-5)
+
+    calls.clear()
+    o, d = rays.origins.reshape(1, -1, 3), rays.directions.reshape(1, -1, 3)
+    logits, points, hit = m.forward_rays(z, o, d)
+    assert calls == [True]  # training marches every ray, the misses too
+    r_logits, r_points, r_hit = ref.forward_rays(z, o, d)
+    torch.testing.assert_close(logits, r_logits, rtol=0, atol=1e-5)
+    torch.testing.assert_close(points, r_points, rtol=0, atol=1e-5)
+
+
+def test_march_rays_chunks_and_batches_agree_and_check_inputs(fitted):
+    from sofgan_lab.cameras import RayBundle
+    from sofgan_lab.geometry import RayRender, rays_as_bundle
+
+    m, z = fitted
+    zz = torch.cat([z, z * 0.5])
+    rays = Camera.from_orbit([0.0, 30.0], 0.0, image_size=(6, 5)).rays()
+    with torch.no_grad():
+        whole = m.march_rays(zz, rays, chunk=None, march_misses=True)
+        chunked = m.march_rays(zz, rays, chunk=7, march_misses=True)
+        hits_only = m.march_rays(zz, rays, chunk=4)
+    assert isinstance(whole, RayRender) and whole.logits.shape == (2, 30, 20) and whole.hit.shape == (2, 30)
+    torch.testing.assert_close(whole.logits, chunked.logits, rtol=0, atol=1e-5)
+    torch.testing.assert_close(whole.points, chunked.points, rtol=0, atol=1e-5)
+    h = hits_only.hit
+    assert h.any() and not h.all(), "the views should show rays that miss the sphere"
+    torch.testing.assert_close(hits_only.logits[h], whole.logits[h], rtol=0, atol=1e-5)
+    # a miss that is not marched keeps its start on the sphere, and has the miss logits
+    start, _ = m.start_on_sphere(rays.origins.reshape(2, -1, 3), rays.directions.reshape(2, -1, 3))
+    assert torch.equal(hits_only.points[~h], start[~h])
+    assert torch.equal(hits_only.logits[~h], whole.logits[~h])
+    with pytest.raises(TypeError, match="rays"):
+        m.march_rays(zz, rays.origins)
+    with pytest.raises(ValueError, match="rays"):
+        m.march_rays(torch.cat([zz, zz, zz]), rays)
+    with pytest.raises(ValueError, match="chunk"):
+        m.march_rays(zz, rays, chunk=0)
+    with pytest.raises(ValueError, match="start"):
+        m.march_rays(zz, rays, start=torch.zeros(2, 5, 6, 3))
+    with pytest.raises(ValueError, match="origins"):
+        rays_as_bundle(torch.zeros(4, 3), torch.zeros(4, 3))
+    assert isinstance(rays_as_bundle(torch.zeros(2, 4, 3), torch.ones(2, 4, 3)), RayBundle)
+
+
+def test_render_runs_under_bfloat16_autocast(fitted):
+    """The marcher writes each chunk into the float32 results, also when autocast computes it in
+    bfloat16 (issue 21 measured that path; float32 stays the default)."""
+    m, z = fitted
+    cam = Camera.from_orbit(20.0, 5.0, image_size=24)
+    dense = m.render(z, cam)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = m.render(z, cam)
+    assert low.logits.dtype == torch.float32 and low.points.dtype == torch.float32
+    # (the camera's rays are bfloat16 products too: a few rays at the sphere's rim may flip)
+    assert (low.mask == dense.mask).float().mean() >= 0.98
+    assert (low.labels == dense.labels).float().mean() >= 0.9

@@ -277,6 +277,8 @@ def test_official_case_3_truncation(official):
 @pytest.mark.parametrize("up,down,pad", [
     (1, 1, (2, 1)), (2, 1, (2, 1)), (1, 2, (1, 1)), (2, 2, (1, 2)), (1, 1, (-1, -1)), (2, 1, (-1, 2)),
     (1, 2, (0, -1)), (3, 1, (1, 1)), (1, 1, (0, 0)), (2, 1, (-2, -1)),
+    # computed as a transposed convolution (issue 21): the 2x upsampling's pads and others
+    (2, 1, (2, 1)), (2, 1, (1, 0)), (2, 1, (1, 1)), (2, 1, (0, -1)), (3, 1, (2, 1)), (3, 1, (0, 0)),
 ])
 def test_upfirdn2d_matches_naive_definition(up, down, pad):
     g = torch.Generator().manual_seed(up * 100 + down * 10 + pad[0] + 7)

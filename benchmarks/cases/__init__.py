@@ -198,6 +198,57 @@ class Context:
         log.info("%s: median %.4g %s over %d repeats", figure_name, figure.median, unit, repeats)
         return figure
 
+    def measure_interleaved(
+        self,
+        fns: dict[str, Callable[[], Any]],
+        repeats: int = 5,
+        warmup: int = 1,
+        unit: str = "s",
+        items: float | None = None,
+        clock: str = "wall",
+    ) -> dict[str, Measured]:
+        """Time several ``{figure_name: fn}`` in turn, one call of each per round, ``repeats``
+        rounds after ``warmup`` untimed ones; record each as :meth:`measure` does. On a loaded
+        machine this compares them under the same load (take the ``min``).
+
+        clock: ``"wall"`` (``time.perf_counter``) or ``"cpu"`` (``time.thread_time``: the calling
+        thread's CPU time, which time slices lost to other processes do not inflate; meaningful
+        only for single-threaded CPU work, e.g. ``torch.set_num_threads(1)``)."""
+        if clock not in ("wall", "cpu"):
+            raise ValueError(f"clock: expected 'wall' or 'cpu', got {clock!r}")
+        now = time.perf_counter if clock == "wall" else time.thread_time
+        if unit not in TIME_UNITS:
+            raise ValueError(f"unit: expected one of {sorted(TIME_UNITS)}, got {unit!r}")
+        repeats = self.repeats if self.repeats is not None else repeats
+        if not isinstance(repeats, int) or repeats < 1:
+            raise ValueError(f"repeats: expected an int >= 1, got {repeats!r}")
+        if not isinstance(warmup, int) or warmup < 0:
+            raise ValueError(f"warmup: expected an int >= 0, got {warmup!r}")
+        if not fns:
+            raise ValueError("fns: expected at least one function to time")
+        for _ in range(warmup):
+            for fn in fns.values():
+                fn()
+        self.synchronize()
+        times: dict[str, list[float]] = {name: [] for name in fns}
+        for _ in range(repeats):
+            for name, fn in fns.items():
+                start = now()
+                fn()
+                self.synchronize()
+                times[name].append(now() - start)
+        scale = TIME_UNITS[unit]
+        out = {}
+        for name, ts in times.items():
+            median = statistics.median(ts)
+            figure = Measured(name=name, unit=unit, repeats=repeats, warmup=warmup, min=min(ts) * scale,
+                              median=median * scale, mean=statistics.fmean(ts) * scale, items=items,
+                              items_per_s=(items / median if items is not None and median > 0 else None))
+            self._add(figure)
+            log.info("%s: min %.4g %s over %d interleaved repeats", name, figure.min, unit, repeats)
+            out[name] = figure
+        return out
+
     def record(self, name: str, value: float, unit: str) -> Recorded:
         """Record a derived figure ``value`` (finite number) in ``unit`` (e.g. "x", "MiB")."""
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):

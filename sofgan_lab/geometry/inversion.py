@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from ..cameras import Camera
 from ..labels import NUM_SOF_CLASSES, celebamask_to_sof, validate_labels
 from ..confusion import ConfusionMatrix
-from .sof import SemanticOccupancyField
+from .sof import SemanticOccupancyField, rays_as_bundle
 
 __all__ = ["InversionResult", "invert_segmap"]
 
@@ -149,7 +149,7 @@ def invert_segmap(model: SemanticOccupancyField, segmap, camera: Camera | None =
                 o, d, t = o[:, pix], d[:, pix], target[pix]
             else:
                 t = target
-            logits, _, _ = model.forward_rays(z[None], o, d)
+            logits = model.march_rays(z[None], rays_as_bundle(o, d), chunk=None, march_misses=True).logits
             loss = F.cross_entropy(logits[0], t) + latent_weight * (z * z).mean()
             opt.zero_grad()
             loss.backward()

@@ -7,6 +7,7 @@ step, one for the classifier at the final point); a ray that misses it costs non
 
 - :func:`render_rays`: the marcher and classifier on any set of rays (no gradient, chunked), with
   the same semantics as :meth:`SemanticOccupancyField.render` (misses are background, unmarched).
+  Every renderer here marches through the one marcher, :meth:`SemanticOccupancyField.march_rays`.
 - :func:`render_adaptive`: render at ``1/coarse_factor`` of the resolution, then double the
   resolution level by level, re-rendering only the pixels whose neighbouring samples of the
   previous level disagree on the label; the rest inherit their nearest sample's result.
@@ -35,7 +36,7 @@ import torch.nn.functional as F
 
 from ..cameras import Camera
 from ..labels import SOF
-from .sof import MISS_LOGIT, SemanticOccupancyField, SOFRender
+from .sof import DEFAULT_CHUNK, MISS_LOGIT, RayRender, SemanticOccupancyField, SOFRender, rays_as_bundle
 from .volume import Bounds, _check_chunk, _check_model, _check_resolution, check_bounds, occupancy_grid
 
 __all__ = ["EvaluationCount", "RenderOutput", "RayRender", "FieldCounter", "count_field_evaluations",
@@ -43,8 +44,6 @@ __all__ = ["EvaluationCount", "RenderOutput", "RayRender", "FieldCounter", "coun
            "render_with_prior"]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_CHUNK = 32768
 
 
 # ------------------------------------------------------------------------------------ accounting
@@ -140,16 +139,6 @@ def count_field_evaluations(model: SemanticOccupancyField) -> Iterator[FieldCoun
 
 
 # ------------------------------------------------------------------------------------ rays
-@dataclass(frozen=True, eq=False)
-class RayRender:
-    """:func:`render_rays`' result for B latents and N rays: ``logits`` (B, N, C) float32,
-    ``points`` (B, N, 3) final points (the start point where the ray missed), ``hit`` (B, N) bool."""
-
-    logits: torch.Tensor
-    points: torch.Tensor
-    hit: torch.Tensor
-
-
 def _miss_logits(n: int, num_classes: int, device) -> torch.Tensor:
     out = torch.full((n, num_classes), MISS_LOGIT, device=device)
     out[:, int(SOF.BACKGROUND)] = 0.0
@@ -170,22 +159,6 @@ def _check_steps(steps: Any, model: SemanticOccupancyField) -> int:
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
         raise ValueError(f"steps: expected an integer >= 0 or None, got {steps!r}")
     return int(steps)
-
-
-def _march_one(model, th, origins, directions, start, steps, chunk):
-    """One latent's Θ ``th``; origins/directions/start (N, 3) -> logits (N, C), points, hit."""
-    sphere_start, hit = model.start_on_sphere(origins, directions)
-    start = sphere_start if start is None else start
-    n = origins.shape[0]
-    logits = _miss_logits(n, model.config.num_classes, origins.device)
-    final = start.clone()
-    idx = torch.nonzero(hit).view(-1)
-    for s in range(0, idx.numel(), chunk):
-        j = idx[s:s + chunk]
-        p = model.march(th, start[None, j], directions[None, j], steps)
-        logits[j] = model.classify(th, p)[0]
-        final[j] = p[0]
-    return logits, final, hit
 
 
 @torch.no_grad()
@@ -227,16 +200,10 @@ def render_rays(model: SemanticOccupancyField, z: torch.Tensor, origins: torch.T
     for name, t in tensors.items():
         if t.shape[1] != N:
             raise ValueError(f"{name}: expected {N} rays (as origins), got {t.shape[1]}")
-    theta = model.hyper_weights(z.to(dev))
-    out_l, out_p, out_h = [], [], []
-    for bi in range(B):
-        th = [(w[bi:bi + 1], b[bi:bi + 1]) for w, b in theta]
-        pick = {k: v[bi if v.shape[0] > 1 else 0] for k, v in tensors.items()}
-        lg, p, h = _march_one(model, th, pick["origins"], pick["directions"], pick.get("start"), steps, chunk)
-        out_l.append(lg)
-        out_p.append(p)
-        out_h.append(h)
-    return RayRender(torch.stack(out_l), torch.stack(out_p), torch.stack(out_h))
+    tensors = {k: v.expand(B, -1, -1) for k, v in tensors.items()}
+    start = tensors.get("start")
+    return model.march_rays(z.to(dev), rays_as_bundle(tensors["origins"], tensors["directions"]),
+                            start=None if start is None else start[:, None], steps=steps, chunk=chunk)
 
 
 @torch.no_grad()
@@ -368,7 +335,9 @@ def render_adaptive(model: SemanticOccupancyField, z: torch.Tensor, camera: Came
                 continue
             ci = bi if cam_l.batch_size > 1 else 0
             th = [(wt[bi:bi + 1], bt[bi:bi + 1]) for wt, bt in theta]
-            lg, p, _ = _march_one(model, th, o[ci, idx], d[ci, idx], None, steps, chunk)
+            r = model.march_rays(z[bi:bi + 1], rays_as_bundle(o[ci:ci + 1, idx], d[ci:ci + 1, idx]), steps=steps,
+                                 chunk=chunk, theta=th)
+            lg, p = r.logits[0], r.points[0]
             logits.view(B, -1, C)[bi, idx] = lg
             labels.view(B, -1)[bi, idx] = lg.argmax(-1)
             points.view(B, -1, 3)[bi, idx] = p

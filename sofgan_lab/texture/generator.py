@@ -36,7 +36,7 @@ from torch import nn
 
 from ..labels import NUM_SOFGAN_CLASSES
 from .ops import (
-    Blur, EqualLinear, FusedLeakyReLU, PixelNorm, ResBlock, Upsample, resize_bilinear,
+    SQRT2, Blur, EqualLinear, FusedLeakyReLU, PixelNorm, ResBlock, Upsample, resize_bilinear,
 )
 from .regions import check_class_weights, check_region_map, region_map_from_weights
 
@@ -263,24 +263,41 @@ class ModulatedConv2d(nn.Module):
         # sigma2 [..., in] -> [..., out]
         return torch.rsqrt(sigma2 @ wsq.t() + 1e-8)
 
+    def _weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(scaled weight [out, in, kh, kw], its squares summed over the kernel [out, in] or None).
+        Without gradients they are kept until the weight changes (its version or storage)."""
+        if torch.is_grad_enabled() and self.weight.requires_grad:
+            weight = self.weight[0] * self.scale
+            return weight, (weight.pow(2).sum(dim=(2, 3)) if self.demodulate else None)
+        key = (self.weight.data_ptr(), self.weight._version, self.weight.dtype, self.weight.device)
+        cached = self.__dict__.get("_weight_cache")
+        if cached is None or cached[0] != key:
+            with torch.no_grad():
+                weight = self.weight[0] * self.scale
+                cached = (key, weight, weight.pow(2).sum(dim=(2, 3)) if self.demodulate else None)
+            self.__dict__["_weight_cache"] = cached
+        return cached[1], cached[2]
+
     def forward(self, x: torch.Tensor, w: torch.Tensor, region_map: torch.Tensor | None = None,
                 mode: str = "exact") -> torch.Tensor:
         """``x`` [N, in, H, W]; ``w`` [N, K, D]; ``region_map`` [N, K, h, w] (K > 1)."""
         n, k = w.shape[0], w.shape[1]
+        inplace = not torch.is_grad_enabled()                         # inference: no autograd to keep
         sigma = self.modulation(w)                                   # [N, K, in]
-        weight = self.weight[0] * self.scale                         # [out, in, kh, kw]
-        wsq = weight.pow(2).sum(dim=(2, 3)) if self.demodulate else None  # [out, in]
+        weight, wsq = self._weights()                                # [out, in, kh, kw], [out, in]
         if k == 1:
             s = sigma[:, 0]
             out = self._conv(x * s[:, :, None, None], weight)
             if self.demodulate:
-                out = out * self._demod(s * s, wsq)[:, :, None, None]
+                d = self._demod(s * s, wsq)[:, :, None, None]
+                out = out.mul_(d) if inplace else out * d
             return out
         if mode == "exact":
             xs = (x[:, None] * sigma[:, :, :, None, None]).flatten(0, 1)   # [N*K, in, H, W]
             out = self._conv(xs, weight)
             if self.demodulate:
-                out = out * self._demod((sigma * sigma).flatten(0, 1), wsq)[:, :, None, None]
+                d = self._demod((sigma * sigma).flatten(0, 1), wsq)[:, :, None, None]
+                out = out.mul_(d) if inplace else out * d
             out = out.unflatten(0, (n, k))                              # [N, K, out, H', W']
             p = _region_at(region_map, out.shape[-2:], out.dtype)
             return torch.einsum("nkchw,nkhw->nchw", out, p)
@@ -299,7 +316,7 @@ class ModulatedConv2d(nn.Module):
             dmap = dmap.reshape(n, -1, h, w_)
             if out.shape[-2:] != dmap.shape[-2:]:                           # upsampling layer
                 dmap = F.interpolate(dmap, size=out.shape[-2:], mode="nearest")
-            out = out * dmap
+            out = out.mul_(dmap) if inplace else out * dmap
         return out
 
 
@@ -324,9 +341,12 @@ class SPADE(nn.Module):
         self.mlp_gamma = nn.Conv2d(hidden, channels, 3, padding=1)
         self.mlp_beta = nn.Conv2d(hidden, channels, 3, padding=1)
 
-    def forward(self, x: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, onehot: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        """``x·(1+γ)+β``; ``inplace``: overwrite ``x`` (inference, the same numbers)."""
         c = resize_bilinear(onehot, x.shape[-2:]).to(x.dtype)
         a = self.mlp_shared(c)
+        if inplace:
+            return x.mul_(self.mlp_gamma(a).add_(1)).add_(self.mlp_beta(a))
         return x * (1 + self.mlp_gamma(a)) + self.mlp_beta(a)
 
 
@@ -342,10 +362,15 @@ class StyledConv(nn.Module):
 
     def forward(self, x, w, noise, onehot, region_map=None, mode="exact"):
         out = self.conv(x, w, region_map, mode)
-        out = self.noise(out, noise)
-        out = self.activate(out)
+        if torch.is_grad_enabled():
+            out = self.noise(out, noise)
+            out = self.activate(out)
+        else:  # inference: the same operations, in place on the convolution's fresh output
+            if noise is not None:
+                out = out.add_(self.noise.weight * noise)
+            out = F.leaky_relu_(out.add_(self.activate.bias.view(1, -1, 1, 1)), 0.2).mul_(SQRT2)
         if hasattr(self, "segEncoder"):
-            out = self.segEncoder(out, onehot)
+            out = self.segEncoder(out, onehot, inplace=not torch.is_grad_enabled())
         return out
 
 
@@ -365,10 +390,11 @@ class ToRGB(nn.Module):
             out = self.conv(x, w)
         else:
             out = self.conv(x, w, region_map, "fast")
-        out = out + self.bias
-        if skip is not None:
-            out = out + self.upsample(skip)
-        return out
+        if torch.is_grad_enabled():
+            out = out + self.bias
+            return out if skip is None else out + self.upsample(skip)
+        out = out.add_(self.bias)  # inference: in place on the convolution's fresh output
+        return out if skip is None else out.add_(self.upsample(skip))
 
 
 class _Noises(nn.Module):

@@ -58,22 +58,43 @@ def make_kernel(k: Sequence[float]) -> torch.Tensor:
     return t / t.sum()
 
 
+def _depthwise(kernel: torch.Tensor, c: int, like: torch.Tensor, flip: bool) -> torch.Tensor:
+    """``kernel`` (kh, kw) as a contiguous depthwise weight (c, 1, kh, kw) in ``like``'s dtype/device
+    (contiguous: a broadcast weight sends the convolution to a slow path)."""
+    k = torch.flip(kernel, [0, 1]) if flip else kernel
+    k = k.to(dtype=like.dtype, device=like.device)
+    return k.view(1, 1, *k.shape).expand(c, 1, *k.shape).contiguous()
+
+
 def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
               pad: tuple[int, int] = (0, 0)) -> torch.Tensor:
-    """Upsample (zero insertion), pad, FIR-filter (true convolution), downsample; per channel."""
+    """Upsample (zero insertion), pad, FIR-filter (true convolution), downsample; per channel.
+
+    Computed without materialising the zero-inserted or the padded image where it can be: an
+    upsampling is a stride-``up`` transposed convolution with the kernel (which skips the
+    inserted zeros: ``up**2`` times fewer multiply-adds), equal non-negative pads are the
+    convolution's own padding."""
     n, c, h, w = x.shape
+    p0, p1 = int(pad[0]), int(pad[1])
+    kh, kw = kernel.shape
+    if up > 1 and down == 1:
+        # output m is the full transposed convolution's m + k - 1 - p0 (per axis, k the kernel side);
+        # the lengths then differ by output_padding = p1 - p0 + up - 1 at the end
+        extra = p1 - p0 + up - 1
+        if kh - 1 - p0 >= 0 and kw - 1 - p0 >= 0 and 0 <= extra < up:
+            return F.conv_transpose2d(x, _depthwise(kernel, c, x, flip=False), stride=up,
+                                      padding=(kh - 1 - p0, kw - 1 - p0), output_padding=extra, groups=c)
     if up > 1:
         x = x.reshape(n, c, h, 1, w, 1)
         x = F.pad(x, (0, up - 1, 0, 0, 0, up - 1))
         x = x.reshape(n, c, h * up, w * up)
-    p0, p1 = int(pad[0]), int(pad[1])
+    weight = _depthwise(kernel, c, x, flip=True)
+    if p0 == p1 and p0 >= 0:
+        return F.conv2d(x, weight, stride=down, padding=p0, groups=c)
     x = F.pad(x, (max(p0, 0), max(p1, 0), max(p0, 0), max(p1, 0)))
     if p0 < 0 or p1 < 0:
         hh, ww = x.shape[2], x.shape[3]
         x = x[:, :, max(-p0, 0):hh - max(-p1, 0), max(-p0, 0):ww - max(-p1, 0)]
-    kh, kw = kernel.shape
-    weight = torch.flip(kernel, [0, 1]).to(dtype=x.dtype, device=x.device)
-    weight = weight.view(1, 1, kh, kw).expand(c, 1, kh, kw)
     return F.conv2d(x, weight, stride=down, groups=c)
 
 

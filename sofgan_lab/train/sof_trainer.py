@@ -41,7 +41,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import __version__
-from ..geometry.sof import SemanticOccupancyField, SOFConfig
+from ..geometry.sof import SemanticOccupancyField, SOFConfig, rays_as_bundle
 from ..io.checkpoints import atomic_write_bytes
 from ..labels import SOF20_NAMES
 from ..confusion import ConfusionMatrix
@@ -158,8 +158,8 @@ class _SOFStep(nn.Module):
 
     def forward(self, instance: torch.Tensor, origins: torch.Tensor, directions: torch.Tensor):
         z = self.sof.latents(instance)
-        logits, points, hit = self.sof.forward_rays(z, origins, directions)
-        return logits, points, hit, z
+        r = self.sof.march_rays(z, rays_as_bundle(origins, directions), chunk=None, march_misses=True)
+        return r.logits, r.points, r.hit, z
 
 
 def sof_loss(logits: torch.Tensor, points: torch.Tensor, hit: torch.Tensor, z: torch.Tensor, batch: RayBatch,
