@@ -23,12 +23,9 @@ DIRS = ("sofgan_lab", "widgets", "benchmarks")
 MAX_LINES = 80
 REASON = "# long:"
 
-# being split in issue 19 branches (the trainers' one loop, the cli/ package, the one marcher):
-# the files belong to other branches; empty this set once they are merged.
-PENDING = {
-    ("sofgan_lab/geometry/inversion.py", "invert_segmap"),
-    ("sofgan_lab/geometry/rendering.py", "depth_prior"),
-}
+# functions allowed over the limit for now (none: the trainers, the CLI, the marcher and the
+# inversion were split in issue 19); an entry here must still be long (tested below).
+PENDING: set[tuple[str, str]] = set()
 
 
 def _code_lines(source: str) -> set[int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,6 +46,70 @@ def _miou(pred: torch.Tensor, target: torch.Tensor) -> float:
     return float(cm.miou())
 
 
+def _target_labels(segmap: Any, label_set: str) -> torch.Tensor:
+    """The map to invert as SOF-20 ids ``(H, W)`` (CelebAMask-HQ ids converted with the nose split)."""
+    seg = torch.as_tensor(np.asarray(segmap) if not isinstance(segmap, torch.Tensor) else segmap)
+    if seg.dim() != 2:
+        raise ValueError(f"segmap: expected shape (H, W), got {tuple(seg.shape)}")
+    if label_set == "celebamask19":
+        seg = torch.as_tensor(celebamask_to_sof(seg.numpy()))
+    elif label_set != "sof20":
+        raise ValueError(f"label_set: expected 'sof20' or 'celebamask19', got {label_set!r}")
+    validate_labels(seg, "sof20", name="segmap")
+    return seg
+
+
+def _view_camera(camera: Camera | None, H: int, W: int, dev: torch.device) -> Camera:
+    """The view of an ``(H, W)`` map (default: frontal orthographic), one view, float32 on ``dev``."""
+    if camera is None:
+        camera = Camera.from_orbit(0.0, 0.0, image_size=(H, W))
+    if not isinstance(camera, Camera):
+        raise TypeError(f"camera: expected a Camera, got {type(camera).__name__}")
+    if camera.batch_size != 1 or camera.image_size != (H, W):
+        raise ValueError(f"camera: expected one view of size {(H, W)}, got {camera.batch_size} "
+                         f"view(s) of size {camera.image_size}")
+    return camera.to(device=dev, dtype=torch.float32)
+
+
+class _CameraFit:
+    """The camera of an inversion: the given one, or (``optimize``) yaw, pitch and a log scale fitted
+    from it, orbiting the default target (the scale is the radius's for a perspective camera and the
+    focal length's for an orthographic one, whose distance does not change the image)."""
+
+    def __init__(self, camera: Camera, optimize: bool):
+        self.base, self.optimize, self.params = camera, optimize, []
+        if not optimize:
+            return
+        dev = camera.cam2world.device
+        pos = camera.position[0] - torch.tensor([0.0, 0.1, 0.0], device=dev)
+        radius = pos.norm()
+        yaw = torch.rad2deg(torch.atan2(pos[0], pos[2]))
+        pitch = torch.rad2deg(torch.asin((pos[1] / radius).clamp(-1, 1)))
+        self.yaw = yaw.detach().clone().requires_grad_(True)
+        self.pitch = pitch.detach().clone().requires_grad_(True)
+        self.log_scale = torch.zeros((), device=dev, requires_grad=True)
+        self.params = [self.yaw, self.pitch, self.log_scale]
+        self.base_k, self.base_radius = camera.intrinsics[0].detach(), radius.detach()
+
+    def camera(self) -> Camera:
+        if not self.optimize:
+            return self.base
+        size, dev, scale = self.base.image_size, self.base.cam2world.device, self.log_scale.exp()
+        if self.base.orthographic:
+            cam = Camera.from_orbit(self.yaw[None], self.pitch[None], self.base_radius, image_size=size, device=dev)
+            k = self.base_k.clone()
+            k[0, 0], k[1, 1] = self.base_k[0, 0] * scale, self.base_k[1, 1] * scale
+            return Camera(cam2world=cam.cam2world, intrinsics=k, image_size=size, orthographic=True)
+        cam = Camera.from_orbit(self.yaw[None], self.pitch[None], self.base_radius * scale, image_size=size, device=dev)
+        return Camera(cam2world=cam.cam2world, intrinsics=self.base_k, image_size=size, orthographic=False)
+
+    def fitted(self) -> dict | None:
+        if not self.optimize:
+            return None
+        return {"yaw": float(self.yaw.detach()), "pitch": float(self.pitch.detach()),
+                "scale": float(self.log_scale.detach().exp())}
+
+
 def invert_segmap(model: SemanticOccupancyField, segmap, camera: Camera | None = None, *,
                   steps: int = 300, lr: float = 0.01, rays_per_step: int = 4096,
                   optimize_camera: bool = False, label_set: str = "sof20", init: torch.Tensor | None = None,
@@ -70,65 +135,22 @@ def invert_segmap(model: SemanticOccupancyField, segmap, camera: Camera | None =
     """
     if not isinstance(model, SemanticOccupancyField):
         raise TypeError(f"model: expected a SemanticOccupancyField, got {type(model).__name__}")
-    seg = torch.as_tensor(np.asarray(segmap) if not isinstance(segmap, torch.Tensor) else segmap)
-    if seg.dim() != 2:
-        raise ValueError(f"segmap: expected shape (H, W), got {tuple(seg.shape)}")
-    if label_set == "celebamask19":
-        seg = torch.as_tensor(celebamask_to_sof(seg.numpy()))
-    elif label_set != "sof20":
-        raise ValueError(f"label_set: expected 'sof20' or 'celebamask19', got {label_set!r}")
-    validate_labels(seg, "sof20", name="segmap")
+    seg = _target_labels(segmap, label_set)
     for name, v, low in (("steps", steps, 1), ("rays_per_step", rays_per_step, 1), ("eval_every", eval_every, 1)):
         if isinstance(v, bool) or not isinstance(v, int) or v < low:
             raise ValueError(f"{name}: expected an integer >= {low}, got {v!r}")
     H, W = seg.shape
     dev = next(model.parameters()).device
     seg = seg.long().to(dev)
-    if camera is None:
-        camera = Camera.from_orbit(0.0, 0.0, image_size=(H, W))
-    if not isinstance(camera, Camera):
-        raise TypeError(f"camera: expected a Camera, got {type(camera).__name__}")
-    if camera.batch_size != 1 or camera.image_size != (H, W):
-        raise ValueError(f"camera: expected one view of size {(H, W)}, got {camera.batch_size} "
-                         f"view(s) of size {camera.image_size}")
-    camera = camera.to(device=dev, dtype=torch.float32)
+    camera = _view_camera(camera, H, W, dev)
 
     if init is None:
         table = model.latents.weight
         init = table.mean(0) if table.shape[0] else torch.zeros(model.config.latent_dim, device=dev)
     z = model.check_latent(init.detach().to(dev).clone(), "init")[0].clone().requires_grad_(True)
-    params = [z]
-
-    cam_params = None
-    if optimize_camera:
-        # start from the given camera's orbit around the default target
-        pos = camera.position[0] - torch.tensor([0.0, 0.1, 0.0], device=dev)
-        radius = pos.norm()
-        yaw = torch.rad2deg(torch.atan2(pos[0], pos[2]))
-        pitch = torch.rad2deg(torch.asin((pos[1] / radius).clamp(-1, 1)))
-        cam_params = {"yaw": yaw.detach().clone().requires_grad_(True),
-                      "pitch": pitch.detach().clone().requires_grad_(True),
-                      "log_scale": torch.zeros((), device=dev, requires_grad=True)}
-        params += list(cam_params.values())
-        ortho = camera.orthographic
-        base_k = camera.intrinsics[0].detach()
-        base_radius = radius.detach()
-
-    def current_camera() -> Camera:
-        if not optimize_camera:
-            return camera
-        scale = cam_params["log_scale"].exp()
-        if ortho:  # an orthographic camera's distance does not change the image: fit its scale
-            cam = Camera.from_orbit(cam_params["yaw"][None], cam_params["pitch"][None], base_radius,
-                                    image_size=(H, W), device=dev)
-            k = base_k.clone()
-            k[0, 0], k[1, 1] = base_k[0, 0] * scale, base_k[1, 1] * scale
-            return Camera(cam2world=cam.cam2world, intrinsics=k, image_size=(H, W), orthographic=True)
-        cam = Camera.from_orbit(cam_params["yaw"][None], cam_params["pitch"][None], base_radius * scale,
-                                image_size=(H, W), device=dev)
-        return Camera(cam2world=cam.cam2world, intrinsics=base_k, image_size=(H, W), orthographic=False)
-
-    opt = torch.optim.Adam(params, lr=lr)
+    fit = _CameraFit(camera, optimize_camera)
+    current_camera = fit.camera
+    opt = torch.optim.Adam([z, *fit.params], lr=lr)
     gen = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval()
@@ -168,10 +190,7 @@ def invert_segmap(model: SemanticOccupancyField, segmap, camera: Camera | None =
         final_cam = Camera(cam2world=final_cam.cam2world.detach(), intrinsics=final_cam.intrinsics.detach(),
                            image_size=(H, W), orthographic=final_cam.orthographic)
         r = model.render(z.detach()[None], final_cam)
-    fitted = None
-    if optimize_camera:
-        fitted = {"yaw": float(cam_params["yaw"].detach()), "pitch": float(cam_params["pitch"].detach()),
-                  "scale": float(cam_params["log_scale"].detach().exp())}
+    fitted = fit.fitted()
     miou = _miou(r.labels[0], seg)
     log.info("inversion: mIoU %.4f after %d steps", miou, steps)
     return InversionResult(z.detach(), final_cam, r.labels[0], miou, curve, losses, fitted)

@@ -237,6 +237,40 @@ def _support_index(n_new: int, n_old: int, pixel_offset: float, band: int, devic
     return (lo[:, None] + offs[None]).clamp(0, n_old - 1)
 
 
+def _check_adaptive(coarse_factor: Any, band: Any) -> None:
+    if (isinstance(coarse_factor, bool) or not isinstance(coarse_factor, numbers.Integral)
+            or coarse_factor not in (1, 2, 4, 8, 16)):
+        raise ValueError(f"coarse_factor: expected one of 1, 2, 4, 8, 16, got {coarse_factor!r}")
+    if isinstance(band, bool) or not isinstance(band, numbers.Integral) or band < 1:
+        raise ValueError(f"band: expected an integer >= 1, got {band!r}")
+
+
+def _march_pixels(model: SemanticOccupancyField, z: torch.Tensor, theta: list, o: torch.Tensor, d: torch.Tensor,
+                  todo: torch.Tensor, maps: tuple, pos: torch.Tensor, fwd: torch.Tensor, *, steps: int,
+                  chunk: int) -> int:
+    """March the rays of the ``todo`` pixels ``(B, h, w)`` (origins ``o`` / directions ``d``
+    ``(1 or B, h*w, 3)``) and write their logits, labels, depth and points into ``maps`` (in
+    place); returns how many rays were marched."""
+    logits, labels, depth, points = maps
+    B, C = z.shape[0], logits.shape[-1]
+    marched = 0
+    for bi in range(B):
+        idx = torch.nonzero(todo[bi].reshape(-1)).view(-1)
+        if idx.numel() == 0:
+            continue
+        ci = bi if o.shape[0] > 1 else 0
+        th = [(wt[bi:bi + 1], bt[bi:bi + 1]) for wt, bt in theta]
+        r = model.march_rays(z[bi:bi + 1], rays_as_bundle(o[ci:ci + 1, idx], d[ci:ci + 1, idx]), steps=steps,
+                             chunk=chunk, theta=th)
+        lg, p = r.logits[0], r.points[0]
+        logits.view(B, -1, C)[bi, idx] = lg
+        labels.view(B, -1)[bi, idx] = lg.argmax(-1)
+        points.view(B, -1, 3)[bi, idx] = p
+        depth.view(B, -1)[bi, idx] = ((p - pos[bi]) * fwd[bi]).sum(-1)
+        marched += idx.numel()
+    return marched
+
+
 @torch.no_grad()
 def render_adaptive(model: SemanticOccupancyField, z: torch.Tensor, camera: Camera, *,
                     coarse_factor: int = 4, band: int = 1, steps: int | None = None,
@@ -272,11 +306,7 @@ def render_adaptive(model: SemanticOccupancyField, z: torch.Tensor, camera: Came
     camera = _check_camera(camera, B)
     chunk = _check_chunk(chunk)
     steps = _check_steps(steps, model)
-    if (isinstance(coarse_factor, bool) or not isinstance(coarse_factor, numbers.Integral)
-            or coarse_factor not in (1, 2, 4, 8, 16)):
-        raise ValueError(f"coarse_factor: expected one of 1, 2, 4, 8, 16, got {coarse_factor!r}")
-    if isinstance(band, bool) or not isinstance(band, numbers.Integral) or band < 1:
-        raise ValueError(f"band: expected an integer >= 1, got {band!r}")
+    _check_adaptive(coarse_factor, band)
     dev = next(model.parameters()).device
     z = z.to(dev)
     cam = camera.to(device=dev, dtype=torch.float32)
@@ -329,20 +359,8 @@ def render_adaptive(model: SemanticOccupancyField, z: torch.Tensor, camera: Came
         logits, labels, depth, points = (t.clone() for t in (logits, labels, depth, points))
 
         todo = uncertain & hit
-        for bi in range(B):
-            idx = torch.nonzero(todo[bi].reshape(-1)).view(-1)
-            if idx.numel() == 0:
-                continue
-            ci = bi if cam_l.batch_size > 1 else 0
-            th = [(wt[bi:bi + 1], bt[bi:bi + 1]) for wt, bt in theta]
-            r = model.march_rays(z[bi:bi + 1], rays_as_bundle(o[ci:ci + 1, idx], d[ci:ci + 1, idx]), steps=steps,
-                                 chunk=chunk, theta=th)
-            lg, p = r.logits[0], r.points[0]
-            logits.view(B, -1, C)[bi, idx] = lg
-            labels.view(B, -1)[bi, idx] = lg.argmax(-1)
-            points.view(B, -1, 3)[bi, idx] = p
-            depth.view(B, -1)[bi, idx] = ((p - pos[bi]) * fwd[bi]).sum(-1)
-            marched += idx.numel()
+        marched += _march_pixels(model, z, theta, o, d, todo, (logits, labels, depth, points), pos, fwd,
+                                 steps=steps, chunk=chunk)
         refined = todo
         mask = hit
     dense = int(mask.sum()) * (steps + 1)
@@ -472,46 +490,8 @@ def depth_prior(model: SemanticOccupancyField, z: torch.Tensor, camera: Camera, 
     hit = (disc > 0) & (t1 > 0)
     delta = cell / samples_per_cell
     t_hit = torch.full((B, o.shape[1]), math.nan, device=dev)
-    block = 16
     for bi in range(B):
-        ob, db = o[bi], d[bi]
-        box = _occupied_box(occ, bi, level, r)
-        if box is None:  # no node reaches the level: trilinear values never do either
-            continue
-        ta_box, tb_box = _slab(ob, db, *box)
-        ts, te = torch.maximum(t0[bi], ta_box), torch.minimum(t1[bi], tb_box)
-        active = torch.nonzero(hit[bi] & (te >= ts)).view(-1)
-        if active.numel() == 0:
-            continue
-        n_samples = int(math.ceil(float((te - ts)[active].max()) / delta)) + 1
-        prev_t = ts.clone()
-        prev_v = torch.zeros_like(ts)
-        for k0 in range(0, n_samples, block):
-            if active.numel() == 0:
-                break
-            ks = torch.arange(k0, min(k0 + block, n_samples), device=dev, dtype=torch.float32)
-            t = (ts[active, None] + ks[None] * delta).minimum(te[active, None])  # (A, K)
-            pts = ob[active, None] + db[active, None] * t[..., None]
-            v = torch.empty_like(t)
-            A, K = t.shape
-            step = max(1, chunk // K)
-            for s in range(0, A, step):
-                v[s:s + step] = occ.sample(pts[s:s + step], bi)
-            inside = v >= level
-            found = inside.any(1)
-            first = inside.float().argmax(1)
-            if found.any():
-                ai = active[found]
-                fk = first[found]
-                tb = t[found, fk]
-                vb = v[found, fk]
-                ta = torch.where(fk > 0, t[found, (fk - 1).clamp_min(0)], prev_t[ai])
-                va = torch.where(fk > 0, v[found, (fk - 1).clamp_min(0)], prev_v[ai])
-                start_inside = (k0 == 0) & (fk == 0)
-                t_hit[bi, ai] = _refine_crossing(occ, bi, ob[ai], db[ai], ta, va, tb, vb, level, start_inside)
-            prev_t[active] = t[:, -1]
-            prev_v[active] = v[:, -1]
-            active = active[~found & (t[:, -1] < te[active])]
+        _first_crossings(occ, bi, o[bi], d[bi], t0[bi], t1[bi], hit[bi], level, r, delta, chunk, t_hit[bi])
     found = torch.isfinite(t_hit)
     t_start = torch.maximum(torch.nan_to_num(t_hit, nan=0.0) - margin, t0)
     p = o + d * t_start[..., None]
@@ -520,6 +500,52 @@ def depth_prior(model: SemanticOccupancyField, z: torch.Tensor, camera: Camera, 
     depth = ((p - pos[:, None]) * fwd[:, None]).sum(-1)
     depth = torch.where(found & hit, depth, torch.zeros_like(depth))
     return depth.view(B, H, W)
+
+
+def _first_crossings(occ: ProxyGrid, bi: int, ob: torch.Tensor, db: torch.Tensor, t0: torch.Tensor, t1: torch.Tensor,
+                     hit: torch.Tensor, level: float, r: float, delta: float, chunk: int, t_hit: torch.Tensor) -> None:
+    """:func:`depth_prior`'s search for latent ``bi``: along the rays ``ob + t db`` (N, 3) between the
+    sphere entry ``t0`` and exit ``t1`` (clipped to the occupied box), sample every ``delta`` in
+    blocks of 16 and refine the first crossing of ``level``; writes it into ``t_hit`` (N,) (left
+    NaN where there is none)."""
+    block = 16
+    box = _occupied_box(occ, bi, level, r)
+    if box is None:  # no node reaches the level: trilinear values never do either
+        return
+    ta_box, tb_box = _slab(ob, db, *box)
+    ts, te = torch.maximum(t0, ta_box), torch.minimum(t1, tb_box)
+    active = torch.nonzero(hit & (te >= ts)).view(-1)
+    if active.numel() == 0:
+        return
+    n_samples = int(math.ceil(float((te - ts)[active].max()) / delta)) + 1
+    prev_t = ts.clone()
+    prev_v = torch.zeros_like(ts)
+    for k0 in range(0, n_samples, block):
+        if active.numel() == 0:
+            break
+        ks = torch.arange(k0, min(k0 + block, n_samples), device=ob.device, dtype=torch.float32)
+        t = (ts[active, None] + ks[None] * delta).minimum(te[active, None])  # (A, K)
+        pts = ob[active, None] + db[active, None] * t[..., None]
+        v = torch.empty_like(t)
+        A, K = t.shape
+        step = max(1, chunk // K)
+        for s in range(0, A, step):
+            v[s:s + step] = occ.sample(pts[s:s + step], bi)
+        inside = v >= level
+        found = inside.any(1)
+        first = inside.float().argmax(1)
+        if found.any():
+            ai = active[found]
+            fk = first[found]
+            tb = t[found, fk]
+            vb = v[found, fk]
+            ta = torch.where(fk > 0, t[found, (fk - 1).clamp_min(0)], prev_t[ai])
+            va = torch.where(fk > 0, v[found, (fk - 1).clamp_min(0)], prev_v[ai])
+            start_inside = (k0 == 0) & (fk == 0)
+            t_hit[ai] = _refine_crossing(occ, bi, ob[ai], db[ai], ta, va, tb, vb, level, start_inside)
+        prev_t[active] = t[:, -1]
+        prev_v[active] = v[:, -1]
+        active = active[~found & (t[:, -1] < te[active])]
 
 
 def _occupied_box(occ: ProxyGrid, bi: int, level: float, radius: float):
