@@ -163,13 +163,7 @@ class Context:
         unit: one of s, ms, us, ns (how min/median/mean are stored). items: how many things one
         call of ``fn`` processes (images, rays, ...); gives ``items_per_s = items / median``.
         """
-        if unit not in TIME_UNITS:
-            raise ValueError(f"unit: expected one of {sorted(TIME_UNITS)}, got {unit!r}")
-        repeats = self.repeats if self.repeats is not None else repeats
-        if not isinstance(repeats, int) or repeats < 1:
-            raise ValueError(f"repeats: expected an int >= 1, got {repeats!r}")
-        if not isinstance(warmup, int) or warmup < 0:
-            raise ValueError(f"warmup: expected an int >= 0, got {warmup!r}")
+        repeats = self._timing_args(unit, repeats, warmup)
         if items is not None and not (isinstance(items, (int, float)) and items > 0):
             raise ValueError(f"items: expected a positive number or None, got {items!r}")
         for _ in range(warmup):
@@ -198,6 +192,17 @@ class Context:
         log.info("%s: median %.4g %s over %d repeats", figure_name, figure.median, unit, repeats)
         return figure
 
+    def _timing_args(self, unit: str, repeats: Any, warmup: Any) -> int:
+        """Check ``unit`` and ``warmup``; the repeats to run (the runner's ``--repeats`` wins)."""
+        if unit not in TIME_UNITS:
+            raise ValueError(f"unit: expected one of {sorted(TIME_UNITS)}, got {unit!r}")
+        repeats = self.repeats if self.repeats is not None else repeats
+        if not isinstance(repeats, int) or repeats < 1:
+            raise ValueError(f"repeats: expected an int >= 1, got {repeats!r}")
+        if not isinstance(warmup, int) or warmup < 0:
+            raise ValueError(f"warmup: expected an int >= 0, got {warmup!r}")
+        return repeats
+
     def measure_interleaved(
         self,
         fns: dict[str, Callable[[], Any]],
@@ -217,13 +222,7 @@ class Context:
         if clock not in ("wall", "cpu"):
             raise ValueError(f"clock: expected 'wall' or 'cpu', got {clock!r}")
         now = time.perf_counter if clock == "wall" else time.thread_time
-        if unit not in TIME_UNITS:
-            raise ValueError(f"unit: expected one of {sorted(TIME_UNITS)}, got {unit!r}")
-        repeats = self.repeats if self.repeats is not None else repeats
-        if not isinstance(repeats, int) or repeats < 1:
-            raise ValueError(f"repeats: expected an int >= 1, got {repeats!r}")
-        if not isinstance(warmup, int) or warmup < 0:
-            raise ValueError(f"warmup: expected an int >= 0, got {warmup!r}")
+        repeats = self._timing_args(unit, repeats, warmup)
         if not fns:
             raise ValueError("fns: expected at least one function to time")
         for _ in range(warmup):

@@ -16,7 +16,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..io.checkpoints import atomic_write, atomic_write_text, commit_tree, new_tree  # noqa: F401  (re-exported for the dataset writers)
+from ..io.checkpoints import atomic_write, atomic_write_text, staged_tree  # noqa: F401  (re-exported for the dataset writers)
 
 log = logging.getLogger(__name__)
 

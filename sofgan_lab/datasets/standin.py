@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from PIL import Image
 
 from .. import __version__
 from ..labels import CELEBAMASK19_TO_SOF20, NUM_SOF_CLASSES, SOF, CelebAMask, validate_labels
-from ._common import MAX_SIZE, atomic_save, check_int, commit_tree, new_tree, png, run_jobs
+from ._common import MAX_SIZE, atomic_save, check_int, png, run_jobs, staged_tree
 from .celebamask import CELEBAHQ_IMAGE_DIR, CELEBAMASK_MASK_DIR, CELEBAMASK_PARTS, MASKS_PER_FOLDER
 from .images import FFHQ_IMAGE_DIR
 
@@ -184,8 +183,7 @@ def make_celebamask_standin(out: Any, count: int = 8, *, size: int = 512, image_
     image_size = check_int(image_size, "image_size", 8, MAX_SIZE, allow_none=True) or size
     stride = check_int(stride, "stride", 1)
     out = Path(out)
-    tmp = new_tree(out, overwrite)
-    try:
+    with staged_tree(out, overwrite) as tmp:
         (tmp / CELEBAHQ_IMAGE_DIR).mkdir()
         (tmp / CELEBAMASK_MASK_DIR).mkdir()
         for f in sorted({k * stride // MASKS_PER_FOLDER for k in range(count)}):
@@ -203,10 +201,6 @@ def make_celebamask_standin(out: Any, count: int = 8, *, size: int = 512, image_
                   "yaw_range": list(yaw_range), "pitch_range": list(pitch_range),
                   "source_label_set": "sof20", "keep_source": keep_source, "views": views}
         (tmp / STANDIN_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
-        commit_tree(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("wrote a CelebAMask-HQ stand-in (%d images, masks %d², photos %d²) to %s", count, size,
              image_size, out)
     return out
@@ -231,8 +225,7 @@ def make_ffhq_standin(out: Any, count: int = 8, *, size: int = 128, seed: int = 
                                            {"overwrite": overwrite, "progress": progress})
     per_folder = check_int(per_folder, "per_folder", 1)
     out = Path(out)
-    tmp = new_tree(out, overwrite)
-    try:
+    with staged_tree(out, overwrite) as tmp:
         jobs = [(str(tmp), k, size, seed, yaw_range, pitch_range, per_folder) for k in range(count)]
         for f in sorted({per_folder * (k // per_folder) for k in range(count)}):
             (tmp / FFHQ_IMAGE_DIR / f"{f:05d}").mkdir(parents=True)
@@ -242,9 +235,5 @@ def make_ffhq_standin(out: Any, count: int = 8, *, size: int = 128, seed: int = 
                   "size": size, "per_folder": per_folder, "yaw_range": list(yaw_range),
                   "pitch_range": list(pitch_range), "views": views}
         (tmp / STANDIN_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
-        commit_tree(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("wrote an FFHQ stand-in (%d images at %d²) to %s", count, size, out)
     return out

@@ -11,8 +11,9 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -20,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from .. import __version__
 
 __all__ = ["FORMAT_VERSION", "CheckpointError", "save_module", "load_module", "atomic_write_bytes",
-           "atomic_save_safetensors", "check_output_path", "read_json", "json_int", "json_dict", "inside", "check_finite", "new_tree",
+           "atomic_save_safetensors", "check_output_path", "staged_tree", "read_json", "json_int", "json_dict", "inside", "check_finite", "new_tree",
            "commit_tree", "clean_partials"]
 
 FORMAT_VERSION = 1
@@ -243,6 +244,20 @@ def _owner_alive(tree: Path) -> bool:
     except PermissionError:  # another user's live process
         return True
     return True
+
+
+@contextmanager
+def staged_tree(out: Any, overwrite: bool) -> Iterator[Path]:
+    """``with staged_tree(out, overwrite) as tmp:`` build a whole folder in ``tmp`` (:func:`new_tree`);
+    it replaces ``out`` when the block ends (:func:`commit_tree`) and is removed if the block raises
+    (or is interrupted), so ``out`` is never half-written."""
+    tmp = new_tree(out, overwrite)
+    try:
+        yield tmp
+        commit_tree(tmp, Path(out))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def commit_tree(tmp: Path, out: Path) -> None:

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..cameras import FRAMINGS, Camera, framing as framing_kwargs, random_views
-from ..io.checkpoints import commit_tree, new_tree
+from ..io.checkpoints import staged_tree
 from ..labels import colorize
 from .attributes import instance_rng, sample_attributes
 from .head import build_head
@@ -159,8 +159,7 @@ def write_scans(out: str | os.PathLike, *, instances: int = 122, views: int = 64
     _check_int(views, "views", 1)
     _check_common(size, seed, camera, supersample, framing)
     out = Path(out)
-    tmp = new_tree(out, overwrite)
-    try:
+    with staged_tree(out, overwrite) as tmp:
         jobs = [(str(tmp), i, views, size, seed, camera, supersample, framing) for i in range(instances)]
         _run(jobs, _write_instance, workers, "scans", progress)
         index = {
@@ -171,10 +170,6 @@ def write_scans(out: str | os.PathLike, *, instances: int = 122, views: int = 64
             "names": [f"{i:04d}" for i in range(instances)],
         }
         (tmp / "index.json").write_text(json.dumps(index, indent=2) + "\n")
-        commit_tree(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("wrote %d instances x %d views to %s", instances, views, out)
     return out
 
@@ -214,8 +209,7 @@ def write_photos(out: str | os.PathLike, *, count: int, size: int = 128, seed: i
     if not isinstance(with_segmaps, bool):
         raise TypeError(f"with_segmaps: expected a bool, got {type(with_segmaps).__name__}")
     out = Path(out)
-    tmp = new_tree(out, overwrite)
-    try:
+    with staged_tree(out, overwrite) as tmp:
         for sub in ("images", "meta") + (("segmaps", "segmaps_vis") if with_segmaps else ()):
             (tmp / sub).mkdir()
         jobs = [(str(tmp), i, size, seed, camera, with_segmaps, supersample, framing) for i in range(count)]
@@ -230,9 +224,5 @@ def write_photos(out: str | os.PathLike, *, count: int, size: int = 128, seed: i
                  "camera": camera, "framing": framing, "with_segmaps": with_segmaps, "label_set": "sof20",
                  "supersample": supersample}
         (tmp / "index.json").write_text(json.dumps(index, indent=2) + "\n")
-        commit_tree(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("wrote %d photos to %s", count, out)
     return out

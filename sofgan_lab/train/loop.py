@@ -47,7 +47,7 @@ from .common import (DistInfo, MetricsLogger, all_gather_tensor, apply_schedule_
                      init_distributed, load_checkpoint, resolve_device, save_checkpoint, schedule_config)
 
 __all__ = ["RunningMeans", "CheckpointSpec", "Hook", "TrainLoop", "distributed", "seed_everything", "check_until",
-           "check_run_folder", "check_resume_record", "write_run_record", "write_training_json"]
+           "check_run_folder", "check_resume_record", "config_or_default", "write_run_record", "write_training_json"]
 
 log = logging.getLogger(__name__)
 
@@ -305,6 +305,15 @@ def check_run_folder(out: Path, resume: bool, latest: Path | None, *, name: str 
     if not resume and (latest is not None or (out / "model").exists() or (out / "run.json").exists()):
         raise ValueError(f"{name}: {out} already holds a training run; pass resume=True (--resume) to continue "
                          "it or choose another folder")
+
+
+def config_or_default(value: Any, cls: type, default: Callable[[], Any], name: str) -> Any:
+    """A trainer's ``value`` config, ``default()`` when it is None; a TypeError naming ``name`` when it
+    is of another class."""
+    cfg = value if value is not None else default()
+    if not isinstance(cfg, cls):
+        raise TypeError(f"{name}: expected a {cls.__name__}, got {type(cfg).__name__}")
+    return cfg
 
 
 def check_resume_record(out: Path, record: dict, *, same: Mapping[str, Sequence[str]] = (),

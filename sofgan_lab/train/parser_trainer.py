@@ -67,6 +67,7 @@ from ..labels import NUM_SOF_CLASSES, SOF, SOF20_NAMES, flip_horizontal
 from ..confusion import ConfusionMatrix
 from ..parsing.model import KIND, FaceParser, FaceParserConfig
 from .common import TrainConfigBase, DistInfo, latest_checkpoint, make_warmup_cosine, resolve_device
+from .loop import config_or_default
 from .loop import (CheckpointSpec, Hook, RunningMeans, TrainLoop, check_resume_record, check_run_folder,
                    check_until, seed_everything, write_run_record, write_training_json)
 
@@ -524,12 +525,8 @@ def train_parser(photos_dir: str | os.PathLike, out_dir: str | os.PathLike, conf
     Returns:
         :class:`ParserTrainResult`; when finished ``out_dir/model`` holds the parser.
     """
-    cfg = config if config is not None else ParserTrainConfig()
-    if not isinstance(cfg, ParserTrainConfig):
-        raise TypeError(f"config: expected a ParserTrainConfig, got {type(cfg).__name__}")
-    mcfg = model_config if model_config is not None else FaceParserConfig.small()
-    if not isinstance(mcfg, FaceParserConfig):
-        raise TypeError(f"model_config: expected a FaceParserConfig, got {type(mcfg).__name__}")
+    cfg = config_or_default(config, ParserTrainConfig, ParserTrainConfig, "config")
+    mcfg = config_or_default(model_config, FaceParserConfig, FaceParserConfig.small, "model_config")
     check_until(until)
     if cfg.crop and cfg.crop % mcfg.multiple:
         raise ValueError(f"crop: expected a multiple of {mcfg.multiple} (or 0), got {cfg.crop}")

@@ -73,6 +73,7 @@ from ..texture.discriminator import SIWDiscriminator
 from ..texture.generator import SIWConfig, SIWGenerator, style_mixing_latents
 from ..texture.regions import random_two_style_weights
 from .common import TrainConfigBase, DistInfo, latest_checkpoint
+from .loop import config_or_default
 from .loop import (CheckpointSpec, Hook, RunningMeans, TrainLoop, check_resume_record, check_until, distributed,
                    seed_everything, write_run_record, write_training_json)
 from .siw_data import ImageFolder, SegmapFolder, augment_batch
@@ -445,12 +446,8 @@ def train_siw(images: str | Path, segmaps: str | Path, out: str | Path, *, model
             which start as the identity). The optimizers start afresh. Ignored when ``resume``
             finds a checkpoint.
     """
-    cfg = train_config if train_config is not None else SIWTrainConfig()
-    if not isinstance(cfg, SIWTrainConfig):
-        raise TypeError(f"train_config: expected a SIWTrainConfig, got {type(cfg).__name__}")
-    mcfg = model_config if model_config is not None else SIWConfig.demo(128)
-    if not isinstance(mcfg, SIWConfig):
-        raise TypeError(f"model_config: expected a SIWConfig, got {type(mcfg).__name__}")
+    cfg = config_or_default(train_config, SIWTrainConfig, SIWTrainConfig, "train_config")
+    mcfg = config_or_default(model_config, SIWConfig, lambda: SIWConfig.demo(128), "model_config")
     check_until(until)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit: expected an integer >= 1 or None, got {limit!r}")

@@ -46,6 +46,7 @@ from ..io.checkpoints import atomic_write_bytes
 from ..labels import SOF20_NAMES
 from ..confusion import ConfusionMatrix
 from .common import TrainConfigBase, DistInfo, latest_checkpoint, make_warmup_cosine
+from .loop import config_or_default
 from .loop import (CheckpointSpec, Hook, RunningMeans, TrainLoop, check_resume_record, check_run_folder,
                    check_until, distributed, seed_everything, write_run_record, write_training_json)
 from .sof_data import RayBatch, SOFScanDataset, ViewSplit
@@ -262,12 +263,8 @@ def train_sof(data_root: str | Path, out: str | Path, *, model_config: SOFConfig
     Returns:
         :class:`SOFTrainResult`. When finished, ``out/model`` holds the model and ``training.json``.
     """
-    cfg = train_config if train_config is not None else SOFTrainConfig()
-    if not isinstance(cfg, SOFTrainConfig):
-        raise TypeError(f"train_config: expected a SOFTrainConfig, got {type(cfg).__name__}")
-    mcfg = model_config if model_config is not None else SOFConfig.small()
-    if not isinstance(mcfg, SOFConfig):
-        raise TypeError(f"model_config: expected a SOFConfig, got {type(mcfg).__name__}")
+    cfg = config_or_default(train_config, SOFTrainConfig, SOFTrainConfig, "train_config")
+    mcfg = config_or_default(model_config, SOFConfig, SOFConfig.small, "model_config")
     check_until(until)
     with distributed(cfg.device) as (device, info):
         return _train(Path(data_root), Path(out), mcfg, cfg, resume, progress, until, device, info,
