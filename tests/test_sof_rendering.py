@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -218,3 +219,25 @@ def test_prior_with_few_steps_matches_dense_on_most_pixels(fitted):
     assert agree >= 0.95, agree
     assert agree > plain_agree + 0.02, (agree, plain_agree)  # the prior is what makes 3 steps enough
     assert prior.savings > 2.5  # 11 evaluations per ray -> 4
+
+
+# ------------------------------------------------------------------ issue 20: arguments
+def test_render_rays_and_renderers_check_their_arguments():
+    m = plane_model(0.0)
+    o = torch.tensor([[0.0, 0.0, 3.0]])
+    d = torch.tensor([[0.0, 0.0, -1.0]])
+    with pytest.raises(ValueError, match="start: contains NaN or infinite values"):  # was: a NaN label
+        render_rays(m, Z, o, d, start=torch.full((1, 3), float("nan")))
+    with pytest.raises(ValueError, match="origins: contains NaN"):
+        render_rays(m, Z, torch.full((1, 3), float("inf")), d)
+    with pytest.raises(TypeError, match="directions: expected real coordinates"):
+        render_rays(m, Z, o, d.bool())
+    with pytest.raises(ValueError, match="steps"):
+        render_rays(m, Z, o, d, steps=10 ** 6)
+    with pytest.raises(TypeError, match="chunk"):
+        render_rays(m, Z, o, d, chunk=True)
+    cam = Camera.from_orbit(0.0, 0.0, image_size=8)
+    for fn in (render_dense, render_adaptive, render_with_prior):
+        with pytest.raises(ValueError, match="pixel_offset"):
+            fn(m, Z, cam, pixel_offset=float("nan"))
+    assert torch.isfinite(render_rays(m, Z, o, d, steps=np.int64(1)).logits).all()

@@ -31,7 +31,7 @@ import torch
 
 from ..cameras import Camera
 from ..labels import SOF, colorize
-from .sof import SemanticOccupancyField
+from .sof import SemanticOccupancyField, check_chunk
 
 __all__ = ["Bounds", "grid_axes", "grid_points", "sample_grid", "occupancy_grid", "Mesh",
            "extract_mesh", "DepthSlice", "depth_slice", "classify_points"]
@@ -55,9 +55,7 @@ def _check_model(model: Any) -> SemanticOccupancyField:
 
 
 def _check_chunk(chunk: Any) -> int:
-    if isinstance(chunk, bool) or not isinstance(chunk, numbers.Integral) or chunk < 1:
-        raise ValueError(f"chunk: expected a positive integer, got {chunk!r}")
-    return int(chunk)
+    return check_chunk(chunk)
 
 
 def _check_resolution(resolution: Any) -> int:
