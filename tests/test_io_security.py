@@ -270,3 +270,15 @@ def test_sofgan_unexpected_key_and_foreign_kernel_are_named(tmp_path, siw_offici
     torch.save({"g_ema": sd}, tmp_path / "g_kernel.pt")
     with pytest.raises(CheckpointError, match=r"g_kernel\.pt.*'convs\.0\.conv\.blur\.kernel'"):
         load_official_sofgan(tmp_path / "g_kernel.pt")
+
+
+@pytest.mark.parametrize("text", ["garbage text\n", "go away\n", "{\"model\": 1}\n", "# notes\nlr = 0.1\n"])
+def test_a_text_file_is_not_called_code(tmp_path, text):
+    """A text file whose first byte happens to be an opcode torch's safe unpickler lacks ('g', '{', '#')
+    was refused as a file that "asks to execute code"; it is simply not a checkpoint."""
+    path = tmp_path / "notes.pt"
+    path.write_text(text)
+    with pytest.raises(CheckpointError) as info:
+        load_torch_file(path)
+    msg = str(info.value)
+    assert str(path) in msg and "execute code" not in msg and "\n" not in msg, msg
