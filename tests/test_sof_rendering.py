@@ -233,7 +233,7 @@ def test_render_rays_and_renderers_check_their_arguments():
     with pytest.raises(TypeError, match="directions: expected real coordinates"):
         render_rays(m, Z, o, d.bool())
     with pytest.raises(ValueError, match="steps"):
-        render_rays(m, Z, o, d, steps=10 ** 6)
+        render_rays(m, Z, o, d, steps=1001)
     with pytest.raises(TypeError, match="chunk"):
         render_rays(m, Z, o, d, chunk=True)
     cam = Camera.from_orbit(0.0, 0.0, image_size=8)
