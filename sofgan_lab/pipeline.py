@@ -238,7 +238,8 @@ def _as_code(x: Any, dim: int, name: str) -> torch.Tensor:
         t = x.detach().float().cpu()
     else:
         try:
-            t = torch.as_tensor(np.asarray(x, dtype=np.float32))
+            with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused below
+                t = torch.as_tensor(np.asarray(x, dtype=np.float32))
         except (TypeError, ValueError):
             raise TypeError(f"{name}: expected a seed (int) or a code of {dim} numbers, got {type(x).__name__}") from None
     if t.dim() == 1:

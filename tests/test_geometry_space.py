@@ -425,6 +425,8 @@ def test_huge_temperature_and_amount_are_refused_not_inf_codes(space):
         space.edit(np.full(space.dim, 1e39), "pc1", 1.0)
     with pytest.raises(TypeError, match="temperature"):
         space.sample(2, seed=0, temperature="hot")
+    with pytest.raises(ValueError, match="n: expected an integer in 1..1048576"):  # was: a MemoryError
+        space.sample(10 ** 12, seed=0)
     assert torch.isfinite(space.sample(2, seed=0, temperature=100)).all()
     assert torch.isfinite(space.edit(space.codes[0], "pc1", -1000)).all()
     # numpy numbers are numbers

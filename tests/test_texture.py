@@ -1132,13 +1132,17 @@ def test_non_finite_styles_and_noise_are_refused_naming_the_argument(G, segs, ar
 
 
 def test_mean_latent_and_random_z_check_their_counts(G):
-    with pytest.raises(ValueError, match="n: expected an integer >= 1, got 0"):  # before: a NaN mean
+    with pytest.raises(ValueError, match=r"n: expected an integer in 1\.\.1048576, got 0"):  # before: a NaN mean
         G.mean_latent(0)
-    with pytest.raises(ValueError, match="n: expected an integer >= 0, got -1"):  # before: torch's RuntimeError
+    with pytest.raises(ValueError, match=r"n: expected an integer in 0\.\.1048576, got -1"):  # before: RuntimeError
         G.random_z(-1)
+    with pytest.raises(ValueError, match="n: expected an integer in 0..1048576"):  # before: a multi-line TypeError
+        G.random_z(2 ** 64)
+    with pytest.raises(ValueError, match="n: expected an integer in 1..1048576"):
+        G.mean_latent(2 ** 64)
     with pytest.raises(TypeError, match="n: expected an integer"):
         G.random_z(2.5)
-    with pytest.raises(ValueError, match="k: expected an integer >= 1"):
+    with pytest.raises(ValueError, match="k: expected an integer in 1..64"):
         G.random_z(1, 0)
     with pytest.raises(ValueError, match=r"seed: expected an integer in 0\.\.18446744073709551615"):
         G.random_z(1, seed=2 ** 64)  # before: "Overflow when unpacking long long"

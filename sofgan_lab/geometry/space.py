@@ -29,6 +29,8 @@ __all__ = ["GeometrySpace", "REGIONS", "region_ids", "interpolate", "restricted_
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+#: Most codes one :meth:`GeometrySpace.sample` call draws.
+MAX_SAMPLES = 2 ** 20
 #: Largest :meth:`GeometrySpace.sample` temperature (draws 100x the fitted spread from the means).
 MAX_TEMPERATURE = 100.0
 #: Largest ``|amount|`` of :meth:`GeometrySpace.edit`, in standard deviations of the fitted codes.
@@ -223,8 +225,8 @@ class GeometrySpace:
         ``component`` draws from one component only; ``temperature`` in 0..:data:`MAX_TEMPERATURE` scales
         each draw's deviation from its component mean (0 = the means, 1 = the fitted spread). The same seed gives the
         same codes; components are chosen per sample (not sorted, unlike scikit-learn's sample)."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n: expected an integer >= 1, got {n!r}")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_SAMPLES:
+            raise ValueError(f"n: expected an integer in 1..{MAX_SAMPLES}, got {n!r}")
         temperature = check_number(temperature, "temperature", 0, MAX_TEMPERATURE)
         rng = _rng(seed, generator)
         if component is None:

@@ -56,6 +56,8 @@ _NOISE_MODES = ("const", "random", "none")
 
 #: Seeds torch generators take (64-bit).
 MAX_SEED = 2 ** 64 - 1
+#: Most codes one :meth:`SIWGenerator.random_z` / :meth:`SIWGenerator.mean_latent` call draws.
+MAX_DRAWS = 2 ** 20
 #: Largest width (style_dim, channels, encoder and SPADE widths) an :class:`SIWConfig` accepts.
 MAX_CONFIG_WIDTH = 4096
 
@@ -442,7 +444,7 @@ class SIWGenerator(nn.Module):
     def mean_latent(self, n: int = 4096, seed: int = 0) -> torch.Tensor:
         """Mean of the mapping over ``n`` z ~ N(0, I) drawn from ``seed`` → ``[D]`` (cached until the
         mapping weights change)."""
-        n = check_int(n, "n", 1)
+        n = check_int(n, "n", 1, MAX_DRAWS)
         seed = check_int(seed, "seed", 0, MAX_SEED)
         params = [p for p in self.style.parameters()]
         key = (n, seed, str(self.device), tuple((p.data_ptr(), p._version) for p in params))
@@ -459,9 +461,9 @@ class SIWGenerator(nn.Module):
 
     def random_z(self, n: int, k: int = 1, *, seed: int | None = None,
                  generator: torch.Generator | None = None) -> torch.Tensor:
-        """``[n, k, D]`` standard normal codes (CPU generator, so seeds agree across devices); ``n >= 0``,
-        ``k >= 1``, ``seed`` in ``0..2**64 - 1`` (torch generators take 64-bit seeds)."""
-        n, k = check_int(n, "n", 0), check_int(k, "k", 1)
+        """``[n, k, D]`` standard normal codes (CPU generator, so seeds agree across devices); ``n`` in
+        ``0..MAX_DRAWS``, ``k`` in ``1..64``, ``seed`` in ``0..2**64 - 1`` (torch generators take 64-bit seeds)."""
+        n, k = check_int(n, "n", 0, MAX_DRAWS), check_int(k, "k", 1, 64)
         if generator is None:
             generator = torch.Generator().manual_seed(check_int(seed, "seed", 0, MAX_SEED) if seed is not None else
                                                       int(torch.randint(0, 2 ** 31, ()).item()))
@@ -471,7 +473,7 @@ class SIWGenerator(nn.Module):
 
     def make_noise(self, batch: int = 1, *, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         """Fresh noise maps, one per noise layer, ``[batch, 1, r, r]``."""
-        batch = check_int(batch, "batch", 1)
+        batch = check_int(batch, "batch", 1, MAX_DRAWS)
         out = []
         for i in range(self.config.num_noise):
             r = getattr(self.noises, f"noise_{i}").shape[-1]
