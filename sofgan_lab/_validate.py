@@ -18,7 +18,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ArgumentTypeError", "check_int", "check_number", "check_bool", "check_finite_tensor", "describe"]
+__all__ = ["ArgumentTypeError", "check_int", "check_number", "check_bool", "check_finite_tensor", "describe",
+           "MAX_CODE_ABS"]
+
+#: Largest magnitude of a latent / style code value the models accept: codes are O(1) (a unit normal, a
+#: mapping's output, a fitted geometry code); far larger ones overflow float32 inside the networks and
+#: come out as NaN images (SOF at |z| ~ 1e20, SIW's w at ~ 1e38). 1e6 leaves room for any edit.
+MAX_CODE_ABS = 1e6
 
 
 class ArgumentTypeError(TypeError, ValueError):
@@ -108,12 +114,18 @@ def check_bool(value: Any, name: str) -> bool:
     return bool(value)
 
 
-def check_finite_tensor(t: Any, name: str) -> Any:
-    """``t`` (a tensor) unchanged when every value is finite; ``ValueError`` naming ``name`` otherwise."""
+def check_finite_tensor(t: Any, name: str, max_abs: float | None = None) -> Any:
+    """``t`` (a tensor) unchanged when every value is finite (and, with ``max_abs``, within
+    ``±max_abs``); ``ValueError`` naming ``name`` otherwise."""
     import torch
 
     if t.is_floating_point() or t.is_complex():
-        bad = ~torch.isfinite(t.detach())
+        d = t.detach()
+        bad = ~torch.isfinite(d)
         if bool(bad.any()):
             raise ValueError(f"{name}: contains NaN or infinite values ({int(bad.sum())} of {t.numel()})")
+        if max_abs is not None and d.numel():
+            top = float(d.abs().max())
+            if top > max_abs:
+                raise ValueError(f"{name}: values must lie within ±{max_abs:g}, got one of magnitude {top:.3g}")
     return t

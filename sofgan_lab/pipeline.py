@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from . import __version__
-from ._validate import ArgumentTypeError, check_int, check_number, describe
+from ._validate import MAX_CODE_ABS, ArgumentTypeError, check_finite_tensor, check_int, check_number, describe
 from .cameras import DEFAULT_RADIUS, DEFAULT_TARGET, TRAINED_PITCH_RANGE, TRAINED_YAW_RANGE, Camera
 from .geometry.sof import SemanticOccupancyField
 from .geometry.space import GeometrySpace
@@ -248,7 +248,7 @@ def _as_code(x: Any, dim: int, name: str) -> torch.Tensor:
         raise ValueError(f"{name}: expected a code of shape ({dim},) or (n, {dim}), got {tuple(t.shape)}")
     if not torch.isfinite(t).all():
         raise ValueError(f"{name}: contains NaN or infinite values")
-    return t
+    return check_finite_tensor(t, name, MAX_CODE_ABS)
 
 
 class SofGAN:

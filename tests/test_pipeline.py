@@ -428,3 +428,11 @@ def test_texture_seeds_up_to_64_bits_work(pipe):
     big = pipe(geometry=1, texture=2 ** 64 - 1)
     assert torch.isfinite(big.tensor).all()
     assert torch.equal(big.texture, pipe.siw.random_z(1, seed=2 ** 64 - 1)[0])
+
+
+def test_huge_codes_are_refused_naming_geometry_or_texture(pipe):
+    """A geometry code of 1e20 rendered an all-background portrait with NaN depth."""
+    with pytest.raises(ValueError, match="geometry: values must lie within ±1e\\+06"):
+        pipe(geometry=torch.full((64,), 1e20))
+    with pytest.raises(ValueError, match="texture: values must lie within ±1e\\+06"):
+        pipe(texture=torch.full((32,), 1e7))

@@ -330,3 +330,14 @@ def test_config_upper_bounds_keep_a_tampered_config_from_hanging(name, value):
     with pytest.raises(ValueError, match=name):
         SOFConfig.from_dict({**SOFConfig().to_dict(), name: value})
     SOFConfig.official()  # the release is inside the bounds
+
+
+def test_huge_latents_and_depths_are_refused_not_rendered_as_nan():
+    """``z`` of 1e20 rendered NaN logits and depth; a start depth of 1e300 raised torch's RuntimeError."""
+    m = tiny()
+    with pytest.raises(ValueError, match="z: values must lie within ±1e\\+06, got one of magnitude 1e\\+20"):
+        m.render(torch.full((1, 8), 1e20), wide_camera(8))
+    with pytest.raises(ValueError, match="start_depth"):
+        m.render(latents(1), wide_camera(8), start_depth=1e300)
+    r = m.render(torch.full((1, 8), 1e6), wide_camera(8))
+    assert torch.isfinite(r.logits).all() and torch.isfinite(r.depth).all()

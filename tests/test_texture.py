@@ -1229,3 +1229,16 @@ def test_two_style_weights_refuse_nan_in_a_mapping():
         two_style_weights(torch.tensor([0.5, float("nan"), 0.0, 0.0, 0.0]))
     w = two_style_weights({"hair": np.float32(0.25), "eyes_mouth": torch.tensor(1.0)})
     assert torch.isfinite(w).all() and w[..., 1].max() == 1.0
+
+
+@pytest.mark.parametrize("arg", ["w", "latents", "truncation_latent"])
+def test_huge_styles_are_refused_not_rendered_as_nan(G, segs, arg):
+    """w, W+ latents or a truncation latent of 3e38 gave an all-NaN image (the demodulation overflows)."""
+    d, L = G.style_dim, G.n_latent
+    kw = {"w": {"w": torch.full((1, d), 3e38)}, "latents": {"latents": torch.full((1, L, d), 3e38)},
+          "truncation_latent": {"w": torch.zeros(1, d), "truncation": 0.5,
+                                "truncation_latent": torch.full((d,), 3e38)}}[arg]
+    with pytest.raises(ValueError, match=f"{arg}: values must lie within ±1e\\+06"):
+        render(G, segs[:1], None, **kw)
+    ok = render(G, segs[:1], None, w=torch.full((1, d), 1e6))
+    assert torch.isfinite(ok).all()

@@ -72,3 +72,9 @@ def test_messages_are_one_line_and_short():
     with pytest.raises(TypeError) as info:
         check_number("a" * 10_000 + "\n", "x")
     assert len(str(info.value)) < 200
+
+
+def test_check_finite_tensor_bound():
+    check_finite_tensor(torch.full((2,), 1e6), "z", 1e6)
+    with pytest.raises(ValueError, match=r"z: values must lie within ±1e\+06, got one of magnitude 2e\+06"):
+        check_finite_tensor(torch.tensor([0.0, -2e6]), "z", 1e6)

@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import __version__
-from .._validate import ArgumentTypeError, check_finite_tensor, check_int, check_number, describe
+from .._validate import MAX_CODE_ABS, ArgumentTypeError, check_finite_tensor, check_int, check_number, describe
 from ..cameras import Camera
 from ..labels import NUM_SOF_CLASSES, SOF
 
@@ -226,6 +226,7 @@ class SemanticOccupancyField(nn.Module):
             raise ValueError(f"{name}: expected shape (B, {self.config.latent_dim}), got {tuple(z.shape)}")
         if not torch.isfinite(z).all():
             raise ValueError(f"{name}: contains non-finite values")
+        check_finite_tensor(z, name, MAX_CODE_ABS)  # larger codes overflow the hypernetwork: a NaN render
         return z.float() if not z.is_floating_point() else z
 
     def hyper_weights(self, z: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -358,7 +359,8 @@ class SemanticOccupancyField(nn.Module):
         Python or numpy scalar, a 0-d tensor) for every pixel -> float32 tensor."""
         if isinstance(start_depth, numbers.Real) or (isinstance(start_depth, (np.ndarray, torch.Tensor))
                                                      and start_depth.ndim == 0):
-            return torch.full(shape, check_number(start_depth, "start_depth"), dtype=torch.float32)
+            v = check_number(start_depth, "start_depth", -3e38, 3e38)  # within float32
+            return torch.full(shape, v, dtype=torch.float32)
         if isinstance(start_depth, np.ndarray) and start_depth.dtype.kind in "fiu":
             start_depth = torch.from_numpy(np.ascontiguousarray(start_depth, dtype=np.float32))
         if not isinstance(start_depth, torch.Tensor):

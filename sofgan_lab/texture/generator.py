@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validate import ArgumentTypeError, check_finite_tensor, check_int, check_number, describe
+from .._validate import MAX_CODE_ABS, ArgumentTypeError, check_finite_tensor, check_int, check_number, describe
 from ..labels import NUM_SOFGAN_CLASSES
 from .ops import (
     Blur, EqualLinear, FusedLeakyReLU, PixelNorm, ResBlock, Upsample, resize_bilinear,
@@ -598,11 +598,12 @@ class SIWGenerator(nn.Module):
                                  f"{tuple(t.shape)}")
             if not t.is_floating_point():
                 raise ArgumentTypeError(f"noise[{i}]: expected a float tensor, got dtype {t.dtype}")
-            out.append(check_finite_tensor(t, f"noise[{i}]").to(self.device))
+            out.append(check_finite_tensor(t, f"noise[{i}]", MAX_CODE_ABS).to(self.device))
         return out
 
     def _float_tensor(self, x: Any, name: str) -> torch.Tensor:
-        """A float tensor (or array) with finite values on the module's device; errors name ``name``."""
+        """A float tensor (or array) of finite values within ±:data:`MAX_CODE_ABS` on the module's device;
+        errors name ``name``."""
         if isinstance(x, torch.Tensor):
             t = x
         elif isinstance(x, np.ndarray) and x.dtype.kind in "fiu":
@@ -617,7 +618,7 @@ class SIWGenerator(nn.Module):
             raise ArgumentTypeError(f"{name}: expected a float tensor, got {describe(x)}")
         if not torch.is_floating_point(t):
             raise ArgumentTypeError(f"{name}: expected a float tensor, got dtype {t.dtype}")
-        return check_finite_tensor(t, name).to(self.device)
+        return check_finite_tensor(t, name, MAX_CODE_ABS).to(self.device)
 
     # ---------------------------------------------------------------- forward
     def forward(self, segmap: Any, z: torch.Tensor | None = None, *, w: torch.Tensor | None = None,
