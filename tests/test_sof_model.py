@@ -264,9 +264,8 @@ def test_saved_files_get_the_usual_permissions(tmp_path):
     (dict(steps=-1), ValueError, r"steps: expected an integer in 0\.\.1000, got -1"),  # was: no marching
     (dict(steps=2.7), TypeError, "steps: expected an integer .* got 2.7"),               # was: 2 steps
     (dict(steps="abc"), TypeError, "steps: expected an integer .* got 'abc'"),           # was: int()'s error
-    (dict(chunk=True), TypeError, r"chunk: expected an integer in 1\.\.2147483648, got True"),          # was: chunk 1
+    (dict(chunk=True), TypeError, "chunk: expected an integer >= 1, got True"),          # was: chunk 1
     (dict(chunk=2.0), TypeError, "chunk"),
-    (dict(chunk=2 ** 70), ValueError, "chunk"),  # was: torch's "cannot be converted to type float" RuntimeError
     (dict(start_depth=torch.full((1, 8, 8), math.inf)), ValueError,
      "start_depth: contains NaN or infinite values"),                                     # was: inf depth
     (dict(start_depth=torch.full((1, 8, 8), math.nan)), ValueError, "start_depth: contains NaN"),

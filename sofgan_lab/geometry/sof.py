@@ -55,8 +55,8 @@ def check_steps(steps: Any, default: int) -> int:
 
 
 def check_chunk(chunk: Any) -> int:
-    """Rays (or points) per field call: an integer in 1..2**31; errors name ``chunk``."""
-    return check_int(chunk, "chunk", 1, 2 ** 31)
+    """Rays (or points) per field call: an integer >= 1; errors name ``chunk``."""
+    return check_int(chunk, "chunk", 1)
 
 
 @dataclass(frozen=True)

@@ -594,8 +594,8 @@ class SIWGenerator(nn.Module):
             if not isinstance(t, torch.Tensor):
                 raise ArgumentTypeError(f"noise[{i}]: expected a tensor [N, 1, {r}, {r}] or None, got {describe(t)}")
             if t.ndim != 4 or t.shape[1] != 1 or t.shape[0] not in (1, batch) or tuple(t.shape[2:]) != (r, r):
-                raise ValueError(f"noise[{i}]: expected shape [1, 1, {r}, {r}] or [{batch}, 1, {r}, {r}], got "
-                                 f"{tuple(t.shape)}")
+                want = f"[1, 1, {r}, {r}]" + (f" or [{batch}, 1, {r}, {r}]" if batch > 1 else "")
+                raise ValueError(f"noise[{i}]: expected shape {want}, got {tuple(t.shape)}")
             if not t.is_floating_point():
                 raise ArgumentTypeError(f"noise[{i}]: expected a float tensor, got dtype {t.dtype}")
             out.append(check_finite_tensor(t, f"noise[{i}]", MAX_CODE_ABS).to(self.device))
