@@ -640,7 +640,10 @@ class SofGAN:
             # greyscale / palette / 32-bit images hold ids (our seg_XX.png), the rest are coloured maps
             x = np.array(x) if x.mode in _ID_IMAGE_MODES else np.array(x.convert("RGB"))
         if isinstance(x, (list, tuple)):
-            x = np.asarray(x)
+            try:
+                x = np.asarray(x)
+            except ValueError:  # ragged
+                raise ValueError("label_map: a list must hold rows of equal length (a (H, W) grid of ids)") from None
         if not isinstance(x, (np.ndarray, torch.Tensor)):
             raise ArgumentTypeError(f"label_map: expected a label map (numpy array, torch tensor or PIL image), "
                                     f"got {describe(x)}")
