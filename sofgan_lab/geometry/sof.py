@@ -295,10 +295,11 @@ class SemanticOccupancyField(nn.Module):
 
         Memory is bounded by ``chunk`` rays per latent at a time; rays that miss the bounding
         sphere are background (logit 0 for background, :data:`MISS_LOGIT` for the rest) without
-        marching. ``start_depth`` (B, H, W) finite (tensor or numpy; one number: every pixel), when given, starts each ray at that
-        camera-space depth instead of on the sphere (the depth prior; pixels with depth <= 0 keep the
-        sphere start; depths beyond the sphere's far side are refused). ``steps``: marcher steps,
-        ``None`` (the config's ``march_steps``) or 0..:data:`MAX_MARCH_STEPS`; ``pixel_offset`` in [0, 1].
+        marching. ``start_depth`` (B, H, W) finite (tensor or numpy; one number: every pixel), when
+        given, starts each ray at that camera-space depth instead of on the sphere (the depth prior;
+        pixels with depth <= 0 keep the sphere start; depths beyond the sphere's far side are
+        refused). ``steps``: marcher steps, ``None`` (the config's ``march_steps``) or
+        0..:data:`MAX_MARCH_STEPS`; ``pixel_offset`` in [0, 1]; ``z`` finite, within ±1e6.
         Runs on the module's device; results are returned on it.
         """
         z = self.check_latent(z)

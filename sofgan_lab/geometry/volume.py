@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._validate import check_int
 from ..cameras import Camera
 from ..labels import SOF, colorize
 from .sof import SemanticOccupancyField, check_chunk
@@ -59,11 +60,7 @@ def _check_chunk(chunk: Any) -> int:
 
 
 def _check_resolution(resolution: Any) -> int:
-    if isinstance(resolution, bool) or not isinstance(resolution, numbers.Integral):
-        raise TypeError(f"resolution: expected an int, got {resolution!r} ({type(resolution).__name__})")
-    if not 2 <= resolution <= MAX_RESOLUTION:
-        raise ValueError(f"resolution: expected an int in 2..{MAX_RESOLUTION}, got {resolution}")
-    return int(resolution)
+    return check_int(resolution, "resolution", 2, MAX_RESOLUTION)
 
 
 def _is_number(v: Any) -> bool:
