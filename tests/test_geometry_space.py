@@ -441,3 +441,11 @@ def test_load_of_a_garbage_npz_names_the_file(space, tmp_path, data):
     with pytest.raises(CheckpointError, match=f"directory: {d / 'space.npz'} cannot be read") as info:
         GeometrySpace.load(d)
     assert "\n" not in str(info.value)
+
+
+def test_direction_of_a_non_name_is_named_in_one_short_line(space):
+    """A direction of 10**400 repeated its 400 digits in the message; a list raised "unhashable type"."""
+    for bad in (10 ** 400, ["pc1"], None):
+        with pytest.raises(TypeError, match="direction: expected a name") as info:
+            space.edit(space.codes[0], bad, 1.0)
+        assert len(str(info.value)) < 200

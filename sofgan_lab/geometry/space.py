@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from .._validate import check_finite_tensor, check_number
+from .._validate import ArgumentTypeError, check_finite_tensor, check_number, describe
 
 __all__ = ["GeometrySpace", "REGIONS", "region_ids", "interpolate", "restricted_edit", "EditResult"]
 
@@ -267,7 +267,10 @@ class GeometrySpace:
     def direction(self, name: str) -> torch.Tensor:
         """Unit direction ``(D,)``: ``"pc1"``, ``"pc2"``, ... (1-based principal components) or an
         attribute name given to :meth:`fit`."""
-        if isinstance(name, str) and name.startswith("pc") and name[2:].isdigit():
+        if not isinstance(name, str):
+            raise ArgumentTypeError(f"direction: expected a name ('pc1', 'pc2', ... or an attribute), got "
+                                    f"{describe(name)}")
+        if name.startswith("pc") and name[2:].isdigit():
             i = int(name[2:])
             if not 1 <= i <= self.pca_components.shape[0]:
                 raise ValueError(f"direction: {name!r} is out of range (pc1..pc{self.pca_components.shape[0]})")
