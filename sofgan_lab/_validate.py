@@ -119,13 +119,12 @@ def check_finite_tensor(t: Any, name: str, max_abs: float | None = None) -> Any:
     ``±max_abs``); ``ValueError`` naming ``name`` otherwise."""
     import torch
 
-    if t.is_floating_point() or t.is_complex():
+    if (t.is_floating_point() or t.is_complex()) and t.numel():
         d = t.detach()
-        bad = ~torch.isfinite(d)
-        if bool(bad.any()):
-            raise ValueError(f"{name}: contains NaN or infinite values ({int(bad.sum())} of {t.numel()})")
-        if max_abs is not None and d.numel():
-            top = float(d.abs().max())
-            if top > max_abs:
-                raise ValueError(f"{name}: values must lie within ±{max_abs:g}, got one of magnitude {top:.3g}")
+        top = float(d.abs().amax())  # one reduction (one device sync); NaN propagates
+        if not math.isfinite(top):
+            bad = int((~torch.isfinite(d)).sum())
+            raise ValueError(f"{name}: contains NaN or infinite values ({bad} of {t.numel()})")
+        if max_abs is not None and top > max_abs:
+            raise ValueError(f"{name}: values must lie within ±{max_abs:g}, got one of magnitude {top:.3g}")
     return t

@@ -224,9 +224,12 @@ class SemanticOccupancyField(nn.Module):
             z = z[None]
         if z.dim() != 2 or z.shape[1] != self.config.latent_dim:
             raise ValueError(f"{name}: expected shape (B, {self.config.latent_dim}), got {tuple(z.shape)}")
-        if not torch.isfinite(z).all():
+        zf = z if z.is_floating_point() else z.float()
+        top = float(zf.detach().abs().amax()) if z.numel() else 0.0  # one reduction; NaN propagates
+        if not math.isfinite(top):
             raise ValueError(f"{name}: contains non-finite values")
-        check_finite_tensor(z, name, MAX_CODE_ABS)  # larger codes overflow the hypernetwork: a NaN render
+        if top > MAX_CODE_ABS:  # larger codes overflow the hypernetwork: a NaN render
+            raise ValueError(f"{name}: values must lie within ±{MAX_CODE_ABS:g}, got one of magnitude {top:.3g}")
         return z.float() if not z.is_floating_point() else z
 
     def hyper_weights(self, z: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
