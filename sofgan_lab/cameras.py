@@ -47,6 +47,8 @@ from typing import Any, Sequence
 
 import torch
 
+from ._validate import check_number
+
 __all__ = [
     "DEFAULT_TARGET",
     "DEFAULT_RADIUS",
@@ -890,9 +892,9 @@ class Camera:
     # ---- geometry ----------------------------------------------------------------------------
 
     def pixel_grid(self, pixel_offset: float = 0.5) -> torch.Tensor:
-        """``(H, W, 2)`` image coordinates ``(x, y) = (j + pixel_offset, i + pixel_offset)``."""
-        if not isinstance(pixel_offset, numbers.Real) or isinstance(pixel_offset, bool):
-            raise TypeError(f"pixel_offset: expected a number, got {type(pixel_offset).__name__}")
+        """``(H, W, 2)`` image coordinates ``(x, y) = (j + pixel_offset, i + pixel_offset)``;
+        ``pixel_offset`` a finite number in [0, 1] (where in the pixel it is sampled)."""
+        pixel_offset = check_number(pixel_offset, "pixel_offset", 0, 1)
         ys = torch.arange(self.height, dtype=self.dtype, device=self.device) + float(pixel_offset)
         xs = torch.arange(self.width, dtype=self.dtype, device=self.device) + float(pixel_offset)
         gy, gx = torch.meshgrid(ys, xs, indexing="ij")

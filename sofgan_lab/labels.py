@@ -49,6 +49,7 @@ same colour in every set.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import types
 from collections.abc import Iterable, Mapping
@@ -719,9 +720,10 @@ def decolorize(rgb: Any, palette: str | Any = "sof20", tolerance: float | None =
             "Use an injective palette such as 'sof20'."
         )
     if tolerance is not None:
-        tolerance = float(tolerance)
-        if not tolerance >= 0:
-            raise ValueError(f"tolerance: expected a number >= 0 or None, got {tolerance}")
+        from ._validate import check_number
+
+        inf = isinstance(tolerance, float) and tolerance == math.inf  # as None: every pixel is accepted
+        tolerance = math.inf if inf else check_number(tolerance, "tolerance", 0)
     if _is_tensor(rgb):
         rgb = rgb.detach().cpu().numpy()
     a = np.asarray(rgb)

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from ._validate import MAX_CODE_ABS, ArgumentTypeError, check_finite_tensor, check_int, check_number, describe
 from .cameras import DEFAULT_RADIUS, DEFAULT_TARGET, TRAINED_PITCH_RANGE, TRAINED_YAW_RANGE, Camera
 from .geometry.sof import SemanticOccupancyField
 from .geometry.space import GeometrySpace
@@ -279,6 +280,9 @@ class LabelSurfaceCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+#: PIL modes whose pixel values are class ids ('L' 8-bit, 'P' palette indices, 'I' / 'I;16' integers).
+_ID_IMAGE_MODES = ("L", "P", "I", "I;16", "I;16B", "I;16L")
+_WIDE_UNSIGNED = tuple(getattr(torch, n) for n in ("uint16", "uint32", "uint64") if hasattr(torch, n))
 
 
 def _is_int(x: Any) -> bool:
@@ -301,7 +305,8 @@ def _as_code(x: Any, dim: int, name: str) -> torch.Tensor:
         t = x.detach().float().cpu()
     else:
         try:
-            t = torch.as_tensor(np.asarray(x, dtype=np.float32))
+            with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused below
+                t = torch.as_tensor(np.asarray(x, dtype=np.float32))
         except (TypeError, ValueError):
             raise TypeError(f"{name}: expected a seed (int) or a code of {dim} numbers, got {type(x).__name__}") from None
     if t.dim() == 1:
@@ -310,7 +315,7 @@ def _as_code(x: Any, dim: int, name: str) -> torch.Tensor:
         raise ValueError(f"{name}: expected a code of shape ({dim},) or (n, {dim}), got {tuple(t.shape)}")
     if not torch.isfinite(t).all():
         raise ValueError(f"{name}: contains NaN or infinite values")
-    return t
+    return check_finite_tensor(t, name, MAX_CODE_ABS)
 
 
 class SofGAN:
@@ -442,10 +447,9 @@ class SofGAN:
     # ------------------------------------------------------------------ arguments
     @staticmethod
     def check_truncation(t: Any) -> float:
-        """``t`` as a float ψ in [0, 1]; a ``ValueError`` naming ``truncation`` otherwise."""
-        if isinstance(t, bool) or not isinstance(t, (int, float, np.floating)) or not math.isfinite(t) or not 0 <= t <= 1:
-            raise ValueError(f"truncation: expected a number in [0, 1], got {t!r}")
-        return float(t)
+        """``t`` (a Python or numpy number, or a 0-d tensor) as a float ψ in [0, 1]; a ``ValueError``
+        naming ``truncation`` otherwise."""
+        return check_number(t, "truncation", 0, 1)
 
     @staticmethod
     def check_pose_range(pose_range: Mapping[str, Any] | None) -> dict:
@@ -504,18 +508,22 @@ class SofGAN:
                 out[k] = None
                 continue
             if k == "target":
-                vals = list(v) if isinstance(v, (list, tuple, np.ndarray)) else None
-                if vals is None or len(vals) != 3 or not all(
-                        not isinstance(x, bool) and isinstance(x, (int, float, np.floating, np.integer))
-                        and math.isfinite(x) for x in vals):
+                vals = list(v) if isinstance(v, (list, tuple, np.ndarray, torch.Tensor)) else None
+                try:
+                    ok = vals is not None and len(vals) == 3
+                    vals = [check_number(x, f"{name}: target") for x in vals] if ok else None
+                except ValueError:
+                    vals = None
+                if vals is None:
                     raise ValueError(f"{name}: target must be 3 finite numbers (x, y, z), got {v!r}")
-                out[k] = [float(x) for x in vals]
+                out[k] = vals
                 continue
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v):
-                raise ValueError(f"{name}: {k} must be a finite number, got {v!r}")
-            if k == "zoom" and not float(v) > 0:
+            try:  # numbers: Python, numpy, or 0-d tensors
+                out[k] = check_number(v, f"{name}: {k}")
+            except ValueError:
+                raise ValueError(f"{name}: {k} must be a finite number, got {v!r}") from None
+            if k == "zoom" and not out[k] > 0:
                 raise ValueError(f"{name}: zoom must be > 0, got {v!r}")
-            out[k] = float(v)
         return out
 
     def camera(self, yaw: float | None = None, pitch: float | None = None, radius: float | None = None,
@@ -574,16 +582,21 @@ class SofGAN:
             return torch.stack([a, b], 0)[None]
         seeds = self._seeds(texture)
         if seeds is not None:
-            return torch.cat([self.siw.random_z(1, seed=s).cpu() for s in seeds])
+            return torch.cat([self.siw.random_z(1, seed=self._texture_seed(s, "texture")).cpu() for s in seeds])
         return _as_code(texture, dim, "texture")[:, None]
 
     def _one_texture(self, t: Any, dim: int, name: str) -> torch.Tensor:
         if _is_int(t):
-            return self.siw.random_z(1, seed=int(t)).cpu()[0, 0]
+            return self.siw.random_z(1, seed=self._texture_seed(t, name)).cpu()[0, 0]
         c = _as_code(t, dim, name)
         if c.shape[0] != 1:
             raise ValueError(f"{name}: expected one code ({dim},), got {tuple(c.shape)}")
         return c[0]
+
+    @staticmethod
+    def _texture_seed(seed: Any, name: str) -> int:
+        """A texture seed: torch generators take 64-bit seeds, so 0..2**64 - 1."""
+        return check_int(seed, f"{name}: seed", 0, 2 ** 64 - 1)
 
     @staticmethod
     def _seeds(x: Any) -> list[int] | None:
@@ -660,7 +673,9 @@ class SofGAN:
         try:
             return two_style_weights(dict(region_mix), batch=n)
         except (ValueError, TypeError) as exc:
-            raise type(exc)(f"region_mix: {str(exc).partition(': ')[2] or exc}") from None
+            msg = str(exc)
+            msg = f"region_mix{msg[1:]}" if msg.startswith(("p:", "p[")) else f"region_mix: {msg}"
+            raise type(exc)(msg) from None
 
     def _texturize(self, seg17: torch.Tensor, texture: torch.Tensor, region_mix: Any, truncation: float | None):
         n = seg17.shape[0]
@@ -709,22 +724,43 @@ class SofGAN:
     def from_segmap(self, label_map: Any, texture: Any = 0, *, label_set: str = "sof20",
                     region_mix: Mapping | None = None, truncation: float | None = None) -> "Portrait | PortraitList":
         """Texture a given label map (painted or parsed): ``label_map`` ``(H, W)`` or ``(N, H, W)`` ids of
-        ``label_set`` ("sof20" or "sofgan17"; numpy, torch, or an RGB image coloured with that
-        label set's palette)."""
+        ``label_set`` ("sof20" or "sofgan17"; numpy, torch, or an RGB uint8 image coloured with that
+        label set's palette). A PIL image in mode 'L', 'P' or 'I' (e.g. a ``seg_XX.png`` the synthetic
+        writers save) holds ids; other PIL modes are decoded as colours."""
         from .labels import decolorize, validate_labels
 
         if label_set not in ("sof20", "sofgan17"):
             raise ValueError(f"label_set: expected 'sof20' or 'sofgan17', got {label_set!r}")
         x = label_map
         if hasattr(x, "mode") and hasattr(x, "size") and not isinstance(x, (np.ndarray, torch.Tensor)):  # PIL
-            x = np.asarray(x.convert("RGB"))
+            # greyscale / palette / 32-bit images hold ids (our seg_XX.png), the rest are coloured maps
+            x = np.array(x) if x.mode in _ID_IMAGE_MODES else np.array(x.convert("RGB"))
+        if isinstance(x, (list, tuple)):
+            try:
+                x = np.asarray(x)
+            except ValueError:  # ragged
+                raise ValueError("label_map: a list must hold rows of equal length (a (H, W) grid of ids)") from None
+        if not isinstance(x, (np.ndarray, torch.Tensor)):
+            raise ArgumentTypeError(f"label_map: expected a label map (numpy array, torch tensor or PIL image), "
+                                    f"got {describe(x)}")
+        if isinstance(x, np.ndarray) and x.ndim == 3 and x.shape[-1] == 3 and x.dtype != np.uint8:
+            raise ArgumentTypeError(f"label_map: an RGB image must be uint8 (H, W, 3), got dtype {x.dtype} "
+                                    "(convert it, or pass class ids (H, W))")
         if isinstance(x, np.ndarray) and x.ndim == 3 and x.shape[-1] == 3 and x.dtype == np.uint8:
             x = decolorize(x, label_set)
-        t = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x.detach().cpu()
-        if t.is_floating_point() or t.dtype == torch.bool:
-            raise TypeError(f"label_map: expected integer class ids, got dtype {t.dtype}")
+        if isinstance(x, np.ndarray) and (x.dtype == object or x.dtype.kind not in "biuf"):
+            raise ArgumentTypeError(f"label_map: expected integer class ids, got dtype {x.dtype}")
+        if isinstance(x, np.ndarray) and x.dtype.kind == "u" and x.dtype.itemsize > 1:
+            x = x.astype(np.int64)  # torch has no arithmetic on uint16/32/64
+        t = torch.as_tensor(x) if not isinstance(x, torch.Tensor) else x.detach().cpu()
+        if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+            raise ArgumentTypeError(f"label_map: expected integer class ids, got dtype {t.dtype}")
+        if t.dtype in _WIDE_UNSIGNED:
+            t = t.to(torch.int64)
         if t.dim() not in (2, 3):
             raise ValueError(f"label_map: expected shape (H, W) or (N, H, W), got {tuple(t.shape)}")
+        if t.numel() == 0:
+            raise ValueError(f"label_map: is empty (shape {tuple(t.shape)})")
         single = t.dim() == 2
         t = t[None] if single else t
         validate_labels(t, label_set, name="label_map")

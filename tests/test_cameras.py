@@ -792,3 +792,13 @@ def test_framing_name_names_the_named_framings_only():
     assert framing_name([0.0, 0.1, 0.0], 1) == "official"
     assert framing_name(PORTRAIT_TARGET, 1.0) is None
     assert framing_name((0.0, 0.2, 0.0), PORTRAIT_ZOOM) is None
+
+
+@pytest.mark.parametrize("bad, exc", [(math.nan, ValueError), (math.inf, ValueError), (-0.5, ValueError),
+                                      (1.5, ValueError), ("0.5", TypeError), (True, TypeError)])
+def test_pixel_offset_must_be_a_finite_number_in_0_1(bad, exc):
+    """Before: ``pixel_offset=nan`` gave NaN rays, which every renderer turned into all background."""
+    cam = Camera.from_orbit(0.0, 0.0, image_size=4)
+    with pytest.raises(exc, match="pixel_offset"):
+        cam.rays(pixel_offset=bad)
+    assert torch.equal(cam.rays(pixel_offset=np.float32(0.25)).origins, cam.rays(pixel_offset=0.25).origins)

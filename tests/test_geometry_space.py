@@ -410,3 +410,42 @@ def test_sample_and_query_bad_inputs(space):
         space.edit(space.codes[0], "smile", 1.0)
     with pytest.raises(ValueError, match="direction"):
         space.direction_std("pc0")
+
+
+# ------------------------------------------------------------------ issue 20: bad input
+def test_huge_temperature_and_amount_are_refused_not_inf_codes(space):
+    """Before: ``temperature=1e300`` and ``amount=1e308`` returned codes of inf."""
+    with pytest.raises(ValueError, match=r"temperature: expected a number in \[0, 100.0\], got 1e\+300"):
+        space.sample(2, seed=0, temperature=1e300)
+    with pytest.raises(ValueError, match=r"amount: expected a number in \[-1000.0, 1000.0\], got 1e\+308"):
+        space.edit(space.codes[0], "pc1", 1e308)
+    with pytest.raises(ValueError, match="amount"):
+        space.edit(space.codes[0], "pc1", -1e308)
+    with pytest.raises(ValueError, match="z: contains NaN or infinite"):  # beyond float32
+        space.edit(np.full(space.dim, 1e39), "pc1", 1.0)
+    with pytest.raises(TypeError, match="temperature"):
+        space.sample(2, seed=0, temperature="hot")
+    with pytest.raises(ValueError, match="n: expected an integer in 1..1048576"):  # was: a MemoryError
+        space.sample(10 ** 12, seed=0)
+    assert torch.isfinite(space.sample(2, seed=0, temperature=100)).all()
+    assert torch.isfinite(space.edit(space.codes[0], "pc1", -1000)).all()
+    # numpy numbers are numbers
+    assert torch.equal(space.sample(2, seed=0, temperature=np.float32(0.5)), space.sample(2, seed=0, temperature=0.5))
+    assert torch.equal(space.edit(space.codes[0], "pc1", np.float32(2)), space.edit(space.codes[0], "pc1", 2.0))
+
+
+@pytest.mark.parametrize("data", [b"", b"not an npz archive at all", b"PK\x03\x04truncated zip"])
+def test_load_of_a_garbage_npz_names_the_file(space, tmp_path, data):
+    d = space.save(tmp_path / "space")
+    (d / "space.npz").write_bytes(data)
+    with pytest.raises(CheckpointError, match=f"directory: {d / 'space.npz'} cannot be read") as info:
+        GeometrySpace.load(d)
+    assert "\n" not in str(info.value)
+
+
+def test_direction_of_a_non_name_is_named_in_one_short_line(space):
+    """A direction of 10**400 repeated its 400 digits in the message; a list raised "unhashable type"."""
+    for bad in (10 ** 400, ["pc1"], None):
+        with pytest.raises(TypeError, match="direction: expected a name") as info:
+            space.edit(space.codes[0], bad, 1.0)
+        assert len(str(info.value)) < 200

@@ -293,3 +293,15 @@ def test_atomic_write_leaves_the_old_file_or_the_new_one(tmp_path):
     atomic_write_text(tmp_path / "t.json", "{}\n")
     assert target.read_bytes() == b"two" and (tmp_path / "t.json").read_text() == "{}\n"
     assert (target.stat().st_mode & 0o777) != 0o600                          # not mkstemp's private mode
+
+
+@pytest.mark.parametrize("text", ["garbage text\n", "go away\n", "{\"model\": 1}\n", "# notes\nlr = 0.1\n"])
+def test_a_text_file_is_not_called_code(tmp_path, text):
+    """A text file whose first byte happens to be an opcode torch's safe unpickler lacks ('g', '{', '#')
+    was refused as a file that "asks to execute code"; it is simply not a checkpoint."""
+    path = tmp_path / "notes.pt"
+    path.write_text(text)
+    with pytest.raises(CheckpointError) as info:
+        load_torch_file(path)
+    msg = str(info.value)
+    assert str(path) in msg and "execute code" not in msg and "\n" not in msg, msg

@@ -723,6 +723,13 @@ def test_decolorize_input_errors():
         L.decolorize(np.zeros((2, 2, 4), np.uint8))
     with pytest.raises(ValueError, match="tolerance"):
         L.decolorize(np.zeros((2, 2, 3), np.uint8), tolerance=-1)
+    # issue 20: a non-number tolerance named the argument nowhere ("could not convert string to float")
+    for bad in ("x", [3], True, float("nan")):
+        with pytest.raises((TypeError, ValueError), match="tolerance: expected a finite number >= 0"):
+            L.decolorize(np.zeros((2, 2, 3), np.uint8), tolerance=bad)
+    rgb = np.full((1, 1, 3), 200, np.uint8)  # far from every colour
+    assert L.decolorize(rgb, tolerance=float("inf")).tolist() == L.decolorize(rgb, tolerance=None).tolist()
+    assert L.decolorize(rgb, tolerance=np.float32(1e6)).tolist() == L.decolorize(rgb, tolerance=None).tolist()
 
 
 def test_decolorize_accepts_torch_uint8():

@@ -5,7 +5,7 @@ Every ``import`` and ``from ... import`` in ``sofgan_lab/`` and ``widgets/`` (in
 imported one; a unit is a subpackage or a top-level module (``sofgan_lab.io.official``, the official
 importer, is a unit of its own). Bottom to top:
 
-1. ``labels``, ``cameras``, ``images``, ``confusion``, ``io`` (the native format), ``demo``
+1. ``_validate`` (shared argument checks), ``labels``, ``cameras``, ``images``, ``confusion``, ``io`` (the native format), ``demo``
 2. ``synthetic``, ``geometry``, ``texture``
 3. ``io.official``
 4. ``pipeline``
@@ -29,7 +29,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 LEVELS = {
-    "labels": 1, "cameras": 1, "images": 1, "confusion": 1, "io": 1, "demo": 1,
+    "_validate": 1, "labels": 1, "cameras": 1, "images": 1, "confusion": 1, "io": 1, "demo": 1,
     "synthetic": 2, "geometry": 2, "texture": 2,
     "io.official": 3,
     "pipeline": 4,

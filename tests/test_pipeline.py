@@ -401,3 +401,91 @@ def test_label_surface_cache_hits_and_evicts_least_recently_used(pipe, monkeypat
     assert len(cache) == 0
     with pytest.raises(ValueError, match="size: expected a positive integer"):
         LabelSurfaceCache(pipe, size=0)
+
+
+# ------------------------------------------------------------------ issue 20: bad input never gives garbage
+@pytest.mark.parametrize("mode", ["L", "P", "I", "I;16"])
+def test_from_segmap_reads_greyscale_palette_and_integer_images_as_ids(pipe, mode):
+    """A label map saved as greyscale ids (our ``seg_XX.png``) is ids, not colours: before, ids <= 17
+    decoded as near-black colours and became all background, larger ones a colour error."""
+    p = pipe(geometry=1, texture=2)
+    assert len(np.unique(p.segmap)) > 3
+    img = Image.fromarray(p.segmap)  # 'L'
+    if mode == "P":
+        img = img.convert("P")
+    elif mode != "L":
+        img = Image.fromarray(p.segmap.astype(np.int32 if mode == "I" else np.uint16))
+    assert img.mode == mode
+    if mode in ("L", "P"):  # as read back from a PNG file
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        img = Image.open(buf)
+        assert img.mode == mode
+    back = pipe.from_segmap(img, texture=2)
+    np.testing.assert_array_equal(back.segmap, p.segmap)
+    assert torch.equal(back.tensor, p.tensor)
+
+
+def test_from_segmap_still_decodes_colour_images(pipe):
+    p = pipe(geometry=1, texture=2)
+    back = pipe.from_segmap(p.segmap_image(), texture=2)  # an RGB PIL image in the SOF-20 palette
+    np.testing.assert_array_equal(back.segmap, p.segmap)
+
+
+@pytest.mark.parametrize("label_map, exc, match", [
+    (np.zeros((0, 0), np.int64), ValueError, r"label_map: is empty \(shape \(0, 0\)\)"),
+    (np.zeros((2, 0, 5), np.int64), ValueError, "label_map: is empty"),
+    (np.zeros((8, 8, 3), np.uint16), TypeError, "label_map: an RGB image must be uint8"),
+    ("seg_00.png", TypeError, "label_map: expected a label map .* got 'seg_00.png' \\(str\\)"),
+    (None, TypeError, "label_map: expected a label map"),
+    (np.array([["a", "b"]]), TypeError, "label_map: expected integer class ids, got dtype <U1"),
+    (np.zeros((4, 4), np.complex64), TypeError, "label_map: expected integer class ids"),
+])
+def test_from_segmap_bad_maps_name_label_map(pipe, label_map, exc, match):
+    with pytest.raises(exc, match=match):
+        pipe.from_segmap(label_map)
+
+
+def test_from_segmap_accepts_wide_unsigned_ids(pipe):
+    p = pipe(geometry=1, texture=2)
+    back = pipe.from_segmap(p.segmap.astype(np.uint16), texture=2)  # torch has no uint16 arithmetic
+    np.testing.assert_array_equal(back.segmap, p.segmap)
+
+
+def test_numpy_and_0d_tensor_numbers_are_accepted(pipe):
+    """``truncation=np.float32(0.5)`` and a 0-d tensor yaw were refused as "not a number"."""
+    ref = pipe(geometry=1, texture=2, truncation=0.5, camera={"yaw": 10.0, "pitch": -3.0})
+    got = pipe(geometry=1, texture=2, truncation=np.float32(0.5),
+               camera={"yaw": torch.tensor(10.0), "pitch": np.float32(-3.0)})
+    assert got.truncation == 0.5
+    assert torch.equal(got.tensor, ref.tensor)
+    tgt = pipe(geometry=1, texture=2, camera={"target": torch.tensor([0.0, 0.1, 0.0])})
+    assert torch.equal(tgt.tensor, pipe(geometry=1, texture=2, camera={"target": [0.0, 0.1, 0.0]}).tensor)
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(texture=2 ** 64), ValueError, r"texture: seed: expected an integer in 0\.\.18446744073709551615"),
+    (dict(texture=[1, 2 ** 70]), ValueError, "texture: seed"),
+    (dict(texture=(2 ** 64, 1), region_mix={"hair": 1}), ValueError, r"texture\[0\]: seed"),
+    (dict(texture=(2, 7), region_mix={"hair": float("nan")}), ValueError,
+     r"region_mix\['hair'\]: expected a finite number, got nan"),
+    (dict(camera={"yaw": torch.tensor([1.0, 2.0])}), ValueError, "camera: yaw must be a finite number"),
+    (dict(truncation="0.5"), ValueError, r"truncation: expected a number in \[0, 1\]"),
+])
+def test_more_bad_arguments_name_the_argument(pipe, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        pipe(**kwargs)
+
+
+def test_texture_seeds_up_to_64_bits_work(pipe):
+    big = pipe(geometry=1, texture=2 ** 64 - 1)
+    assert torch.isfinite(big.tensor).all()
+    assert torch.equal(big.texture, pipe.siw.random_z(1, seed=2 ** 64 - 1)[0])
+
+
+def test_huge_codes_are_refused_naming_geometry_or_texture(pipe):
+    """A geometry code of 1e20 rendered an all-background portrait with NaN depth."""
+    with pytest.raises(ValueError, match="geometry: values must lie within ±1e\\+06"):
+        pipe(geometry=torch.full((64,), 1e20))
+    with pytest.raises(ValueError, match="texture: values must lie within ±1e\\+06"):
+        pipe(texture=torch.full((32,), 1e7))

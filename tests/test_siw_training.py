@@ -1035,3 +1035,18 @@ def test_init_from_widens_the_channels_without_changing_the_function(straight, p
         assert main([*common, "--out", str(tmp_path / "bad"), *extra]) == 2, extra
         err = capsys.readouterr().err
         assert flag in err.splitlines()[-1], (extra, err)
+
+
+@pytest.mark.parametrize("name", ["lr", "pl_weight", "r1_gamma", "ema_kimg", "ema_rampup", "scale_max"])
+@pytest.mark.parametrize("value", [math.inf, math.nan])
+def test_config_refuses_non_finite_floats_like_sofs(name, value):
+    """Before: ``lr``, ``pl_weight``, ``r1_gamma`` = inf were accepted (SOFTrainConfig refuses them)."""
+    with pytest.raises(ValueError, match=f"{name}: expected a finite number"):
+        SIWTrainConfig(**{name: value})
+
+
+def test_config_refuses_strings_for_numbers_naming_them():
+    with pytest.raises(TypeError, match="lr: expected a finite number > 0, got '0.002' \\(str\\)"):
+        SIWTrainConfig(lr="0.002")  # before: "'>' not supported between instances of 'str' and 'int'"
+    with pytest.raises(ValueError, match=r"mixing: expected a number in \[0, 1\], got nan"):
+        SIWTrainConfig(mixing=math.nan)

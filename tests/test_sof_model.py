@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -252,3 +253,90 @@ def test_saved_files_get_the_usual_permissions(tmp_path):
     d = m.save_pretrained(tmp_path / "m")
     for f in ("config.json", "model.safetensors"):
         assert (d / f).stat().st_mode & 0o777 == 0o666 & ~umask, f
+
+
+# ------------------------------------------------------------------ issue 20: rendering arguments
+@pytest.mark.parametrize("kw, exc, match", [
+    (dict(pixel_offset=math.nan), ValueError, r"pixel_offset: expected a number in \[0, 1\], got nan"),  # was: all background
+    (dict(pixel_offset=math.inf), ValueError, "pixel_offset"),
+    (dict(pixel_offset=7.0), ValueError, "pixel_offset"),
+    (dict(pixel_offset="0.5"), TypeError, "pixel_offset"),
+    (dict(steps=-1), ValueError, r"steps: expected an integer in 0\.\.1000, got -1"),  # was: no marching
+    (dict(steps=2.7), TypeError, "steps: expected an integer .* got 2.7"),               # was: 2 steps
+    (dict(steps="abc"), TypeError, "steps: expected an integer .* got 'abc'"),           # was: int()'s error
+    (dict(chunk=True), TypeError, "chunk: expected an integer >= 1, got True"),          # was: chunk 1
+    (dict(chunk=2.0), TypeError, "chunk"),
+    (dict(start_depth=torch.full((1, 8, 8), math.inf)), ValueError,
+     "start_depth: contains NaN or infinite values"),                                     # was: inf depth
+    (dict(start_depth=torch.full((1, 8, 8), math.nan)), ValueError, "start_depth: contains NaN"),
+    (dict(start_depth=torch.full((1, 8, 8), 1e30)), ValueError,
+     "start_depth: depths must lie before the far side of the bounding sphere"),
+    (dict(start_depth="near"), TypeError, r"start_depth: expected a tensor or numpy array of shape \(1, 8, 8\)"),
+    (dict(start_depth=np.zeros((1, 4, 4))), ValueError, r"start_depth: expected shape \(1, 8, 8\)"),
+    (dict(start_depth=torch.ones(1, 8, 8, dtype=torch.bool)), TypeError, "start_depth: expected real depths"),
+])
+def test_bad_render_arguments_are_named(kw, exc, match):
+    m = tiny()
+    with pytest.raises(exc, match=match):
+        m.render(latents(1), wide_camera(8), **kw)
+
+
+def bounded_marcher(m: SemanticOccupancyField, calls: int = 50) -> SemanticOccupancyField:
+    """``m`` whose marcher raises after ``calls`` calls: a render that would hang fails instead."""
+    inner, count = m.marcher.forward, [0]
+
+    def forward(*args, **kwargs):
+        count[0] += 1
+        if count[0] > calls:
+            raise RuntimeError(f"the marcher ran more than {calls} times (a render that would hang)")
+        return inner(*args, **kwargs)
+
+    m.marcher.forward = forward
+    return m
+
+
+def test_a_billion_steps_are_refused_before_marching():
+    """``steps=10**9`` (or a config.json's march_steps) made the render hang."""
+    m = bounded_marcher(tiny())
+    with pytest.raises(ValueError, match=r"steps: expected an integer in 0\.\.1000, got 1000000000"):
+        m.render(latents(1), wide_camera(8), steps=10 ** 9)
+    assert m.render(latents(1), wide_camera(8), steps=4).labels.shape == (1, 8, 8)
+
+
+def test_numpy_start_depth_and_steps_are_accepted():
+    """A numpy ``start_depth`` raised AttributeError; numpy integers and one number are fine too."""
+    m, z, cam = tiny(), latents(1), wide_camera(8)
+    depth = torch.full((1, 8, 8), 4.0)
+    depth[0, :, :3] = 0.0  # these pixels keep the sphere start
+    ref = m.render(z, cam, start_depth=depth, steps=3)
+    for sd in (depth.numpy(), depth.numpy().astype(np.float64)):
+        got = m.render(z, cam, start_depth=sd, steps=np.int64(3))
+        assert torch.equal(got.logits, ref.logits) and torch.equal(got.depth, ref.depth)
+    flat = m.render(z, cam, start_depth=np.float32(4.0))
+    assert torch.equal(flat.logits, m.render(z, cam, start_depth=torch.full((1, 8, 8), 4.0)).logits)
+    with pytest.raises(ValueError, match="steps"):
+        m.march(m.hyper_weights(z), torch.zeros(1, 2, 3), torch.ones(1, 2, 3), steps=-2)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("march_steps", 10 ** 9), ("phi_dim", 10 ** 6), ("latent_dim", 5000), ("phi_layers", 10 ** 4),
+    ("num_instances", 10 ** 12), ("num_classes", 10 ** 5), ("sphere_radius", 1e300),
+])
+def test_config_upper_bounds_keep_a_tampered_config_from_hanging(name, value):
+    """A config.json with ``march_steps`` 10^9 made every render hang."""
+    with pytest.raises(ValueError, match=name):
+        SOFConfig(**{name: value})
+    with pytest.raises(ValueError, match=name):
+        SOFConfig.from_dict({**SOFConfig().to_dict(), name: value})
+    SOFConfig.official()  # the release is inside the bounds
+
+
+def test_huge_latents_and_depths_are_refused_not_rendered_as_nan():
+    """``z`` of 1e20 rendered NaN logits and depth; a start depth of 1e300 raised torch's RuntimeError."""
+    m = tiny()
+    with pytest.raises(ValueError, match="z: values must lie within ±1e\\+06, got one of magnitude 1e\\+20"):
+        m.render(torch.full((1, 8), 1e20), wide_camera(8))
+    with pytest.raises(ValueError, match="start_depth"):
+        m.render(latents(1), wide_camera(8), start_depth=1e300)
+    r = m.render(torch.full((1, 8), 1e6), wide_camera(8))
+    assert torch.isfinite(r.logits).all() and torch.isfinite(r.depth).all()

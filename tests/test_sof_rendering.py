@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -320,3 +321,25 @@ def test_render_runs_under_bfloat16_autocast(fitted):
     # (the camera's rays are bfloat16 products too: a few rays at the sphere's rim may flip)
     assert (low.mask == dense.mask).float().mean() >= 0.98
     assert (low.labels == dense.labels).float().mean() >= 0.9
+
+
+# ------------------------------------------------------------------ issue 20: arguments
+def test_render_rays_and_renderers_check_their_arguments():
+    m = plane_model(0.0)
+    o = torch.tensor([[0.0, 0.0, 3.0]])
+    d = torch.tensor([[0.0, 0.0, -1.0]])
+    with pytest.raises(ValueError, match="start: contains NaN or infinite values"):  # was: a NaN label
+        render_rays(m, Z, o, d, start=torch.full((1, 3), float("nan")))
+    with pytest.raises(ValueError, match="origins: contains NaN"):
+        render_rays(m, Z, torch.full((1, 3), float("inf")), d)
+    with pytest.raises(TypeError, match="directions: expected real coordinates"):
+        render_rays(m, Z, o, d.bool())
+    with pytest.raises(ValueError, match="steps"):
+        render_rays(m, Z, o, d, steps=1001)
+    with pytest.raises(TypeError, match="chunk"):
+        render_rays(m, Z, o, d, chunk=True)
+    cam = Camera.from_orbit(0.0, 0.0, image_size=8)
+    for fn in (render_dense, render_adaptive, render_with_prior):
+        with pytest.raises(ValueError, match="pixel_offset"):
+            fn(m, Z, cam, pixel_offset=float("nan"))
+    assert torch.isfinite(render_rays(m, Z, o, d, steps=np.int64(1)).logits).all()

@@ -1121,3 +1121,147 @@ def test_style_color_diversity_bad_arguments(kw, match):
     with pytest.raises(ValueError, match="^" + match):
         style_color_diversity(g, _blocks(2), photos, photo_seg, **{"n_styles": 2, "n_geometries": 1, **kw})
     assert g.calls == [] and g.training
+
+
+# --------------------------------------------------------------------------------------------
+# issue 20: bad input never gives an all-NaN image or an unnamed error
+# --------------------------------------------------------------------------------------------
+def _nan_at(shape, value=float("nan")):
+    t = torch.zeros(shape)
+    t.view(-1)[0] = value
+    return t
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("arg", ["z", "w", "latents", "truncation_latent", "noise"])
+def test_non_finite_styles_and_noise_are_refused_naming_the_argument(G, segs, arg, value):
+    """Before: each of these returned an all-NaN image without a word."""
+    d, L = G.style_dim, G.n_latent
+    kw = {"z": torch.zeros(1, d)}
+    if arg in ("z", "w"):
+        kw = {arg: _nan_at((1, d), value)}
+    elif arg == "latents":
+        kw = {"latents": _nan_at((1, L, d), value)}
+    elif arg == "truncation_latent":
+        kw.update(truncation=0.5, truncation_latent=_nan_at((d,), value))
+    else:
+        maps = [getattr(G.noises, f"noise_{i}").clone() for i in range(G.config.num_noise)]
+        maps[2] = _nan_at(maps[2].shape, value)
+        kw["noise"] = maps
+    name = "noise\\[2\\]" if arg == "noise" else arg
+    z = kw.pop("z", None)
+    with pytest.raises(ValueError, match=f"{name}: contains NaN or infinite values"):
+        render(G, segs[:1], z, **kw)
+
+
+def test_mean_latent_and_random_z_check_their_counts(G):
+    with pytest.raises(ValueError, match=r"n: expected an integer in 1\.\.1048576, got 0"):  # before: a NaN mean
+        G.mean_latent(0)
+    with pytest.raises(ValueError, match=r"n: expected an integer in 0\.\.1048576, got -1"):  # before: RuntimeError
+        G.random_z(-1)
+    with pytest.raises(ValueError, match="n: expected an integer in 0..1048576"):  # before: a multi-line TypeError
+        G.random_z(2 ** 64)
+    with pytest.raises(ValueError, match="n: expected an integer in 1..1048576"):
+        G.mean_latent(2 ** 64)
+    with pytest.raises(TypeError, match="n: expected an integer"):
+        G.random_z(2.5)
+    with pytest.raises(ValueError, match="k: expected an integer in 1..64"):
+        G.random_z(1, 0)
+    with pytest.raises(ValueError, match=r"seed: expected an integer in 0\.\.18446744073709551615"):
+        G.random_z(1, seed=2 ** 64)  # before: "Overflow when unpacking long long"
+    with pytest.raises(TypeError, match="generator: expected a torch.Generator"):
+        G.random_z(1, generator=3)
+    assert G.random_z(0).shape == (0, 1, G.style_dim)
+    assert torch.equal(G.random_z(1, seed=2 ** 64 - 1), G.random_z(1, seed=2 ** 64 - 1))
+
+
+@pytest.mark.parametrize("noise, exc, match", [
+    (5, TypeError, "noise: expected one of .* or a list of 7 tensors, got 5 \\(int\\)"),
+    ({"a": 1}, TypeError, "noise: expected one of"),
+    ("5", ValueError, "noise: expected one of"),
+])
+def test_noise_of_a_wrong_kind_is_named(G, segs, noise, exc, match):
+    with pytest.raises(exc, match=match):
+        render(G, segs[:1], torch.zeros(1, G.style_dim), noise=noise)
+
+
+def test_noise_maps_of_a_wrong_shape_or_type_are_named(G, segs):
+    maps = [getattr(G.noises, f"noise_{i}").clone() for i in range(G.config.num_noise)]
+    z = torch.zeros(2, G.style_dim)
+    for i, bad, match in [(0, torch.zeros(1, 1, 8, 8), r"noise\[0\]: expected shape \[1, 1, 4, 4\] or \[2, 1, 4, 4\]"),
+                          (3, torch.zeros(3, 1, 16, 16), r"noise\[3\]: expected shape"),
+                          (1, torch.zeros(8, 8), r"noise\[1\]: expected shape"),
+                          (2, np.zeros((1, 1, 8, 8), np.float32), r"noise\[2\]: expected a tensor"),
+                          (2, torch.zeros(1, 1, 8, 8, dtype=torch.long), r"noise\[2\]: expected a float tensor")]:
+        m = list(maps)
+        m[i] = bad
+        with pytest.raises((ValueError, TypeError), match=match):
+            render(G, segs[:2], z, noise=m)
+    # per-sample maps of the batch's size still work, and equal the shared ones repeated
+    rep = [t.expand(2, -1, -1, -1).clone() for t in maps]
+    assert torch.equal(render(G, segs[:2], z, noise=rep), render(G, segs[:2], z, noise=maps))
+
+
+def test_numpy_and_0d_tensor_truncation_is_accepted(G, segs):
+    """Before: ``truncation=np.float32(0.5)`` raised "expected a number in [0, 1]"."""
+    z = torch.randn(1, G.style_dim, generator=torch.Generator().manual_seed(3))
+    ref = render(G, segs[:1], z, truncation=0.5)
+    assert torch.equal(render(G, segs[:1], z, truncation=np.float32(0.5)), ref)
+    assert torch.equal(render(G, segs[:1], z, truncation=torch.tensor(0.5)), ref)
+    for bad in (float("nan"), "0.5", True, 1.5):
+        with pytest.raises(ValueError, match="truncation"):
+            render(G, segs[:1], z, truncation=bad)
+    with pytest.raises(TypeError, match="truncation_cutoff: expected an integer"):
+        render(G, segs[:1], z, truncation=0.5, truncation_cutoff=2.5)  # before: silently 2
+
+
+def test_styles_of_a_wrong_type_are_named(G, segs):
+    with pytest.raises(TypeError, match="z: expected a float tensor, got 'abc'"):
+        render(G, segs[:1], "abc")
+    with pytest.raises(TypeError, match="latents: expected a float tensor, got dtype torch.int64"):
+        render(G, segs[:1], None, latents=torch.zeros(1, G.n_latent, G.style_dim, dtype=torch.long))
+    z = torch.randn(1, G.style_dim, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(render(G, segs[:1], z.numpy()), render(G, segs[:1], z))
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(style_dim=10 ** 6), r"style_dim: expected an integer in 1\.\.4096"),
+    (dict(n_mlp=1000), r"n_mlp: expected an integer in 1\.\.64"),
+    (dict(channels={4: 32, 8: 32, 16: 10 ** 7, 32: 16}), "channels: width at 16 must be in 1..4096"),
+    (dict(channels=5), "channels: expected a dict"),
+    (dict(channels={"four": 3}), "channels: expected integer resolutions"),
+    (dict(encoder_channels=(8, 16, 10 ** 6)), "encoder_channels: expected an integer in 1..4096"),
+    (dict(encoder_channels="abc"), "encoder_channels: expected a list"),
+    (dict(blur_kernel=(1, "x")), "blur_kernel"),
+    (dict(lr_mlp=float("inf")), "lr_mlp"),
+    (dict(condition_size=10 ** 6), "condition_size"),
+    (dict(spade_max=2 ** 20), "spade_max"),
+])
+def test_config_bounds_keep_a_tampered_config_from_asking_for_terabytes(kw, match):
+    with pytest.raises(ValueError, match=match):
+        tiny_config(**kw)
+
+
+def test_two_style_weights_refuse_nan_in_a_mapping():
+    """Before: ``{'hair': nan}`` passed the [0, 1] check (NaN compares false) and gave NaN weights."""
+    from sofgan_lab.texture.regions import two_style_weights
+
+    with pytest.raises(ValueError, match=r"p\['hair'\]: expected a finite number, got nan"):
+        two_style_weights({"hair": float("nan")})
+    with pytest.raises(ValueError, match="p: contains NaN"):
+        two_style_weights(torch.tensor([0.5, float("nan"), 0.0, 0.0, 0.0]))
+    w = two_style_weights({"hair": np.float32(0.25), "eyes_mouth": torch.tensor(1.0)})
+    assert torch.isfinite(w).all() and w[..., 1].max() == 1.0
+
+
+@pytest.mark.parametrize("arg", ["w", "latents", "truncation_latent"])
+def test_huge_styles_are_refused_not_rendered_as_nan(G, segs, arg):
+    """w, W+ latents or a truncation latent of 3e38 gave an all-NaN image (the demodulation overflows)."""
+    d, L = G.style_dim, G.n_latent
+    kw = {"w": {"w": torch.full((1, d), 3e38)}, "latents": {"latents": torch.full((1, L, d), 3e38)},
+          "truncation_latent": {"w": torch.zeros(1, d), "truncation": 0.5,
+                                "truncation_latent": torch.full((d,), 3e38)}}[arg]
+    with pytest.raises(ValueError, match=f"{arg}: values must lie within ±1e\\+06"):
+        render(G, segs[:1], None, **kw)
+    ok = render(G, segs[:1], None, w=torch.full((1, d), 1e6))
+    assert torch.isfinite(ok).all()

@@ -34,9 +34,11 @@ from typing import Any, Iterator
 import torch
 import torch.nn.functional as F
 
+from .._validate import check_finite_tensor
 from ..cameras import Camera
 from ..labels import SOF
-from .sof import DEFAULT_CHUNK, MISS_LOGIT, RayRender, SemanticOccupancyField, SOFRender, rays_as_bundle
+from .sof import (DEFAULT_CHUNK, MISS_LOGIT, RayRender, SemanticOccupancyField, SOFRender, check_steps,
+                  rays_as_bundle)
 from .volume import Bounds, _check_chunk, _check_model, _check_resolution, check_bounds, occupancy_grid
 
 __all__ = ["EvaluationCount", "RenderOutput", "RayRender", "FieldCounter", "count_field_evaluations",
@@ -154,11 +156,7 @@ def _check_camera(camera: Any, B: int) -> Camera:
 
 
 def _check_steps(steps: Any, model: SemanticOccupancyField) -> int:
-    if steps is None:
-        return model.config.march_steps
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
-        raise ValueError(f"steps: expected an integer >= 0 or None, got {steps!r}")
-    return int(steps)
+    return check_steps(steps, model.config.march_steps)
 
 
 @torch.no_grad()
@@ -195,7 +193,9 @@ def render_rays(model: SemanticOccupancyField, z: torch.Tensor, origins: torch.T
             t = t[None]
         if t.dim() != 3 or t.shape[-1] != 3 or t.shape[0] not in (1, B):
             raise ValueError(f"{name}: expected shape (N, 3) or (B, N, 3) with B = {B}, got {tuple(t.shape)}")
-        tensors[name] = t.to(device=dev, dtype=torch.float32)
+        if t.dtype == torch.bool or t.is_complex():
+            raise TypeError(f"{name}: expected real coordinates, got dtype {t.dtype}")
+        tensors[name] = check_finite_tensor(t.to(device=dev, dtype=torch.float32), name)
     N = tensors["origins"].shape[1]
     for name, t in tensors.items():
         if t.shape[1] != N:

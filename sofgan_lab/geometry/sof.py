@@ -12,17 +12,19 @@ Shapes: ``z`` (B, latent_dim); points (B, N, 3); directions (B, N, 3).
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
+import numbers
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .. import __version__
+from .._validate import MAX_CODE_ABS, ArgumentTypeError, check_finite_tensor, check_int, check_number, describe
 from ..cameras import Camera, RayBundle
 from ..labels import NUM_SOF_CLASSES, SOF
 
@@ -38,6 +40,27 @@ MISS_LOGIT = -30.0
 #: large enough for efficient matrix products: 1.3-1.5x faster per ray than 32768 on the
 #: development CPU (issue 21, benchmarks/README.md).
 DEFAULT_CHUNK = 2048
+
+
+#: Upper bounds of :class:`SOFConfig` (and of a render's ``steps``): a config.json cannot ask for more.
+MAX_MARCH_STEPS = 1000
+MAX_WIDTH = 4096
+MAX_LAYERS = 64
+MAX_INSTANCES = 10_000_000
+MAX_SPHERE_RADIUS = 1000.0
+_CONFIG_MAX = {"march_steps": MAX_MARCH_STEPS, "phi_layers": MAX_LAYERS, "marcher_layers": MAX_LAYERS,
+               "classifier_layers": MAX_LAYERS, "num_instances": MAX_INSTANCES, "num_classes": 256}
+
+
+def check_steps(steps: Any, default: int) -> int:
+    """Marcher steps: ``None`` (``default``, the model's ``march_steps``) or an integer in
+    0..:data:`MAX_MARCH_STEPS`; errors name ``steps``."""
+    return default if steps is None else check_int(steps, "steps", 0, MAX_MARCH_STEPS)
+
+
+def check_chunk(chunk: Any) -> int:
+    """Rays (or points) per field call: an integer >= 1; errors name ``chunk``."""
+    return check_int(chunk, "chunk", 1)
 
 
 @dataclass(frozen=True)
@@ -58,19 +81,24 @@ class SOFConfig:
     num_instances: int = 0         # rows of the auto-decoder latent table (training instances)
 
     def __post_init__(self):
+        # bounds keep a tampered config.json from hanging rendering (march_steps) or asking for
+        # terabytes (widths, layers, the latent table); the official and demo sizes are far inside them
         for f in fields(self):
             v = getattr(self, f.name)
             if f.name == "sphere_radius":
-                if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                    raise ValueError(f"sphere_radius: expected a positive number, got {v!r}")
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
+                        math.isfinite(v) and 0 < v <= MAX_SPHERE_RADIUS):
+                    raise ValueError(f"sphere_radius: expected a positive number <= {MAX_SPHERE_RADIUS:g}, "
+                                     f"got {v!r}")
                 continue
             if isinstance(v, bool) or not isinstance(v, int):
                 raise TypeError(f"{f.name}: expected an integer, got {type(v).__name__}")
             low = 0 if f.name in ("num_instances", "march_steps") else 1
-            if f.name == "marcher_layers":
-                low = 1
+            high = _CONFIG_MAX.get(f.name, MAX_WIDTH)
             if v < low:
                 raise ValueError(f"{f.name}: expected an integer >= {low}, got {v}")
+            if v > high:
+                raise ValueError(f"{f.name}: expected an integer in {low}..{high}, got {v}")
 
     @classmethod
     def official(cls, num_instances: int = 0) -> "SOFConfig":
@@ -227,8 +255,12 @@ class SemanticOccupancyField(nn.Module):
             z = z[None]
         if z.dim() != 2 or z.shape[1] != self.config.latent_dim:
             raise ValueError(f"{name}: expected shape (B, {self.config.latent_dim}), got {tuple(z.shape)}")
-        if not torch.isfinite(z).all():
+        zf = z if z.is_floating_point() else z.float()
+        top = float(zf.detach().abs().amax()) if z.numel() else 0.0  # one reduction; NaN propagates
+        if not math.isfinite(top):
             raise ValueError(f"{name}: contains non-finite values")
+        if top > MAX_CODE_ABS:  # larger codes overflow the hypernetwork: a NaN render
+            raise ValueError(f"{name}: values must lie within ±{MAX_CODE_ABS:g}, got one of magnitude {top:.3g}")
         return z.float() if not z.is_floating_point() else z
 
     def hyper_weights(self, z: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -247,7 +279,7 @@ class SemanticOccupancyField(nn.Module):
     def march(self, theta, points: torch.Tensor, directions: torch.Tensor,
               steps: int | None = None) -> torch.Tensor:
         """Walk ``points`` (B, N, 3) along ``directions`` for ``steps`` learned steps."""
-        n = self.config.march_steps if steps is None else int(steps)
+        n = check_steps(steps, self.config.march_steps)
         biases = self.marcher.biases(directions)
         p = points
         for _ in range(n):
@@ -356,15 +388,18 @@ class SemanticOccupancyField(nn.Module):
 
         Memory is bounded by ``chunk`` rays per latent at a time; rays that miss the bounding
         sphere are background (logit 0 for background, :data:`MISS_LOGIT` for the rest) without
-        marching. ``start_depth`` (B, H, W), when given, starts each ray at that camera-space depth
-        instead of on the sphere (the depth prior; pixels with depth <= 0 keep the sphere start).
+        marching. ``start_depth`` (B, H, W) finite (tensor or numpy; one number: every pixel), when
+        given, starts each ray at that camera-space depth instead of on the sphere (the depth prior;
+        pixels with depth <= 0 keep the sphere start; depths beyond the sphere's far side are
+        refused). ``steps``: marcher steps, ``None`` (the config's ``march_steps``) or
+        0..:data:`MAX_MARCH_STEPS`; ``pixel_offset`` in [0, 1]; ``z`` finite, within ±1e6.
         Runs on the module's device; results are returned on it.
         """
         z = self.check_latent(z)
         if not isinstance(camera, Camera):
             raise TypeError(f"camera: expected a sofgan_lab.cameras.Camera, got {type(camera).__name__}")
-        if not isinstance(chunk, int) or chunk < 1:
-            raise ValueError(f"chunk: expected a positive integer, got {chunk!r}")
+        chunk = check_chunk(chunk)
+        steps = check_steps(steps, self.config.march_steps)
         B = z.shape[0]
         if camera.batch_size not in (1, B):
             raise ValueError(f"camera: expected 1 or {B} views (one per latent), got {camera.batch_size}")
@@ -375,14 +410,17 @@ class SemanticOccupancyField(nn.Module):
         H, W = cam.height, cam.width
         start = None
         if start_depth is not None:
-            if start_depth.shape != (B, H, W):
-                raise ValueError(f"start_depth: expected shape {(B, H, W)}, got {tuple(start_depth.shape)}")
+            start_depth = self._check_start_depth(start_depth, (B, H, W))
             o = rays.origins.reshape(cam.batch_size, -1, 3).expand(B, -1, -1)
             d = rays.directions.reshape(cam.batch_size, -1, 3).expand(B, -1, -1)
             sphere, _ = self.start_on_sphere(o, d)
             sd = start_depth.to(dev).reshape(B, -1)
             fwd = cam.forward.expand(B, 3) if cam.batch_size == 1 else cam.forward
             pos = cam.position.expand(B, 3) if cam.batch_size == 1 else cam.position
+            far = float(pos.norm(dim=-1).max()) + self.config.sphere_radius  # the sphere's far side
+            if sd.numel() and float(sd.max()) > far:
+                raise ValueError(f"start_depth: depths must lie before the far side of the bounding sphere "
+                                 f"(<= {far:.4g}), got up to {float(sd.max()):.4g}")
             # the point on the ray whose camera-space z is sd
             t = (sd - ((o - pos[:, None]) * fwd[:, None]).sum(-1)) / (d * fwd[:, None]).sum(-1).clamp_min(1e-6)
             prior = o + d * t[..., None]
@@ -396,6 +434,25 @@ class SemanticOccupancyField(nn.Module):
         logits = r.logits.view(B, H, W, C).permute(0, 3, 1, 2).contiguous()
         return SOFRender(logits, logits.argmax(1), depth.view(B, H, W), r.hit.view(B, H, W),
                          final.view(B, H, W, 3))
+
+    @staticmethod
+    def _check_start_depth(start_depth: Any, shape: tuple[int, int, int]) -> torch.Tensor:
+        """``start_depth`` (B, H, W): a float tensor or numpy array of finite depths, or one number (a
+        Python or numpy scalar, a 0-d tensor) for every pixel -> float32 tensor."""
+        if isinstance(start_depth, numbers.Real) or (isinstance(start_depth, (np.ndarray, torch.Tensor))
+                                                     and start_depth.ndim == 0):
+            v = check_number(start_depth, "start_depth", -3e38, 3e38)  # within float32
+            return torch.full(shape, v, dtype=torch.float32)
+        if isinstance(start_depth, np.ndarray) and start_depth.dtype.kind in "fiu":
+            start_depth = torch.from_numpy(np.ascontiguousarray(start_depth, dtype=np.float32))
+        if not isinstance(start_depth, torch.Tensor):
+            raise ArgumentTypeError(f"start_depth: expected a tensor or numpy array of shape {shape}, got "
+                                    f"{describe(start_depth)}")
+        if tuple(start_depth.shape) != shape:
+            raise ValueError(f"start_depth: expected shape {shape}, got {tuple(start_depth.shape)}")
+        if start_depth.dtype == torch.bool or start_depth.is_complex():
+            raise ArgumentTypeError(f"start_depth: expected real depths, got dtype {start_depth.dtype}")
+        return check_finite_tensor(start_depth.float(), "start_depth")
 
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, directory: str | Path) -> Path:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -21,11 +22,19 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from .._validate import ArgumentTypeError, check_finite_tensor, check_number, describe
+
 __all__ = ["GeometrySpace", "REGIONS", "region_ids", "interpolate", "restricted_edit", "EditResult"]
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+#: Most codes one :meth:`GeometrySpace.sample` call draws.
+MAX_SAMPLES = 2 ** 20
+#: Largest :meth:`GeometrySpace.sample` temperature (draws 100x the fitted spread from the means).
+MAX_TEMPERATURE = 100.0
+#: Largest ``|amount|`` of :meth:`GeometrySpace.edit`, in standard deviations of the fitted codes.
+MAX_EDIT_AMOUNT = 1000.0
 
 #: Named regions (SOF-20 ids) for region-restricted edits. "face" is the release's rule for
 #: expression edits: labels outside ids 2..10 keep their original value.
@@ -213,13 +222,12 @@ class GeometrySpace:
                component: int | None = None, temperature: float = 1.0) -> torch.Tensor:
         """``n`` codes ``(n, D)`` float32 from the mixture, in random component order.
 
-        ``component`` draws from one component only; ``temperature`` scales each draw's deviation
-        from its component mean (0 = the means, 1 = the fitted spread). The same seed gives the
+        ``component`` draws from one component only; ``temperature`` in 0..:data:`MAX_TEMPERATURE` scales
+        each draw's deviation from its component mean (0 = the means, 1 = the fitted spread). The same seed gives the
         same codes; components are chosen per sample (not sorted, unlike scikit-learn's sample)."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n: expected an integer >= 1, got {n!r}")
-        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
-            raise ValueError(f"temperature: expected a finite number >= 0, got {temperature!r}")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_SAMPLES:
+            raise ValueError(f"n: expected an integer in 1..{MAX_SAMPLES}, got {n!r}")
+        temperature = check_number(temperature, "temperature", 0, MAX_TEMPERATURE)
         rng = _rng(seed, generator)
         if component is None:
             comp = rng.choice(self.num_components, size=int(n), p=self.weights / self.weights.sum())
@@ -259,7 +267,10 @@ class GeometrySpace:
     def direction(self, name: str) -> torch.Tensor:
         """Unit direction ``(D,)``: ``"pc1"``, ``"pc2"``, ... (1-based principal components) or an
         attribute name given to :meth:`fit`."""
-        if isinstance(name, str) and name.startswith("pc") and name[2:].isdigit():
+        if not isinstance(name, str):
+            raise ArgumentTypeError(f"direction: expected a name ('pc1', 'pc2', ... or an attribute), got "
+                                    f"{describe(name)}")
+        if name.startswith("pc") and name[2:].isdigit():
             i = int(name[2:])
             if not 1 <= i <= self.pca_components.shape[0]:
                 raise ValueError(f"direction: {name!r} is out of range (pc1..pc{self.pca_components.shape[0]})")
@@ -277,12 +288,15 @@ class GeometrySpace:
         return float((self.codes @ v).std())
 
     def edit(self, z: Any, direction: str, amount: float) -> torch.Tensor:
-        """Move codes ``z`` (N, D) or (D,) by ``amount`` standard deviations along ``direction``."""
-        if isinstance(amount, bool) or not isinstance(amount, (int, float, np.floating)) or not math.isfinite(amount):
-            raise ValueError(f"amount: expected a finite number, got {amount!r}")
+        """Move codes ``z`` (N, D) or (D,) by ``amount`` standard deviations along ``direction``
+        (``|amount|`` at most :data:`MAX_EDIT_AMOUNT`)."""
+        amount = check_number(amount, "amount", -MAX_EDIT_AMOUNT, MAX_EDIT_AMOUNT)
         v = self.direction(direction)
         x = torch.as_tensor(_codes(z, "z", self.dim), dtype=torch.float32)
-        out = x + float(amount) * self.direction_std(direction) * v
+        check_finite_tensor(x, "z")  # codes beyond float32's range
+        out = x + amount * self.direction_std(direction) * v
+        if not torch.isfinite(out).all():
+            raise ValueError("z: the edited codes overflow float32 (the codes are too large)")
         return out if (isinstance(z, torch.Tensor) and z.dim() == 2) or np.ndim(z) == 2 else out[0]
 
     def correlation_table(self, n_pcs: int = 10):
@@ -351,8 +365,13 @@ class GeometrySpace:
         meta = read_json(d / "space.json", "directory")
         if meta.get("format") != "sofgan-lab/geometry-space":
             raise CheckpointError(f"directory: {d / 'space.json'} is not a sofgan-lab geometry space")
-        with np.load(d / "space.npz", allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        try:
+            with np.load(d / "space.npz", allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise CheckpointError(f"directory: {d / 'space.npz'} cannot be read, it is not a numpy .npz archive "
+                                  f"of arrays (truncated or corrupt?): {detail}") from None
         names = {}
         for key in ("directions", "attributes"):
             names[key] = meta.get(key)

@@ -29,9 +29,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._validate import check_int
 from ..cameras import Camera
 from ..labels import SOF, colorize
-from .sof import SemanticOccupancyField
+from .sof import SemanticOccupancyField, check_chunk
 
 __all__ = ["Bounds", "grid_axes", "grid_points", "sample_grid", "occupancy_grid", "Mesh",
            "extract_mesh", "DepthSlice", "depth_slice", "classify_points"]
@@ -55,17 +56,11 @@ def _check_model(model: Any) -> SemanticOccupancyField:
 
 
 def _check_chunk(chunk: Any) -> int:
-    if isinstance(chunk, bool) or not isinstance(chunk, numbers.Integral) or chunk < 1:
-        raise ValueError(f"chunk: expected a positive integer, got {chunk!r}")
-    return int(chunk)
+    return check_chunk(chunk)
 
 
 def _check_resolution(resolution: Any) -> int:
-    if isinstance(resolution, bool) or not isinstance(resolution, numbers.Integral):
-        raise TypeError(f"resolution: expected an int, got {resolution!r} ({type(resolution).__name__})")
-    if not 2 <= resolution <= MAX_RESOLUTION:
-        raise ValueError(f"resolution: expected an int in 2..{MAX_RESOLUTION}, got {resolution}")
-    return int(resolution)
+    return check_int(resolution, "resolution", 2, MAX_RESOLUTION)
 
 
 def _is_number(v: Any) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -28,6 +29,18 @@ def is_state_dict(obj: Any) -> bool:
     """Whether ``obj`` is a non-empty mapping of string keys to tensors (a bare ``state_dict``)."""
     return (isinstance(obj, Mapping) and len(obj) > 0
             and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()))
+
+
+#: Pickle opcodes that import or call Python objects (GLOBAL, INST, OBJ, REDUCE, BUILD, NEWOBJ, EXT*,
+#: NEWOBJ_EX, STACK_GLOBAL): torch's weights-only unpickler refusing one of these is a file asking to run code.
+_CODE_OPCODES = frozenset(b"ciobR\x81\x82\x83\x84\x92\x93")
+
+
+def _garbage_opcode(exc: BaseException) -> bool:
+    """Whether torch's weights-only refusal is about a byte that no code-running pickle needs (an
+    'Unsupported operand' that is not an import or call opcode): the file is not a pickle at all."""
+    m = re.search(r"Unsupported operand (\d+)", str(exc))
+    return m is not None and int(m.group(1)) not in _CODE_OPCODES
 
 
 def _weights_only_detail(exc: BaseException) -> str:
@@ -78,6 +91,9 @@ def load_torch_file(path: str | Path, *, what: str = "checkpoint") -> dict:
     try:
         obj = torch.load(str(p), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if _garbage_opcode(exc):  # e.g. a text file: its first byte is no pickle opcode torch reads
+            raise CheckpointError(f"{what} {p}: not a PyTorch checkpoint (neither a zip archive nor a pickle "
+                                  f"of tensors: {_weights_only_detail(exc)}); is it the right file?") from None
         if "weights only" in str(exc).lower() or "weightsunpickler" in str(exc).lower():
             raise CheckpointError(
                 f"{what} {p}: refused to load: the file asks to execute code or rebuild Python "

@@ -30,10 +30,12 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._validate import MAX_CODE_ABS, ArgumentTypeError, check_finite_tensor, check_int, check_number, describe
 from ..labels import NUM_SOFGAN_CLASSES
 from .ops import (
     SQRT2, Blur, EqualLinear, FusedLeakyReLU, PixelNorm, ResBlock, Upsample, resize_bilinear,
@@ -50,6 +52,14 @@ OFFICIAL_CHANNELS: Mapping[int, int] = {4: 512, 8: 512, 16: 512, 32: 512, 64: 51
 
 _MODES = ("exact", "fast")
 _NOISE_MODES = ("const", "random", "none")
+
+
+#: Seeds torch generators take (64-bit).
+MAX_SEED = 2 ** 64 - 1
+#: Most codes one :meth:`SIWGenerator.random_z` / :meth:`SIWGenerator.mean_latent` call draws.
+MAX_DRAWS = 2 ** 20
+#: Largest width (style_dim, channels, encoder and SPADE widths) an :class:`SIWConfig` accepts.
+MAX_CONFIG_WIDTH = 4096
 
 
 def _is_pow2(n: int) -> bool:
@@ -100,41 +110,57 @@ class SIWConfig:
     #                                      training and notebooks); "whole": all of z (its painter UI)
 
     def __post_init__(self):
-        object.__setattr__(self, "channels", Widths(self.channels))
-        object.__setattr__(self, "encoder_channels", tuple(int(c) for c in self.encoder_channels))
-        object.__setattr__(self, "blur_kernel", tuple(float(k) if not float(k).is_integer() else int(k)
-                                                      for k in self.blur_kernel))
+        if not isinstance(self.channels, Mapping):
+            raise ArgumentTypeError(f"channels: expected a dict {{resolution: width}}, got {describe(self.channels)}")
+        try:
+            widths = Widths(self.channels)
+        except (TypeError, ValueError, OverflowError):
+            raise ArgumentTypeError(f"channels: expected integer resolutions and widths, got {self.channels!r}"
+                                    ) from None
+        object.__setattr__(self, "channels", widths)
+        for name in ("encoder_channels", "blur_kernel"):
+            v = getattr(self, name)
+            if isinstance(v, (str, bytes)) or not isinstance(v, Sequence):
+                raise ArgumentTypeError(f"{name}: expected a list of numbers, got {describe(v)}")
+        object.__setattr__(self, "encoder_channels", tuple(check_int(c, "encoder_channels", 1, MAX_CONFIG_WIDTH)
+                                                           for c in self.encoder_channels))
+        taps = [check_number(k, "blur_kernel", 0, 1e6) for k in self.blur_kernel]
+        object.__setattr__(self, "blur_kernel", tuple(int(k) if k.is_integer() else k for k in taps))
         self.validate()
 
     def validate(self) -> None:
-        def pos_int(name, low=1):
+        # upper bounds keep a tampered config.json from asking for terabytes; the release is far inside
+        def pos_int(name, low=1, high=MAX_CONFIG_WIDTH):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ValueError(f"{name}: expected an integer >= {low}, got {v!r}")
+            if v > high:
+                raise ValueError(f"{name}: expected an integer in {low}..{high}, got {v!r}")
 
         pos_int("size", 8)
         if not _is_pow2(self.size) or not 32 <= self.size <= 1024:
             raise ValueError(f"size: expected a power of two between 32 and 1024, got {self.size}")
-        for name in ("style_dim", "n_mlp", "num_classes", "spade_hidden"):
+        for name in ("style_dim", "spade_hidden"):
             pos_int(name)
-        pos_int("condition_size", 8)
+        pos_int("n_mlp", 1, 64)
+        pos_int("num_classes", 1, 256)
+        pos_int("condition_size", 8, 1024)
         if self.style_dim % 2 and self.pixel_norm == "split":
             raise ValueError(f"style_dim: the split PixelNorm needs an even style_dim, got {self.style_dim}")
-        if self.pixel_norm not in ("split", "whole"):
+        if not isinstance(self.pixel_norm, str) or self.pixel_norm not in ("split", "whole"):
             raise ValueError(f"pixel_norm: expected 'split' or 'whole', got {self.pixel_norm!r}")
-        if not (self.lr_mlp > 0):
-            raise ValueError(f"lr_mlp: expected a positive number, got {self.lr_mlp!r}")
+        check_number(self.lr_mlp, "lr_mlp", 0, 1e3, low_open=True)
         need = [2 ** i for i in range(2, int(math.log2(self.size)) + 1)]
         missing = [r for r in need if r not in self.channels]
         if missing:
             raise ValueError(f"channels: no width for resolutions {missing} (needed 4..{self.size})")
         for r in need:
-            if self.channels[r] < 1:
-                raise ValueError(f"channels: width at {r} must be >= 1, got {self.channels[r]}")
+            if not 1 <= self.channels[r] <= MAX_CONFIG_WIDTH:
+                raise ValueError(f"channels: width at {r} must be in 1..{MAX_CONFIG_WIDTH}, got {self.channels[r]}")
         if len(self.encoder_channels) != 3 or min(self.encoder_channels) < 1:
             raise ValueError(f"encoder_channels: expected three positive widths, got {self.encoder_channels}")
         for name in ("spade_min", "spade_max"):
-            pos_int(name)
+            pos_int(name, 1, 1024)
             if not _is_pow2(getattr(self, name)):
                 raise ValueError(f"{name}: expected a power of two, got {getattr(self, name)}")
         if self.spade_min > self.spade_max:
@@ -465,6 +491,8 @@ class SIWGenerator(nn.Module):
     def mean_latent(self, n: int = 4096, seed: int = 0) -> torch.Tensor:
         """Mean of the mapping over ``n`` z ~ N(0, I) drawn from ``seed`` → ``[D]`` (cached until the
         mapping weights change)."""
+        n = check_int(n, "n", 1, MAX_DRAWS)
+        seed = check_int(seed, "seed", 0, MAX_SEED)
         params = [p for p in self.style.parameters()]
         key = (n, seed, str(self.device), tuple((p.data_ptr(), p._version) for p in params))
         if self._mean_cache is not None and self._mean_cache[0] == key:
@@ -480,14 +508,19 @@ class SIWGenerator(nn.Module):
 
     def random_z(self, n: int, k: int = 1, *, seed: int | None = None,
                  generator: torch.Generator | None = None) -> torch.Tensor:
-        """``[n, k, D]`` standard normal codes (CPU generator, so seeds agree across devices)."""
+        """``[n, k, D]`` standard normal codes (CPU generator, so seeds agree across devices); ``n`` in
+        ``0..MAX_DRAWS``, ``k`` in ``1..64``, ``seed`` in ``0..2**64 - 1`` (torch generators take 64-bit seeds)."""
+        n, k = check_int(n, "n", 0, MAX_DRAWS), check_int(k, "k", 1, 64)
         if generator is None:
-            generator = torch.Generator().manual_seed(int(seed) if seed is not None else
+            generator = torch.Generator().manual_seed(check_int(seed, "seed", 0, MAX_SEED) if seed is not None else
                                                       int(torch.randint(0, 2 ** 31, ()).item()))
+        elif not isinstance(generator, torch.Generator):
+            raise ArgumentTypeError(f"generator: expected a torch.Generator, got {describe(generator)}")
         return torch.randn(n, k, self.style_dim, generator=generator).to(self.device)
 
     def make_noise(self, batch: int = 1, *, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         """Fresh noise maps, one per noise layer, ``[batch, 1, r, r]``."""
+        batch = check_int(batch, "batch", 1, MAX_DRAWS)
         out = []
         for i in range(self.config.num_noise):
             r = getattr(self.noises, f"noise_{i}").shape[-1]
@@ -551,20 +584,18 @@ class SIWGenerator(nn.Module):
         d, L = self.style_dim, self.n_latent
         w_out = None
         if latents is not None:
-            lat = torch.as_tensor(latents).to(self.device)
+            lat = self._float_tensor(latents, "latents")
             if lat.ndim == 3:
                 lat = lat[:, None]
             if lat.ndim != 4 or lat.shape[2] != L or lat.shape[3] != d:
                 raise ValueError(f"latents: expected shape [N, K, {L}, {d}] or [N, {L}, {d}], got {tuple(lat.shape)}")
         else:
             name, v = ("z", z) if z is not None else ("w", w)
-            v = torch.as_tensor(v).to(self.device)
+            v = self._float_tensor(v, name)
             if v.ndim == 2:
                 v = v[:, None]
             if v.ndim != 3 or v.shape[-1] != d:
                 raise ValueError(f"{name}: expected shape [N, {d}] or [N, K, {d}], got {tuple(v.shape)}")
-            if not torch.is_floating_point(v):
-                raise TypeError(f"{name}: expected a float tensor, got dtype {v.dtype}")
             w_out = self.mapping(v) if name == "z" else v
             lat = w_out[:, :, None].expand(-1, -1, L, -1)
         if lat.shape[0] != batch:
@@ -573,13 +604,11 @@ class SIWGenerator(nn.Module):
                 w_out = w_out.expand(batch, -1, -1) if w_out is not None else None
             else:
                 raise ValueError(f"styles: {lat.shape[0]} style rows for a segmap batch of {batch}")
-        if isinstance(truncation, bool) or not isinstance(truncation, (int, float)) or not 0 <= truncation <= 1:
-            raise ValueError(f"truncation: expected a number in [0, 1], got {truncation!r}")
+        truncation = check_number(truncation, "truncation", 0, 1)
         if truncation < 1:
-            cutoff = L if truncation_cutoff is None else int(truncation_cutoff)
-            if not 0 <= cutoff <= L:
-                raise ValueError(f"truncation_cutoff: expected 0..{L}, got {truncation_cutoff!r}")
-            mean = self.mean_latent() if truncation_latent is None else torch.as_tensor(truncation_latent).to(lat)
+            cutoff = L if truncation_cutoff is None else check_int(truncation_cutoff, "truncation_cutoff", 0, L)
+            mean = (self.mean_latent() if truncation_latent is None
+                    else self._float_tensor(truncation_latent, "truncation_latent").to(lat))
             mean = mean.reshape(-1)
             if mean.shape[0] != d:
                 raise ValueError(f"truncation_latent: expected {d} values, got {mean.shape[0]}")
@@ -597,10 +626,46 @@ class SIWGenerator(nn.Module):
             if noise == "none":
                 return [None] * n
             return self.make_noise(batch, generator=generator)
+        if not isinstance(noise, (list, tuple)):
+            raise ArgumentTypeError(f"noise: expected one of {_NOISE_MODES} or a list of {n} tensors, got "
+                                    f"{describe(noise)}")
         noise = list(noise)
         if len(noise) != n:
             raise ValueError(f"noise: expected {n} noise maps, got {len(noise)}")
-        return [None if t is None else t.to(self.device) for t in noise]
+        out = []
+        for i, t in enumerate(noise):
+            if t is None:
+                out.append(None)
+                continue
+            r = getattr(self.noises, f"noise_{i}").shape[-1]
+            if not isinstance(t, torch.Tensor):
+                raise ArgumentTypeError(f"noise[{i}]: expected a tensor [N, 1, {r}, {r}] or None, got {describe(t)}")
+            if t.ndim != 4 or t.shape[1] != 1 or t.shape[0] not in (1, batch) or tuple(t.shape[2:]) != (r, r):
+                want = f"[1, 1, {r}, {r}]" + (f" or [{batch}, 1, {r}, {r}]" if batch > 1 else "")
+                raise ValueError(f"noise[{i}]: expected shape {want}, got {tuple(t.shape)}")
+            if not t.is_floating_point():
+                raise ArgumentTypeError(f"noise[{i}]: expected a float tensor, got dtype {t.dtype}")
+            out.append(check_finite_tensor(t, f"noise[{i}]", MAX_CODE_ABS).to(self.device))
+        return out
+
+    def _float_tensor(self, x: Any, name: str) -> torch.Tensor:
+        """A float tensor (or array) of finite values within ±:data:`MAX_CODE_ABS` on the module's device;
+        errors name ``name``."""
+        if isinstance(x, torch.Tensor):
+            t = x
+        elif isinstance(x, np.ndarray) and x.dtype.kind in "fiu":
+            t = torch.as_tensor(x)
+        elif isinstance(x, (list, tuple)):
+            try:
+                t = torch.as_tensor(np.asarray(x, dtype=np.float32))
+            except (TypeError, ValueError):
+                raise ArgumentTypeError(f"{name}: expected a float tensor, got a {type(x).__name__} that is not "
+                                        "numbers of one shape") from None
+        else:
+            raise ArgumentTypeError(f"{name}: expected a float tensor, got {describe(x)}")
+        if not torch.is_floating_point(t):
+            raise ArgumentTypeError(f"{name}: expected a float tensor, got dtype {t.dtype}")
+        return check_finite_tensor(t, name, MAX_CODE_ABS).to(self.device)
 
     # ---------------------------------------------------------------- forward
     def forward(self, segmap: Any, z: torch.Tensor | None = None, *, w: torch.Tensor | None = None,

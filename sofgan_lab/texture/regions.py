@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from .._validate import check_number
 from ..labels import NUM_SOFGAN_CLASSES, REGION_GROUPS, SofGAN
 
 __all__ = [
@@ -73,7 +74,7 @@ def _as_float_tensor(x: Any, arg: str) -> torch.Tensor:
 
 
 def _check_unit(t: torch.Tensor, arg: str) -> None:
-    if t.numel() and (t.min() < 0 or t.max() > 1):
+    if t.numel() and (bool(t.isnan().any()) or t.min() < 0 or t.max() > 1):
         raise ValueError(f"{arg}: values must lie in [0, 1], got range [{float(t.min()):.3g}, {float(t.max()):.3g}]")
 
 
@@ -86,9 +87,8 @@ def two_style_weights(p: Any, batch: int | None = None) -> torch.Tensor:
     if isinstance(p, Mapping):
         vals = torch.zeros(len(STYLE_GROUPS))
         for name, v in p.items():
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
-                raise TypeError(f"p[{name!r}]: expected a number in [0, 1], got {v!r}")
-            vals[_group_index(name, "p")] = float(v)
+            i = _group_index(name, "p")
+            vals[i] = check_number(v, f"p[{name!r}]")  # a finite number (NaN passed the range check)
         t = vals
     else:
         t = _as_float_tensor(p, "p")

@@ -69,6 +69,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import __version__
+from .._validate import check_number
 from ..texture.discriminator import SIWDiscriminator
 from ..texture.generator import SIWConfig, SIWGenerator, style_mixing_latents
 from ..texture.regions import random_two_style_weights
@@ -141,16 +142,13 @@ class SIWTrainConfig(TrainConfigBase):
             check_int(name, 1)
         for name in ("sample_every", "checkpoint_every", "eval_every", "seed"):
             check_int(name, 0)
+        # every float is a finite number (inf or NaN would train to NaN weights), as SOFTrainConfig has it
         for name in ("mixing", "region_mix_prob", "soft_region_prob", "beta1", "beta2", "pl_decay"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not 0 <= v <= 1:
-                raise ValueError(f"{name}: expected a number in [0, 1], got {v!r}")
+            check_number(getattr(self, name), name, 0, 1)
         for name in ("lr", "ema_kimg"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name}: expected a positive number, got {getattr(self, name)!r}")
-        for name in ("r1_gamma", "pl_weight", "ema_rampup"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name}: expected a number >= 0, got {getattr(self, name)!r}")
+            check_number(getattr(self, name), name, 0, low_open=True)
+        for name in ("r1_gamma", "pl_weight", "ema_rampup", "scale_min", "scale_max"):
+            check_number(getattr(self, name), name, 0)
         if not 1.0 <= self.scale_min <= self.scale_max:
             raise ValueError(f"scale_min/scale_max: expected 1 <= scale_min <= scale_max, got "
                              f"{self.scale_min}, {self.scale_max}")
@@ -161,12 +159,8 @@ class SIWTrainConfig(TrainConfigBase):
         if self.eval_every and not self.parser:
             raise ValueError("parser: eval_every > 0 needs a face parser (a folder or 'demo')")
         for name in ("diversity_weight", "parser_weight"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise ValueError(f"{name}: expected a finite number >= 0, got {v!r}")
-        if isinstance(self.diversity_tau, bool) or not isinstance(self.diversity_tau, (int, float)) \
-                or not math.isfinite(self.diversity_tau) or self.diversity_tau <= 0:
-            raise ValueError(f"diversity_tau: expected a finite number > 0, got {self.diversity_tau!r}")
+            check_number(getattr(self, name), name, 0)
+        check_number(self.diversity_tau, "diversity_tau", 0, low_open=True)
         if self.diversity_mode not in ("pooled", "regions"):
             raise ValueError(f"diversity_mode: expected 'pooled' or 'regions', got {self.diversity_mode!r}")
         if self.parser_weight and not self.loss_parser:
