@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._validate import check_int, check_number
 from ..cameras import Camera
 from ..images import ImageResult, from_uint8, tensor_to_uint8
 from ..labels import NUM_SOFGAN_CLASSES, celebamask_to_sof, sof_to_sofgan, validate_labels
@@ -70,17 +71,11 @@ def _is_int(x: Any) -> bool:
 
 
 def _check_number(value: Any, name: str, *, low: float = 0.0, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(float(value)) or (value <= low if strict else value < low):
-        rel = ">" if strict else ">="
-        raise ValueError(f"{name}: expected a finite number {rel} {low}, got {value!r}")
-    return float(value)
+    return check_number(value, name, low, low_open=strict)
 
 
 def _check_int(value: Any, name: str, low: int) -> int:
-    if not _is_int(value) or value < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
-    return int(value)
+    return check_int(value, name, low)
 
 
 def _describe(x: Any) -> str:

@@ -33,6 +33,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from .._validate import check_int
 from ..io.checkpoints import atomic_write
 from ..cameras import Camera
 from ..images import image_grid, tensor_to_uint8
@@ -52,9 +53,7 @@ def _is_int(x: Any) -> bool:
 
 
 def _check_int(x: Any, name: str, low: int) -> int:
-    if not _is_int(x) or x < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {x!r}")
-    return int(x)
+    return check_int(x, name, low)
 
 
 def _check_fps(fps: Any, name: str = "fps") -> float:

@@ -16,6 +16,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .. import __version__
+from .._validate import check_int as _check_int
 from ..io.checkpoints import atomic_write, atomic_write_text, staged_tree  # noqa: F401  (re-exported for the dataset writers)
 
 log = logging.getLogger(__name__)
@@ -28,13 +29,9 @@ def check_int(value: Any, name: str, low: int, high: int | None = None, *, allow
     """``value`` as an int in ``[low, high]``; ``TypeError`` / ``ValueError`` naming ``name``."""
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        what = "an integer or None" if allow_none else "an integer"
-        raise TypeError(f"{name}: expected {what}, got {type(value).__name__}")
-    if value < low or (high is not None and value > high):
-        rng = f">= {low}" if high is None else f"in {low}..{high}"
-        raise ValueError(f"{name}: expected an integer {rng}, got {value}")
-    return int(value)
+    if allow_none and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+        raise TypeError(f"{name}: expected an integer or None, got {type(value).__name__}")
+    return _check_int(value, name, low, high)
 
 
 def default_workers() -> int:

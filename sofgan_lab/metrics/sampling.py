@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from .._validate import check_int as _check_int
 from ..cameras import Camera
 
 __all__ = ["PipelineSampler", "as_image_sampler", "save_like", "check_generated_range", "model_name_of", "check_int",
@@ -32,9 +33,7 @@ ImageSampler = Callable[[int, int], torch.Tensor]
 
 def check_int(v: Any, name: str, low: int = 1) -> int:
     """``v`` as an int >= ``low``; ``ValueError`` naming ``name`` otherwise."""
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {v!r}")
-    return int(v)
+    return _check_int(v, name, low)
 
 
 def seed_stream(seed: Any) -> np.random.Generator:

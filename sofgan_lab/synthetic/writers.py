@@ -34,6 +34,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .. import __version__
+from .._validate import check_int
 from ..cameras import FRAMINGS, Camera, framing as framing_kwargs, random_views
 from ..io.checkpoints import staged_tree
 from ..labels import colorize
@@ -53,12 +54,7 @@ _PERSPECTIVE_FOV = 43.1  # degrees: frames the bust like the orthographic defaul
 
 
 def _check_int(value, name, low, high=None):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
-    if value < low or (high is not None and value > high):
-        rng = f">= {low}" if high is None else f"in {low}..{high}"
-        raise ValueError(f"{name}: expected an integer {rng}, got {value}")
-    return int(value)
+    return check_int(value, name, low, high)
 
 
 def _check_common(size, seed, camera, supersample, framing="portrait"):

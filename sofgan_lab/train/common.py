@@ -68,6 +68,15 @@ class TrainConfigBase:
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name}: expected a bool, got {type(getattr(self, name)).__name__}")
 
+    def _check_ints(self, lows: Mapping[str, int]) -> None:
+        """Each named field an integer (not a bool) at least its low bound."""
+        for name, low in lows.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise TypeError(f"{name}: expected an integer, got {type(v).__name__}")
+            if v < low:
+                raise ValueError(f"{name}: expected an integer >= {low}, got {v}")
+
     def _check_device(self) -> None:
         dev = getattr(self, "device")
         if dev is None:

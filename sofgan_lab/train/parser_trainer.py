@@ -127,12 +127,7 @@ class ParserTrainConfig(TrainConfigBase):
     def __post_init__(self):
         ints = {"steps": 1, "batch_size": 1, "crop": 0, "warmup_steps": 0, "checkpoint_every": 0,
                 "keep_checkpoints": 1, "log_every": 1, "eval_every": 0, "eval_count": 0, "seed": 0}
-        for name, low in ints.items():
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise TypeError(f"{name}: expected an integer, got {type(v).__name__}")
-            if v < low:
-                raise ValueError(f"{name}: expected an integer >= {low}, got {v}")
+        self._check_ints(ints)
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) \
                 or self.lr <= 0:
             raise ValueError(f"lr: expected a finite number > 0, got {self.lr!r}")

@@ -94,12 +94,7 @@ class SOFTrainConfig(TrainConfigBase):
         ints = {"steps": 1, "batch_views": 1, "rays_per_view": 1, "warmup_steps": 0, "checkpoint_every": 0,
                 "keep_checkpoints": 1, "log_every": 1, "eval_every": 0, "eval_instances": 0,
                 "holdout_views": 0, "seed": 0}
-        for name, low in ints.items():
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise TypeError(f"{name}: expected an integer, got {type(v).__name__}")
-            if v < low:
-                raise ValueError(f"{name}: expected an integer >= {low}, got {v}")
+        self._check_ints(ints)
         if not (isinstance(self.balanced_fraction, (int, float)) and 0 <= self.balanced_fraction <= 1):
             raise ValueError(f"balanced_fraction: expected a number in [0, 1], got {self.balanced_fraction!r}")
         if not (isinstance(self.latent_lr_scale, (int, float)) and math.isfinite(self.latent_lr_scale)
