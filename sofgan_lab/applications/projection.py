@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validate import check_int, check_number
+from .._validate import check_int as _check_int, check_number
 from ..cameras import Camera
 from ..images import ImageResult, from_uint8, tensor_to_uint8
 from ..labels import NUM_SOFGAN_CLASSES, celebamask_to_sof, sof_to_sofgan, validate_labels
@@ -72,10 +72,6 @@ def _is_int(x: Any) -> bool:
 
 def _check_number(value: Any, name: str, *, low: float = 0.0, strict: bool = False) -> float:
     return check_number(value, name, low, low_open=strict)
-
-
-def _check_int(value: Any, name: str, low: int) -> int:
-    return check_int(value, name, low)
 
 
 def _describe(x: Any) -> str:

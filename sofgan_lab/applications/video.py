@@ -33,7 +33,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from .._validate import check_int
+from .._validate import check_int as _check_int
 from ..io.checkpoints import atomic_write
 from ..cameras import Camera
 from ..images import image_grid, tensor_to_uint8
@@ -50,10 +50,6 @@ PATHS = ("yaw", "spiral")
 # --------------------------------------------------------------------------------------- checks
 def _is_int(x: Any) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
-
-
-def _check_int(x: Any, name: str, low: int) -> int:
-    return check_int(x, name, low)
 
 
 def _check_fps(fps: Any, name: str = "fps") -> float:

@@ -34,7 +34,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .. import __version__
-from .._validate import check_int
+from .._validate import check_int as _check_int
 from ..cameras import FRAMINGS, Camera, framing as framing_kwargs, random_views
 from ..io.checkpoints import staged_tree
 from ..labels import colorize
@@ -51,10 +51,6 @@ MAX_SIZE = 4096
 FORMAT_VERSION = 1
 _CAMERA_STREAM, _STYLE_STREAM = 1, 2
 _PERSPECTIVE_FOV = 43.1  # degrees: frames the bust like the orthographic default at radius 4.5
-
-
-def _check_int(value, name, low, high=None):
-    return check_int(value, name, low, high)
 
 
 def _check_common(size, seed, camera, supersample, framing="portrait"):
