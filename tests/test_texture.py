@@ -487,6 +487,45 @@ def test_soft_sweep_end_points(G, segs):
     assert (mid - a).abs().max() > 1e-3 and (mid - b).abs().max() > 1e-3
 
 
+def test_a_map_painted_by_one_style_runs_that_style_alone(G, segs, monkeypatch):
+    """All weights 0 (or all 1): the same pixels as the full blend (computed with gradients on,
+    where no shortcut is taken), from one style's convolutions instead of two."""
+    from sofgan_lab.texture import generator as gen_mod
+
+    z = torch.randn(2, 2, G.style_dim, generator=torch.Generator().manual_seed(21))
+    batches = []
+    conv = gen_mod.ModulatedConv2d._conv
+    monkeypatch.setattr(gen_mod.ModulatedConv2d, "_conv", lambda self, x, w: batches.append(x.shape[0]) or conv(self, x, w))
+    for mode in ("exact", "fast"):
+        for weights, sole in ((two_style_weights(0.0), 0), (two_style_weights(1.0), 1)):
+            with torch.enable_grad():
+                full = G(segs[:2], z, class_weights=weights, mode=mode).detach()
+            batches.clear()
+            quick = render(G, segs[:2], z, class_weights=weights, mode=mode, return_all=True)
+            assert set(batches) == {2}, (mode, batches)          # one style per sample, never 2 x 2
+            assert (quick.image - full).abs().max() <= 1e-5, mode
+            assert quick.latents.shape[1] == 2 and quick.region_map.shape[1] == 2   # the output still has both
+            alone = render(G, segs[:2], z[:, sole:sole + 1])
+            assert (quick.image - alone).abs().max() <= 1e-5
+    batches.clear()
+    render(G, segs[:2], z, class_weights=two_style_weights({"hair": 1.0}))  # a real mix blends both
+    assert 4 in batches
+
+
+def test_sole_style():
+    from sofgan_lab.texture.generator import sole_style
+
+    m = torch.zeros(2, 3, 4, 4)
+    m[:, 2] = 1
+    assert sole_style(m) == 2
+    m[1, 2, 0, 0], m[1, 0, 0, 0] = 0.5, 0.5
+    assert sole_style(m) is None
+    m = torch.zeros(1, 2, 4, 4)
+    m[:, 0] = 1
+    m[:, 1, 1, 1] = 0.25          # style 0 everywhere, but style 1 also has a weight: not one style
+    assert sole_style(m) is None
+
+
 # --------------------------------------------------------------------------------------------
 # truncation, mean latent, noise, style mixing
 # --------------------------------------------------------------------------------------------

@@ -19,6 +19,9 @@ or W+ ``latents`` ``[N, K, L, D]``). With K > 1 a region map ``P`` ``[N, K, H, W
   coefficients ``sum_k P_k d_k`` (computed at the input resolution, nearest-upsampled after an
   upsampling convolution). Exact wherever P is one-hot and constant over the 3×3 footprint
   (and always for the ToRGB layers, which are 1×1 and not demodulated); cost close to one style.
+* In either mode, when one style paints every pixel alone (P exactly 1 for it and 0 for the others,
+  e.g. a region mix whose weights are all 0 or all 1) and no gradient is recorded, only that style
+  runs: the blend is that style's image, at the cost of one style.
 
 The convolutions are computed as "scale the input, convolve with the shared weight, demodulate
 the output", which is the same function as the reference's per-sample fused weights.
@@ -251,6 +254,19 @@ class RegionPyramid:
         if hit is None:
             hit = self._cache[key] = resize_bilinear(self.base, key[0]).to(dtype)
         return hit
+
+
+def sole_style(region_map: torch.Tensor) -> int | None:
+    """The style ``k`` that paints every pixel of ``region_map`` ``[N, K, H, W]`` alone (weight exactly 1
+    there and exactly 0 for every other style, in every sample), or ``None``. With such a map the
+    K-style blend is that style's image: the generator then runs that style only (K times cheaper)."""
+    for k in range(region_map.shape[1]):
+        if bool((region_map[:, k] == 1).all()):
+            others = torch.cat([region_map[:, :k], region_map[:, k + 1:]], 1)
+            if bool((others == 0).all()):
+                return k
+            return None
+    return None
 
 
 def _region_at(region_map, size, dtype: torch.dtype) -> torch.Tensor:
@@ -705,20 +721,23 @@ class SIWGenerator(nn.Module):
             cnt = (region_map if region_map is not None else class_weights).shape
             raise ValueError(f"region_map: a region map needs two or more styles per sample; got one style "
                              f"(z/w/latents with K=1) and a map of shape {tuple(cnt)}")
-        pyramid = RegionPyramid(pmap) if pmap is not None else None
+        run, pyramid = lat, (RegionPyramid(pmap) if pmap is not None else None)
+        sole = None if pmap is None or torch.is_grad_enabled() else sole_style(pmap)
+        if sole is not None:  # one style paints every pixel: the blend equals that style's image alone
+            run, pyramid = lat[:, sole:sole + 1], None
         noises = self._noise_list(noise, batch, generator)
         seg_feature = self.encode_segmap(onehot)
 
         skips = []
-        x = self.conv1(seg_feature, lat[:, :, 0], noises[0], onehot, pyramid, mode)
-        skip = self.to_rgb1(x, lat[:, :, 1], None, pyramid)
+        x = self.conv1(seg_feature, run[:, :, 0], noises[0], onehot, pyramid, mode)
+        skip = self.to_rgb1(x, run[:, :, 1], None, pyramid)
         skips.append(skip)
         i = 1
         for level in range(len(self.to_rgbs)):
             up, conv, to_rgb = self.convs[2 * level], self.convs[2 * level + 1], self.to_rgbs[level]
-            x = up(x, lat[:, :, i], noises[i], onehot, pyramid, mode)
-            x = conv(x, lat[:, :, i + 1], noises[i + 1], onehot, pyramid, mode)
-            skip = to_rgb(x, lat[:, :, i + 2], skip, pyramid)
+            x = up(x, run[:, :, i], noises[i], onehot, pyramid, mode)
+            x = conv(x, run[:, :, i + 1], noises[i + 1], onehot, pyramid, mode)
+            skip = to_rgb(x, run[:, :, i + 2], skip, pyramid)
             skips.append(skip)
             i += 2
         if not return_all:
