@@ -379,6 +379,30 @@ def test_label_surface_is_the_rendered_map_and_the_restricted_edit(pipe):
         pipe.label_surface([1, 2], cam)
 
 
+def test_smooth_upsampling_keeps_outlines_round():
+    """A 4x enlarged preview map, per class (smooth): closer to the map drawn at full size than the
+    nearest-neighbour steps, with only the map's own ids, and the surface arrays still nearest."""
+    from sofgan_lab.pipeline import LabelSurface
+
+    def disk(n):
+        yy, xx = (np.mgrid[0:n, 0:n] + 0.5) / n
+        seg = np.zeros((n, n), np.uint8)
+        seg[(yy - 0.5) ** 2 + (xx - 0.5) ** 2 < 0.3 ** 2] = 13
+        seg[(yy - 0.45) ** 2 + (xx - 0.62) ** 2 < 0.08 ** 2] = 4
+        return seg
+
+    small = LabelSurface(disk(16), depth=np.arange(256, dtype=np.float32).reshape(16, 16))
+    smooth, steps = small.upsampled(64, smooth=True), small.upsampled(64)
+    truth = disk(64)
+    assert smooth.segmap.dtype == np.uint8 and smooth.segmap.shape == (64, 64)
+    assert set(np.unique(smooth.segmap)) == {0, 4, 13}
+    wrong_smooth, wrong_steps = (smooth.segmap != truth).mean(), (steps.segmap != truth).mean()
+    assert wrong_smooth < 0.9 * wrong_steps, (wrong_smooth, wrong_steps)   # measured 0.032 vs 0.039
+    assert np.array_equal(smooth.depth, steps.depth)
+    with pytest.raises(ValueError, match="size"):
+        small.upsampled(0)
+
+
 def test_label_surface_cache_hits_and_evicts_least_recently_used(pipe, monkeypatch):
     from sofgan_lab.pipeline import LabelSurfaceCache
 
