@@ -18,7 +18,8 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "KERNEL_IDLE_JS", "jupyter_lab", "launch_chromium", "open_and_run_all"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "KERNEL_IDLE_JS", "jupyter_lab", "launch_chromium", "open_and_run_all",
+           "shutdown_kernels"]
 
 CHROMIUM = os.environ.get("SOFGAN_LAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -94,6 +95,22 @@ def jupyter_lab(served: Path, root: Path, *, threads: int = 1, timeout: float = 
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def shutdown_kernels(url: str, timeout: float = 30.0) -> int:
+    """Shut down every kernel of the JupyterLab at ``url`` (its REST API); returns how many. A notebook
+    opened afterwards starts a fresh kernel instead of re-running its cells in one that still holds
+    the widgets of every earlier run (which a new page then restores, message by message)."""
+    count = 0
+    for kind in ("sessions", "kernels"):  # a session's kernel goes with it; then any kernel left alone
+        with urllib.request.urlopen(f"{url}/api/{kind}", timeout=timeout) as r:
+            items = json.load(r)
+        for item in items:
+            req = urllib.request.Request(f"{url}/api/{kind}/{item['id']}", method="DELETE")
+            with urllib.request.urlopen(req, timeout=timeout):
+                count += kind == "kernels"
+            count += kind == "sessions"
+    return count
 
 
 def launch_chromium(pw):

@@ -26,7 +26,7 @@ from _browser import (  # tests/_browser.py
     _CUT_OFF_JS, _PIXELS_JS, ARTIFACTS, KERNELSPEC, REPO, _browser_page, _drag_slider, _image_rgb, _overlap,
     _readout, _set_left_sidebar)
 
-from benchmarks.lab import CHROMIUM, jupyter_lab, open_and_run_all
+from benchmarks.lab import CHROMIUM, jupyter_lab, open_and_run_all, shutdown_kernels
 
 
 pytestmark = [
@@ -125,7 +125,10 @@ def lab(tmp_path_factory):
         yield url
 
 
-_open_and_run_all = open_and_run_all
+def _open_and_run_all(page, url: str) -> None:
+    """Open the notebook at ``url`` in a fresh kernel (those of earlier tests shut down) and run it."""
+    shutdown_kernels(url.split("/lab/", 1)[0])
+    open_and_run_all(page, url)
 
 
 def test_region_mixer_slider_changes_the_portrait(lab):

@@ -974,6 +974,29 @@ def _msg(surface, **content):
     surface._on_message(surface, content, [])
 
 
+def test_camera_sliders_ignore_the_browsers_echoes(pipe, make):
+    """The browser sends back each value the kernel gives a slider, a few ulps off: neither that
+    echo nor a late echo of an older value (arriving after a newer drag) moves the camera."""
+    cc = make(CameraControl, pipe, portrait=False)
+    seen = []
+    cc.observe(lambda ch: seen.append(ch.new["yaw"]), "camera")
+    cc.orbit_by(1.2, 0.0)
+    cc.orbit_by(1.2, 0.0)                                   # the kernel moves the pose: 1.2, then 2.4
+    assert cc._yaw.value == pytest.approx(2.4) and len(seen) == 2
+    cc._yaw.set_state({"value": cc.yaw + 3e-15})            # what the browser sends back for 2.4
+    cc._yaw.set_state({"value": 1.2000000000000028})        # ... and, late, for 1.2
+    assert cc.yaw == pytest.approx(2.4) and len(seen) == 2, seen
+    assert cc._yaw.value == pytest.approx(2.4)              # the slider is given the pose again
+    cc._yaw.set_state({"value": 1.2000000000000028})        # a second time: only one echo per value sent
+    assert cc.yaw == pytest.approx(1.2)
+    cc._yaw.set_state({"value": 2.4})                       # the user goes back to a value the kernel sent
+    assert cc.yaw == 2.4 and len(seen) == 4
+    cc._yaw.set_state({"value": 10.0})                      # the user moves the slider: that counts
+    assert cc.yaw == 10.0 and seen[-1] == 10.0 and len(seen) == 5
+    cc._yaw.set_state({"value": 500.0})                     # clamped into the trained range, shown clamped
+    assert cc.yaw == pytest.approx(pipe.pose_range["yaw"][1]) and cc._yaw.value == pytest.approx(cc.yaw)
+
+
 def test_orbit_surface_paces_preview_frames_and_never_holds_a_full_one():
     from sofgan_lab.widgets.orbit import OrbitSurface
 
@@ -1017,6 +1040,11 @@ def test_dragging_the_explorer_portrait_orbits_inside_the_trained_range(pipe, ma
     plo, phi = pipe.pose_range["pitch"]
     assert e.camera.yaw == pytest.approx(hi) and e.camera.pitch == pytest.approx(phi)
     assert e.camera.in_trained_range
+    told = []
+    s.send = lambda content, buffers=None: told.append(content)   # what goes to the front end
+    _msg(s, kind="drag", dx=50, dy=0, seq=7)                        # already at the edge: no change, no frame
+    assert told == [{"kind": "still", "seq": 7}] and e.camera.yaw == pytest.approx(hi)
+    del s.send
     _msg(s, kind="end", seq=2)
     assert not s.dragging and e.portrait.wait(WAIT)
     # the full-quality PNG of the final pose, showing drag 2, equal to a direct render
@@ -1060,6 +1088,13 @@ def test_drag_previews_stream_as_jpeg(pipe, make):
         time.sleep(0.01)
     assert s.frame_format == "jpeg" and s.frame_seq == 5 and s.frame[:2] == b"\xff\xd8"
     assert v.camera["yaw"] == pytest.approx(6.0) and v.camera["pitch"] == pytest.approx(-3.0)
+    # a drag frame textures a label map of a quarter of the side (16x fewer rays), enlarged smoothly
+    from sofgan_lab.widgets._render import orbit_camera
+
+    size = pipe.image_size
+    small = pipe.label_surface(v.geometry, orbit_camera(pipe, v.camera, max(8, round(size * v.drag_scale))))
+    assert v.result.preview and v.result.request.dragging
+    assert np.array_equal(v.result.segmap, small.upsampled(size, smooth=True).segmap)
     _msg(s, kind="end", seq=5)
     assert v.wait(WAIT) and s.frame_format == "png"
     _msg(s, kind="drag", dx=float("nan"), dy=0, seq=6)              # a bad message: an error line, no crash

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from typing import Any
 
 import ipywidgets as W
@@ -18,9 +19,73 @@ from traitlets import Float, Unicode, observe
 
 from ._render import DEFAULT_DEBOUNCE, Renderer, error_html
 
-__all__ = ["Panel", "close_tree"]
+__all__ = ["Panel", "close_tree", "SliderLink"]
 
 log = logging.getLogger(__name__)
+
+
+class SliderLink:
+    """A two-way link between a slider's ``value`` and ``owner.name`` that ignores the browser's echoes.
+
+    The browser's slider sends back every value the kernel gives it, after a round trip through its
+    own arithmetic (``1.2`` comes back as ``1.2000000000000028``). ``W.link`` takes that echo for a
+    user's move: every programmatic change (a drag on the portrait, the orbit player) then cost a second
+    render, and an echo arriving after a newer change set the value *back* (the camera jumped back a
+    step while dragging). Here a value from the slider within ``tolerance`` of the owner's is ignored,
+    one within ``tolerance`` of a value the kernel sent in the last ``keep`` seconds, but not equal to it
+    (the browser only sends back a value its arithmetic changed), is a late echo of that value (each
+    value is echoed once; the slider is given the current value again), and anything else is the
+    user's and goes to the owner.
+    """
+
+    def __init__(self, slider: W.Widget, owner: Any, name: str, *, tolerance: float = 1e-9, keep: float = 1.5):
+        self.slider, self.owner, self.name = slider, owner, name
+        self.tolerance, self.keep = float(tolerance), float(keep)
+        self._sent: deque = deque(maxlen=64)   # (value, monotonic time) the kernel gave the slider
+        self._busy = False
+        self.echoes = 0                         # echoes ignored (for tests)
+        slider.value = getattr(owner, name)
+        owner.observe(self._from_owner, name)
+        slider.observe(self._from_slider, "value")
+
+    def _push(self, value: Any) -> None:
+        self._busy = True
+        try:
+            self._sent.append((float(value), time.monotonic()))
+            self.slider.value = value
+        finally:
+            self._busy = False
+
+    def _from_owner(self, change: Any) -> None:
+        if not self._busy:
+            self._push(change.new)
+
+    def _from_slider(self, change: Any) -> None:
+        if self._busy:
+            return
+        v, current = float(change.new), float(getattr(self.owner, self.name))
+        if abs(v - current) <= self.tolerance:
+            self.echoes += 1
+            return
+        now = time.monotonic()
+        for i, (s, t) in enumerate(self._sent):
+            # the browser sends a value back only when its arithmetic changed it: never bit for bit
+            if 0 < abs(v - s) <= self.tolerance and now - t <= self.keep:
+                del self._sent[i]             # one echo per value sent
+                self.echoes += 1
+                self._push(current)           # a late echo of an older value: the slider follows the owner
+                return
+        self._busy = True
+        try:
+            setattr(self.owner, self.name, change.new)
+        finally:
+            self._busy = False
+        if float(getattr(self.owner, self.name)) != v:   # clamped or cast by the owner: show what it kept
+            self._push(getattr(self.owner, self.name))
+
+    def unlink(self) -> None:
+        self.owner.unobserve(self._from_owner, self.name)
+        self.slider.unobserve(self._from_slider, "value")
 
 
 class Panel(W.VBox):

@@ -28,6 +28,7 @@ from traitlets import Bool, Dict, Float, Int, List, TraitError, observe, validat
 
 from sofgan_lab.cameras import DEFAULT_TARGET
 
+from ._base import SliderLink
 from ._render import orbit_camera, status_html
 from .portrait import PortraitControl, PortraitView
 
@@ -149,9 +150,10 @@ class CameraControl(PortraitControl):
                             repeat=True, description="orbit")
         self._reset = W.Button(description="reset", tooltip="the pipeline's default camera",
                                layout=W.Layout(width="80px"))
-        for w, name in ((self._yaw, "yaw"), (self._pitch, "pitch"), (self._radius, "radius"),
-                        (self._free, "free_camera")):
-            W.link((w, "value"), (self, name))
+        # the pose sliders follow drags and the orbit player: a link that ignores the browser's echoes
+        self._slider_links = [SliderLink(w, self, name) for w, name in
+                              ((self._yaw, "yaw"), (self._pitch, "pitch"), (self._radius, "radius"))]
+        W.link((self._free, "value"), (self, "free_camera"))
         self._ortho.observe(self._on_ortho_box, "value")
         self._fov.observe(self._on_fov_slider, "value")
         self._play.observe(self._on_play_frame, "value")

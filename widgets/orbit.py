@@ -13,13 +13,16 @@ Streaming that keeps up on a slow kernel:
 * at most :attr:`max_in_flight` (2) preview frames are on their way at once: the front end
   acknowledges each frame when it has decoded and shown it, and a newer preview waits (replacing
   any older waiting one) until an acknowledgement frees a slot; full-quality frames are never held;
-* one drag message is in flight at a time: the front end accumulates the pointer's motion until
-  the frame answering its previous message is shown (at most 400 ms), so the kernel never works
-  through a queue of stale poses;
+* drag messages go out as the pointer moves (at most one per animation frame), without waiting for
+  the frames: the kernel renders only the newest pose, so a move waits for the render in progress
+  and then its own, not for a round trip per message. At most four messages are unanswered (no frame
+  shows them yet and the kernel has not said they change nothing, :meth:`OrbitSurface.still`) unless
+  400 ms pass, so a busy kernel never builds a queue of them;
 * each drag message carries a sequence number and each frame the number of the newest drag it
-  shows (``frame_seq``), so the front end measures the latency from a pointer move (the oldest
-  one a message carries) to the pixels on the screen. It keeps those latencies (``.sofgan-orbit`` element's ``sofganOrbit.latencies``, for benchmarks and tests)
-  and shows a frames-per-second readout in the corner while dragging.
+  shows (``frame_seq``), so the front end measures, for every message, the latency from its
+  oldest pointer move to the first pixels that show it. It keeps those latencies (the
+  ``.sofgan-orbit`` element's ``sofganOrbit.latencies``, for benchmarks and tests) and shows a
+  frames-per-second readout in the corner while dragging.
 """
 from __future__ import annotations
 
@@ -54,15 +57,25 @@ function render({ model, el }) {
                              font: "11px monospace" });
   box.append(img, fps);
   el.append(box);
-  const state = { latencies: [], frames: 0, drags: 0, dragging: false, fps: 0 };
+  const state = { latencies: [], frames: 0, dragFrames: 0, drags: 0, dragging: false, fps: 0 };
   box.sofganOrbit = state;
   const size = () => { const s = model.get("size") + "px";
                        Object.assign(box.style, { width: s, height: s, minWidth: s, minHeight: s }); };
   size();
   model.on("change:size", size);
   let url = null, seq = 0, last = null, dx = 0, dy = 0, raf = 0, pointer = null;
-  let movedAt = 0, waitingFor = 0, waitingSince = 0;
-  const sent = new Map();
+  let movedAt = 0, answered = 0, lastSent = 0;
+  const sent = new Map();   // drag message number -> time of the oldest pointer move it carries
+  // Drop the drag messages up to `upTo` (answered by a frame, or by the kernel: no change); with a
+  // frame, each one's latency (from its oldest move to these pixels) is kept.
+  function answer(upTo, now) {
+    for (const k of Array.from(sent.keys())) {
+      if (k > upTo) continue;
+      if (now !== null) state.latencies.push(now - sent.get(k));
+      sent.delete(k);
+    }
+    answered = Math.max(answered, upTo);
+  }
   const shownAt = [];
   function show() {
     const buf = model.get("frame");
@@ -76,10 +89,10 @@ function render({ model, el }) {
       url = next;
       const now = performance.now();
       state.frames += 1;
-      if (sent.has(fseq)) state.latencies.push(now - sent.get(fseq));
-      for (const k of Array.from(sent.keys())) if (k <= fseq) sent.delete(k);
-      if (waitingFor && fseq >= waitingFor) { waitingFor = 0; if (state.dragging && (dx || dy)) flush(); }
+      answer(fseq, now);
+      if (state.dragging && (dx || dy) && !raf) flush(false);
       if (state.dragging) {
+        state.dragFrames += 1;
         shownAt.push(now);
         while (shownAt.length && now - shownAt[0] > 1000) shownAt.shift();
         state.fps = shownAt.length;
@@ -92,25 +105,27 @@ function render({ model, el }) {
     img.src = next;
   }
   model.on("change:frame_id", show);
+  model.on("msg:custom", (msg) => { if (msg && msg.kind === "still") answer(msg.seq, null); });
   show();
-  // One drag message in flight: the motion accumulates until the frame of the previous message is
-  // shown (or WAIT_MS pass: a pose clamped at the edge of the range brings no new frame), so the
-  // kernel never queues stale poses. A latency counts from the oldest move a message carries.
-  const WAIT_MS = 400;
+  // The motion goes out at most once per animation frame, without waiting for frames: the kernel
+  // renders only the newest pose (older ones are dropped), so a move waits for the render in
+  // progress and its own, not for a round trip per message. At most MAX_UNANSWERED messages are
+  // unanswered (no frame shows them and the kernel has not said they change nothing) unless
+  // WAIT_MS pass, so a busy kernel never builds a queue of messages.
+  const MAX_UNANSWERED = 4, WAIT_MS = 400;
   function flush(force) {
     raf = 0;
     if (!dx && !dy) return;
     const now = performance.now();
-    if (!force && waitingFor && now - waitingSince < WAIT_MS) {
-      if (!raf) raf = requestAnimationFrame(() => flush(false));
+    if (!force && seq - answered >= MAX_UNANSWERED && now - lastSent < WAIT_MS) {
+      raf = requestAnimationFrame(() => flush(false));
       return;
     }
     seq += 1;
     state.drags += 1;
     sent.set(seq, movedAt || now);
     model.send({ kind: "drag", dx, dy, seq });
-    dx = 0; dy = 0; movedAt = 0;
-    waitingFor = seq; waitingSince = now;
+    dx = 0; dy = 0; movedAt = 0; lastSent = now;
   }
   box.addEventListener("pointerdown", (e) => {
     if (!model.get("enabled") || e.button !== 0) return;
@@ -219,6 +234,11 @@ class OrbitSurface(anywidget.AnyWidget):
             self.frame_format = fmt
             self.frame_seq = seq
             self.frame_id = self.frame_id + 1
+
+    def still(self, seq: int) -> None:
+        """Tell the front end that drag message ``seq`` changes nothing (e.g. a pose clamped at the
+        edge of the range): no frame will answer it."""
+        self.send({"kind": "still", "seq": int(seq)})
 
     # ------------------------------------------------------------------ messages (kernel thread)
     def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:

@@ -12,7 +12,9 @@ The result is pixel for pixel what ``pipe(geometry=code, texture=..., camera=...
 truncation=...)`` returns (the same two stages run inside the pipeline). When the geometry or the
 camera moves and ``preview`` is on, the label map is first rendered at half size (4x fewer rays;
 the texture is still generated at full size) and at full size once the change stops
-(``debounce``); texture-only changes reuse the cached map and need no preview.
+(``debounce``); texture-only changes reuse the cached map and need no preview. The frames of a
+drag on the portrait (``orbit``) use a smaller label map still (``drag_scale``, a quarter of the
+side by default: 16x fewer rays), enlarged per class so that its outlines stay smooth.
 
 With ``segmap_toggle`` two more views of the same state are on the toggle: *depth* (grey, nearest
 white) and *normals* (the surface normals in the camera frame as RGB), computed by
@@ -79,6 +81,7 @@ class PortraitRequest:
     regions: tuple[str, ...]
     segmap: np.ndarray | None
     drag_seq: int = 0
+    dragging: bool = False
 
     def pipeline_kwargs(self) -> dict:
         """The texture arguments of ``pipe(...)`` / ``pipe.from_segmap(...)`` for this state."""
@@ -136,6 +139,9 @@ class PortraitView(Panel):
     segmap = Instance(np.ndarray, allow_none=True,
                       help="A SOF-20 label map (H, W) to texture instead of rendering the geometry (None = render).")
     preview = Bool(True, help="Render a half-size label map first while the geometry or camera changes.")
+    drag_scale = Float(0.25, min=0.0625, max=1.0,
+                       help="With orbit: side of the label map of the frames streamed while dragging, as a fraction of "
+                            "the image size (enlarged smoothly; the texture stays full size).")
     show_segmap = Bool(True, help="Show the label map beside the portrait (or, with segmap_toggle, on request).")
     segmap_toggle = Bool(False, help="One square with a portrait/segmap toggle above it instead of the segmap "
                                      "beside the portrait.")
@@ -259,10 +265,13 @@ class PortraitView(Panel):
 
     def _dragged(self, d_yaw: float, d_pitch: float, seq: int) -> None:
         self._drag_seq = seq   # read by state(): the frames of this request show drag message `seq`
+        before = self._renderer.generation
         try:
             self.orbit_handler(d_yaw, d_pitch)
         except Exception as exc:  # noqa: BLE001 - shown in the widget, like a render error
             self._show_error(exc, self.status)
+        if self._renderer.generation == before:  # no new pose (clamped at the range): no frame will follow
+            self.orbit_surface.still(seq)
 
     def state(self) -> PortraitRequest:
         """The current traits as a :class:`PortraitRequest`."""
@@ -273,7 +282,8 @@ class PortraitView(Panel):
         return PortraitRequest(geometry=tuple(self.geometry), camera=cam, texture=int(self.texture),
                                texture_b=None if self.texture_b is None else int(self.texture_b),
                                region_mix=dict(self.region_mix), truncation=float(self.truncation), base=base,
-                               regions=tuple(self.regions), segmap=seg, drag_seq=self._drag_seq)
+                               regions=tuple(self.regions), segmap=seg, drag_seq=self._drag_seq,
+                               dragging=bool(self.orbit_surface is not None and self.orbit_surface.dragging))
 
     def set_state(self, **traits: Any) -> int:
         """Set several traits at once with a single render request; returns its number."""
@@ -307,14 +317,17 @@ class PortraitView(Panel):
     # ------------------------------------------------------------------ rendering (worker thread)
     def _label_map(self, req: PortraitRequest, preview: bool) -> LabelSurface:
         """The label map of ``req`` with its surface (a given ``segmap``: the map alone); a preview is
-        rendered at half size (not cached) and shown enlarged."""
+        rendered at half size, a frame of a drag at ``drag_scale`` (neither cached) and shown enlarged."""
         pipe = self.pipe
         if req.segmap is not None:
             return LabelSurface(req.segmap)
         size = pipe.image_size
-        cam = orbit_camera(pipe, req.camera, max(8, size // 2) if preview else size)
+        drag = preview and req.dragging
+        small = max(8, round(size * self.drag_scale)) if drag else max(8, size // 2)
+        cam = orbit_camera(pipe, req.camera, small if preview else size)
         if preview:
-            return pipe.label_surface(req.geometry, cam, base=req.base, regions=req.regions).upsampled(size)
+            got = pipe.label_surface(req.geometry, cam, base=req.base, regions=req.regions)
+            return got.upsampled(size, smooth=drag)
         return self._surfaces.surface(req.geometry, cam, base=req.base, regions=req.regions)
 
     def _render(self, req: PortraitRequest, preview: bool) -> PortraitResult:

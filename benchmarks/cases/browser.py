@@ -6,8 +6,10 @@ decoded), in milliseconds, p50 and p95:
 
 * ``drag``: pointer moves on the explorer's portrait (the orbit surface, ``widgets/orbit.py``):
   drags of 40 moves of 4 px, 30 ms apart (≈ 33 pointer events per second), left and right; a
-  latency is measured from the newest move a frame shows (the front end keeps them). Also
-  ``drag_fps`` (frames shown per second of dragging) and ``drag_frames``.
+  latency is measured for every drag message, from the oldest move it carries to the first frame
+  that shows it (the front end keeps them). Also ``drag_fps`` (frames shown per second while the
+  button is down), ``drag_frames`` (all frames, the PNG after each release included) and
+  ``drag_messages``.
 * ``camera``, ``sliders``, ``mixer``: one arrow-key press on the camera tab's yaw slider, the edit
   tab's first attribute slider and the style tab's hair weight, from the keydown to the first new
   image (a preview for camera and geometry, the final image for the mixer), each press after the
@@ -134,7 +136,7 @@ def browser_latency(ctx: Context) -> None:
                 _record(ctx, "drag", [float(v) for v in state["latencies"]])
                 ctx.record("drag_frames", float(state["frames"]), "count")
                 ctx.record("drag_messages", float(state["drags"]), "count")
-                ctx.record("drag_fps", len(state["latencies"]) / (dragging_ms / 1000.0), "frames/s")
+                ctx.record("drag_fps", state["dragFrames"] / (dragging_ms / 1000.0), "frames/s")
                 # ---- keyboard on the sliders
                 page.evaluate(_PROBE_JS, PORTRAIT)
                 _tab(page, "camera")
