@@ -64,17 +64,16 @@ function render({ model, el }) {
   size();
   model.on("change:size", size);
   let url = null, seq = 0, last = null, dx = 0, dy = 0, raf = 0, pointer = null;
-  let movedAt = 0, answered = 0, lastSent = 0;
+  let movedAt = 0, lastSent = 0;
   const sent = new Map();   // drag message number -> time of the oldest pointer move it carries
-  // Drop the drag messages up to `upTo` (answered by a frame, or by the kernel: no change); with a
-  // frame, each one's latency (from its oldest move to these pixels) is kept.
+  // A frame showing drag message `upTo` answers it and every older one: each one's latency (from its
+  // oldest move to these pixels) is kept.
   function answer(upTo, now) {
     for (const k of Array.from(sent.keys())) {
       if (k > upTo) continue;
-      if (now !== null) state.latencies.push(now - sent.get(k));
+      state.latencies.push(now - sent.get(k));
       sent.delete(k);
     }
-    answered = Math.max(answered, upTo);
   }
   const shownAt = [];
   function show() {
@@ -105,7 +104,8 @@ function render({ model, el }) {
     img.src = next;
   }
   model.on("change:frame_id", show);
-  model.on("msg:custom", (msg) => { if (msg && msg.kind === "still") answer(msg.seq, null); });
+  // the kernel's word that a drag message changed nothing (no frame will show it)
+  model.on("msg:custom", (msg) => { if (msg && msg.kind === "still") sent.delete(msg.seq); });
   show();
   // The motion goes out at most once per animation frame, without waiting for frames: the kernel
   // renders only the newest pose (older ones are dropped), so a move waits for the render in
@@ -117,7 +117,7 @@ function render({ model, el }) {
     raf = 0;
     if (!dx && !dy) return;
     const now = performance.now();
-    if (!force && seq - answered >= MAX_UNANSWERED && now - lastSent < WAIT_MS) {
+    if (!force && sent.size >= MAX_UNANSWERED && now - lastSent < WAIT_MS) {
       raf = requestAnimationFrame(() => flush(false));
       return;
     }
