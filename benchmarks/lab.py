@@ -98,9 +98,9 @@ def jupyter_lab(served: Path, root: Path, *, threads: int = 1, timeout: float = 
 
 
 def shutdown_kernels(url: str, timeout: float = 30.0) -> int:
-    """Shut down every kernel of the JupyterLab at ``url`` (its REST API); returns how many. A notebook
-    opened afterwards starts a fresh kernel instead of re-running its cells in one that still holds
-    the widgets of every earlier run (which a new page then restores, message by message)."""
+    """Shut down every session and kernel of the JupyterLab at ``url`` (its REST API); returns how many
+    were deleted. A notebook opened afterwards starts a fresh kernel instead of re-running its cells
+    in one that still holds the widgets of every earlier run (which a new page then restores)."""
     count = 0
     for kind in ("sessions", "kernels"):  # a session's kernel goes with it; then any kernel left alone
         with urllib.request.urlopen(f"{url}/api/{kind}", timeout=timeout) as r:
@@ -108,8 +108,7 @@ def shutdown_kernels(url: str, timeout: float = 30.0) -> int:
         for item in items:
             req = urllib.request.Request(f"{url}/api/{kind}/{item['id']}", method="DELETE")
             with urllib.request.urlopen(req, timeout=timeout):
-                count += kind == "kernels"
-            count += kind == "sessions"
+                count += 1
     return count
 
 

@@ -43,7 +43,6 @@ class SliderLink:
         self.tolerance, self.keep = float(tolerance), float(keep)
         self._sent: deque = deque(maxlen=64)   # (value, monotonic time) the kernel gave the slider
         self._busy = False
-        self.echoes = 0                         # echoes ignored (for tests)
         slider.value = getattr(owner, name)
         owner.observe(self._from_owner, name)
         slider.observe(self._from_slider, "value")
@@ -65,14 +64,12 @@ class SliderLink:
             return
         v, current = float(change.new), float(getattr(self.owner, self.name))
         if abs(v - current) <= self.tolerance:
-            self.echoes += 1
             return
         now = time.monotonic()
         for i, (s, t) in enumerate(self._sent):
             # the browser sends a value back only when its arithmetic changed it: never bit for bit
             if 0 < abs(v - s) <= self.tolerance and now - t <= self.keep:
                 del self._sent[i]             # one echo per value sent
-                self.echoes += 1
                 self._push(current)           # a late echo of an older value: the slider follows the owner
                 return
         self._busy = True
@@ -82,10 +79,6 @@ class SliderLink:
             self._busy = False
         if float(getattr(self.owner, self.name)) != v:   # clamped or cast by the owner: show what it kept
             self._push(getattr(self.owner, self.name))
-
-    def unlink(self) -> None:
-        self.owner.unobserve(self._from_owner, self.name)
-        self.slider.unobserve(self._from_slider, "value")
 
 
 class Panel(W.VBox):
